@@ -1,0 +1,11 @@
+"""Teachable: train image classifiers from a few examples, on your own machine."""
+
+__version__ = "0.1.0"
+
+from .api import classify, load, train  # noqa: E402
+from .classify.metrics import Report  # noqa: E402
+from .dataset import Dataset  # noqa: E402
+from .errors import TeachableError  # noqa: E402
+from .model import Model, Prediction  # noqa: E402
+
+__all__ = ["Dataset", "Model", "Prediction", "Report", "TeachableError", "classify", "load", "train", "__version__"]

@@ -1,0 +1,130 @@
+"""Cosine k-nearest-neighbours: Teachable Machine's instant classifier, no training step.
+
+Examples are stored L2-normalised, so the cosine similarity of a query to every example is
+one matrix product. The k most similar examples vote; the class with most votes wins, and
+ties go to the class whose voters are more similar in sum. Confidences are vote shares.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import NotEnoughClassesError, TeachableError
+
+DEFAULT_K = 3
+# Similarities are computed in chunks of this many examples, so memory stays bounded
+# however many examples there are.
+CHUNK = 65_536
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class KNNClassifier:
+    """Holds normalised examples with their class indices; predicts by top-k vote."""
+
+    kind = "knn"
+
+    def __init__(self, num_classes: int, k: int = DEFAULT_K, dim: int | None = None) -> None:
+        if k < 1:
+            raise TeachableError("k must be at least 1.")
+        self.num_classes = num_classes
+        self.k = int(k)
+        self.examples = np.zeros((0, dim or 0), np.float32)
+        self.labels = np.zeros(0, np.int64)
+
+    # -- examples -----------------------------------------------------------------------------
+    def add(self, embeddings: np.ndarray, labels: np.ndarray | list[int]) -> None:
+        """Add examples; no training step, the next prediction uses them."""
+        embeddings = l2_normalise(np.atleast_2d(embeddings))
+        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+        if len(embeddings) != len(labels):
+            raise TeachableError("There must be one label per example.")
+        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise TeachableError("A label is outside the classifier's classes.")
+        if self.examples.shape[0] == 0:
+            self.examples = embeddings.copy()
+        else:
+            self.examples = np.concatenate([self.examples, embeddings])
+        self.labels = np.concatenate([self.labels, labels])
+
+    def remove(self, indices: list[int] | np.ndarray) -> None:
+        """Forget the examples at these positions."""
+        keep = np.ones(len(self.labels), bool)
+        keep[np.asarray(indices, dtype=np.int64)] = False
+        self.examples, self.labels = self.examples[keep], self.labels[keep]
+
+    def fit(self, embeddings: np.ndarray, labels: np.ndarray | list[int]) -> "KNNClassifier":
+        self.examples = np.zeros((0, np.atleast_2d(embeddings).shape[-1]), np.float32)
+        self.labels = np.zeros(0, np.int64)
+        self.add(embeddings, labels)
+        present = np.unique(self.labels)
+        if len(present) < 2:
+            raise NotEnoughClassesError("kNN needs examples of at least two classes.")
+        return self
+
+    # -- prediction ---------------------------------------------------------------------------
+    def _top_k(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Indices and similarities of the k most similar examples for each query."""
+        best_sim = np.full((len(queries), 0), -np.inf, np.float32)
+        best_idx = np.zeros((len(queries), 0), np.int64)
+        for start in range(0, len(self.examples), CHUNK):
+            sims = queries @ self.examples[start : start + CHUNK].T
+            kk = min(k, sims.shape[1])
+            part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+            best_sim = np.concatenate([best_sim, np.take_along_axis(sims, part, axis=1)], axis=1)
+            best_idx = np.concatenate([best_idx, part + start], axis=1)
+            if best_sim.shape[1] > k:
+                keep = np.argpartition(-best_sim, k - 1, axis=1)[:, :k]
+                best_sim = np.take_along_axis(best_sim, keep, axis=1)
+                best_idx = np.take_along_axis(best_idx, keep, axis=1)
+        return best_idx, best_sim
+
+    def predict_proba(self, embeddings: np.ndarray) -> np.ndarray:
+        """Vote shares (N x classes); the argmax (with the similarity tie-break) is :meth:`predict`."""
+        return self.votes(embeddings)[0]
+
+    def votes(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(vote shares, summed similarity of the voters) per class, each N x classes."""
+        if len(self.labels) == 0:
+            raise NotEnoughClassesError("The kNN classifier has no examples yet.")
+        queries = l2_normalise(np.atleast_2d(embeddings))
+        k = min(self.k, len(self.labels))
+        idx, sims = self._top_k(queries, k)
+        voter_labels = self.labels[idx]
+        counts = np.zeros((len(queries), self.num_classes), np.float64)
+        sim_sums = np.zeros((len(queries), self.num_classes), np.float64)
+        rows = np.repeat(np.arange(len(queries)), k)
+        np.add.at(counts, (rows, voter_labels.ravel()), 1.0)
+        np.add.at(sim_sums, (rows, voter_labels.ravel()), sims.ravel().astype(np.float64))
+        return counts / k, sim_sums
+
+    def predict(self, embeddings: np.ndarray) -> np.ndarray:
+        """Winning class index per query: most votes, then the larger summed similarity."""
+        shares, sim_sums = self.votes(embeddings)
+        # Lexicographic (votes, similarity): shares are multiples of 1/k and sums are < k.
+        score = shares * (4.0 * self.k) + sim_sums / (2.0 * self.k)
+        return np.argmax(score, axis=1)
+
+    # -- persistence --------------------------------------------------------------------------
+    def state(self) -> dict[str, np.ndarray]:
+        return {"examples": self.examples.astype(np.float32), "labels": self.labels.astype(np.int64)}
+
+    def params(self) -> dict:
+        return {"k": self.k}
+
+    @classmethod
+    def from_state(cls, num_classes: int, params: dict, state: dict[str, np.ndarray]) -> "KNNClassifier":
+        model = cls(num_classes, k=int(params.get("k", DEFAULT_K)))
+        examples = np.asarray(state["examples"], np.float32)
+        labels = np.asarray(state["labels"], np.int64)
+        if examples.ndim != 2 or labels.shape != (examples.shape[0],):
+            raise ValueError("kNN examples and labels have inconsistent shapes")
+        model.examples, model.labels = examples, labels
+        if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+            raise ValueError("kNN labels out of range")
+        return model

@@ -1,0 +1,172 @@
+"""The `teachable` command: a thin shell over the Python API with progress bars and plain errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import wraps
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from . import api
+from .classify.head import DEFAULTS
+from .classify.knn import DEFAULT_K
+from .dataset import Dataset
+from .errors import TeachableError
+
+
+def friendly_errors(command):
+    """Turn our exceptions into one line on stderr and exit code 1 (never a traceback)."""
+
+    @wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except TeachableError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except OSError as exc:
+            click.echo(f"error: {exc.strerror or exc} ({exc.filename or ''})".rstrip(" ()"), err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def _bar(total: int, desc: str, unit: str) -> tqdm:
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=False)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="teachable")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where to run the network.")
+@click.pass_context
+def main(ctx: click.Context, device: str) -> None:
+    """Teachable: train image classifiers from a few examples, on your own machine."""
+    ctx.obj = {"device": device}
+
+
+@main.command()
+@click.argument("data_dir", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Where to write the .teachable model.")
+@click.option("--classifier", type=click.Choice(["head", "knn"]), default="head", show_default=True)
+@click.option("--epochs", type=click.IntRange(1, 10_000), default=DEFAULTS["epochs"], show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 65_536), default=DEFAULTS["batch_size"], show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(0, 10, min_open=True), default=DEFAULTS["learning_rate"], show_default=True)
+@click.option("--k", type=click.IntRange(1, 1000), default=DEFAULT_K, show_default=True, help="Neighbours that vote (kNN).")
+@click.option("--validation-split", type=click.FloatRange(0, 1, max_open=True), default=DEFAULTS["validation_split"], show_default=True)
+@click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True)
+@click.pass_context
+@friendly_errors
+def train(ctx, data_dir, output, classifier, epochs, batch_size, learning_rate, k, validation_split, seed):
+    """Train a model on DATA_DIR (one sub-folder of images per class)."""
+    dataset = Dataset.from_folder(data_dir)
+    click.echo(f"{len(dataset)} images in {len(dataset.classes)} classes: " + ", ".join(f"{n} ({c})" for n, c in dataset.counts().items()), err=True)
+    embed_bar = _bar(len(dataset), "embedding", "img")
+    epoch_bar = None
+
+    def on_epoch(stats):
+        nonlocal epoch_bar
+        if epoch_bar is None:
+            epoch_bar = _bar(stats.epochs, "training", "epoch")
+        epoch_bar.set_postfix(loss=f"{stats.loss:.3f}", acc=f"{stats.accuracy:.2f}",
+                              val_acc="-" if stats.val_accuracy is None else f"{stats.val_accuracy:.2f}")
+        epoch_bar.update(1)
+
+    try:
+        model = api.train(dataset, classifier=classifier, epochs=epochs, batch_size=batch_size,
+                          learning_rate=learning_rate, k=k, validation_split=validation_split, seed=seed,
+                          on_epoch=on_epoch, on_embed_progress=embed_bar.update, device=ctx.obj["device"])
+    finally:
+        embed_bar.close()
+        if epoch_bar is not None:
+            epoch_bar.close()
+    for skipped in dataset.skipped:
+        click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
+    model.save(output)
+    if model.report is not None:
+        click.echo("validation report\n" + model.report.format())
+    else:
+        for note in model.notes:
+            click.echo(f"note: {note}")
+    click.echo(f"saved {output}")
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
+@click.pass_context
+@friendly_errors
+def predict(ctx, model_path, files, as_json):
+    """Classify image FILES with a trained MODEL."""
+    model = api.load(model_path, device=ctx.obj["device"])
+    failed = 0
+    for path in files:
+        try:
+            result = model.predict(path)
+        except TeachableError as exc:
+            failed += 1
+            if as_json:
+                click.echo(json.dumps({"file": str(path), "error": str(exc)}, ensure_ascii=False))
+            else:
+                click.echo(f"error: {exc}", err=True)
+            continue
+        if as_json:
+            click.echo(json.dumps({"file": str(path), **result.to_dict()}, ensure_ascii=False))
+        else:
+            others = "  ".join(f"{name} {p:.1%}" for name, p in sorted(result.confidences.items(), key=lambda kv: -kv[1]))
+            click.echo(f"{path}: {result.label} ({result.confidence:.1%})   [{others}]")
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+@click.argument("data_dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+@friendly_errors
+def evaluate(ctx, model_path, data_dir, as_json):
+    """Measure MODEL on DATA_DIR (one sub-folder per class, named as the model's classes)."""
+    model = api.load(model_path, device=ctx.obj["device"])
+    dataset = Dataset.from_folder(data_dir)
+    with _bar(len(dataset), "embedding", "img") as bar:
+        report = model.evaluate(dataset, on_progress=bar.update)
+    click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if as_json else report.format())
+
+
+@main.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--top", type=click.IntRange(1, 1000), default=5, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@friendly_errors
+def classify(ctx, images, top, as_json):
+    """Show what the pretrained network sees in IMAGES (its ImageNet top guesses)."""
+    failed = 0
+    for path in images:
+        try:
+            guesses = api.classify(path, top=top, device=ctx.obj["device"])
+        except TeachableError as exc:
+            failed += 1
+            click.echo(f"error: {exc}", err=True)
+            continue
+        if as_json:
+            click.echo(json.dumps({"file": str(path), "top": [g.__dict__ for g in guesses]}))
+            continue
+        click.echo(f"{path}")
+        click.echo(f"  {'class':<32} {'id':>4}  probability")
+        for g in guesses:
+            click.echo(f"  {g.label:<32} {g.index:>4}  {g.probability:8.2%}")
+    if failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

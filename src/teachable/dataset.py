@@ -1,0 +1,93 @@
+"""Labelled images on disk: one sub-folder per class, as users already organise photos."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .errors import DatasetError, TeachableError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+@dataclass
+class Skipped:
+    """A file left out, and why (shown to the user, never silently dropped)."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class Dataset:
+    """Samples (paths, bytes or images) with class indices into ``classes``."""
+
+    classes: list[str]
+    samples: list = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    _embeddings: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_folder(cls, path: str | Path) -> "Dataset":
+        """Read ``path/<class name>/<image files>``; other files are reported in ``skipped``."""
+        root = Path(path)
+        if not root.is_dir():
+            raise DatasetError(f"'{root}' is not a folder. Give a folder with one sub-folder per class.")
+        classes: list[str] = []
+        samples: list[Path] = []
+        labels: list[int] = []
+        skipped: list[Skipped] = []
+        for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+            images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+            skipped += [Skipped(str(p), "not an image file") for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
+            if not images:
+                skipped.append(Skipped(str(folder), "class folder has no images"))
+                continue
+            labels += [len(classes)] * len(images)
+            classes.append(folder.name)
+            samples += images
+        skipped += [Skipped(str(p), "files must be inside a class folder") for p in sorted(root.iterdir()) if p.is_file() and not p.name.startswith(".")]
+        if not classes:
+            raise DatasetError(f"'{root}' has no class folders with images in them.")
+        return cls(classes, samples, labels, skipped)
+
+    @classmethod
+    def from_lists(cls, samples: list, labels: list[str]) -> "Dataset":
+        """Build from parallel lists of samples and class names (classes in first-seen order)."""
+        if len(samples) != len(labels):
+            raise TeachableError("There must be one label per sample.")
+        classes: list[str] = []
+        for name in labels:
+            if name not in classes:
+                classes.append(name)
+        return cls(classes, list(samples), [classes.index(name) for name in labels])
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def counts(self) -> dict[str, int]:
+        values = np.bincount(np.asarray(self.labels, dtype=np.int64), minlength=len(self.classes))
+        return {name: int(n) for name, n in zip(self.classes, values)}
+
+    def embed(self, backbone, on_progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(embeddings, labels) of the readable samples; unreadable ones go to ``skipped``.
+
+        Cached per backbone, so training and then evaluating embeds each image once.
+        """
+        if backbone.id in self._embeddings:
+            return self._embeddings[backbone.id]
+
+        def report(position: int, error: Exception) -> None:
+            sample = self.samples[position]
+            where = str(sample) if isinstance(sample, (str, Path)) else f"sample {position}"
+            self.skipped.append(Skipped(where, str(error)))
+
+        embeddings, kept = backbone.embed_many(self.samples, on_progress=on_progress, on_error=report)
+        result = (embeddings.astype(np.float32), np.asarray(self.labels, dtype=np.int64)[kept])
+        self._embeddings[backbone.id] = result
+        return result

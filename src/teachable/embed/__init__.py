@@ -1,0 +1,32 @@
+"""Backbones: each turns one kind of sample into an embedding vector."""
+
+from __future__ import annotations
+
+from ..errors import ModelFileError
+
+SUPPORTED = {"image": "efficientnet-lite0-imagenet-224-v1"}
+
+
+def default_backbone_id(kind: str) -> str:
+    """The backbone new projects and models of this kind use."""
+    if kind not in SUPPORTED:
+        raise ModelFileError(f"Projects of kind '{kind}' are not supported by this version of Teachable.")
+    return SUPPORTED[kind]
+
+
+def check_backbone(kind: str, backbone_id: str) -> None:
+    """Refuse a model made with a backbone this installation does not have (cheap: loads nothing)."""
+    expected = default_backbone_id(kind)
+    if backbone_id != expected:
+        raise ModelFileError(
+            f"This model was made with backbone '{backbone_id}', which this version of Teachable "
+            f"does not have (it has '{expected}')."
+        )
+
+
+def backbone_for(kind: str, backbone_id: str, device: str = "auto"):
+    """The shared backbone instance for a project kind, checking the id a model was trained with."""
+    check_backbone(kind, backbone_id)
+    from .image import get_backbone
+
+    return get_backbone(device)

@@ -1,0 +1,137 @@
+"""Turning whatever a user hands us (a path, bytes, a PIL image, an array) into model input.
+
+The recipe is the one Teachable Machine uses: apply EXIF orientation, flatten to RGB
+(transparent areas become white), crop the centre square, resize it to 224x224 with
+bilinear filtering, then scale to ``(rgb - 127) / 128`` in NCHW float32. Exported models
+document the same recipe so predictions match outside Teachable.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from ..errors import ImageTooLargeError, InvalidImageError
+from .spec import INPUT_MEAN, INPUT_SIZE, INPUT_STD
+
+# Decode at most this many pixels (about 8000 x 8000): larger files are refused from their
+# header alone, before any pixel data is decompressed.
+MAX_PIXELS = 64_000_000
+
+ImageInput = Union[str, Path, bytes, bytearray, memoryview, Image.Image, np.ndarray]
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def _describe(source: object) -> str:
+    if isinstance(source, (str, Path)):
+        return f"'{source}'"
+    return "the image"
+
+
+def _open(source: ImageInput) -> Image.Image:
+    """Open without decoding pixels, so the size can be checked first."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise InvalidImageError(f"'{path}' does not exist or is not a file.")
+        data = path.read_bytes()
+    else:
+        data = bytes(source)
+    if not data:
+        raise InvalidImageError(f"{_describe(source)} is empty (0 bytes).")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return Image.open(io.BytesIO(data))
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+            raise ImageTooLargeError(f"{_describe(source)} is too large to decode safely.") from exc
+        raise InvalidImageError(f"{_describe(source)} is not an image Teachable can read.") from exc
+    except OSError as exc:
+        raise InvalidImageError(f"{_describe(source)} could not be read: {exc}.") from exc
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Any PIL mode to 8-bit RGB: 16-bit and float greys are rescaled, alpha is put on white."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+        if image.mode == "F":
+            top = max(float(values.max()), 1e-12) if values.max() > 1.0 else 1.0
+        grey = np.clip(values / top * 255.0, 0, 255).round().astype(np.uint8)
+        return Image.fromarray(grey, mode="L").convert("RGB")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if image.mode != "RGB":
+        return image.convert("RGB")
+    return image
+
+
+def _from_array(array: np.ndarray) -> Image.Image:
+    if array.ndim == 2:
+        array = np.stack([array] * 3, axis=-1)
+    if array.ndim != 3 or array.shape[-1] not in (1, 3, 4):
+        raise InvalidImageError(f"An image array must be HxW, HxWx3 or HxWx4; got shape {array.shape}.")
+    if array.shape[-1] == 1:
+        array = np.repeat(array, 3, axis=-1)
+    if array.shape[0] * array.shape[1] > MAX_PIXELS:
+        raise ImageTooLargeError(f"The image array has {array.shape[0] * array.shape[1]:,} pixels; the limit is {MAX_PIXELS:,}.")
+    if array.dtype != np.uint8:
+        values = array.astype(np.float64)
+        scale = 255.0 if values.max() <= 1.0 else 1.0
+        array = np.clip(values * scale, 0, 255).round().astype(np.uint8)
+    return Image.fromarray(array, mode="RGBA" if array.shape[-1] == 4 else "RGB")
+
+
+def load_image(source: ImageInput, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Decode any supported input to an upright RGB PIL image, refusing bombs and broken files."""
+    if isinstance(source, np.ndarray):
+        return _to_rgb(_from_array(source))
+    if isinstance(source, Image.Image):
+        image = source
+    else:
+        image = _open(source)
+        width, height = image.size
+        if width * height > max_pixels:
+            raise ImageTooLargeError(
+                f"{_describe(source)} is {width}x{height} pixels; the limit is {max_pixels:,} pixels."
+            )
+        try:
+            image.load()
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise InvalidImageError(f"{_describe(source)} is damaged or truncated and could not be decoded.") from exc
+    try:
+        image = ImageOps.exif_transpose(image)
+    except Exception:  # a broken EXIF block should not cost the user the photo
+        pass
+    return _to_rgb(image)
+
+
+def centre_square(image: Image.Image, size: int = INPUT_SIZE) -> Image.Image:
+    """Crop the largest centred square and resize it (bilinear) to size x size."""
+    width, height = image.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    square = image.crop((left, top, left + side, top + side))
+    return square.resize((size, size), Image.Resampling.BILINEAR)
+
+
+def to_tensor(image: Image.Image) -> np.ndarray:
+    """A 224x224 RGB image to the network's 3x224x224 float32 input."""
+    array = np.asarray(image, dtype=np.float32)
+    return ((array - INPUT_MEAN) / INPUT_STD).transpose(2, 0, 1)
+
+
+def prepare(source: ImageInput) -> np.ndarray:
+    """Everything from raw input to one 3x224x224 network input."""
+    return to_tensor(centre_square(load_image(source)))

@@ -1,0 +1,49 @@
+"""Exception types for everything a user can get wrong; the CLI and HTTP edges map them to messages."""
+
+from __future__ import annotations
+
+
+class TeachableError(Exception):
+    """Base class: a problem the user can fix, with a message meant for a person."""
+
+    http_status = 400
+
+
+class InvalidImageError(TeachableError):
+    """The bytes are not a readable image (not an image at all, truncated, empty)."""
+
+    http_status = 422
+
+
+class ImageTooLargeError(InvalidImageError):
+    """The image has more pixels than we are willing to decode (a decompression bomb guard)."""
+
+    http_status = 413
+
+
+class DatasetError(TeachableError):
+    """A dataset cannot be used for training or evaluation (missing folder, no classes, ...)."""
+
+    http_status = 422
+
+
+class NotEnoughClassesError(DatasetError):
+    """Training needs at least two classes that each have samples."""
+
+
+class ModelFileError(TeachableError):
+    """A `.teachable` model file is corrupt, foreign, from a newer version or for another backbone."""
+
+    http_status = 422
+
+
+class NotFoundError(TeachableError):
+    """An id or name that does not exist (class, sample, project, model)."""
+
+    http_status = 404
+
+
+class ConflictError(TeachableError):
+    """The request clashes with what exists (a duplicate class name, say)."""
+
+    http_status = 409

@@ -1,0 +1,97 @@
+"""From embeddings and labels to a trained :class:`Model`: the one place training happens.
+
+Datasets on disk, projects and the web app all end up here with embeddings already computed,
+so every caller gets the same split, the same defaults and the same report.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Literal
+
+import numpy as np
+
+from .classify.head import DEFAULTS, EpochCallback, HeadClassifier, stratified_split
+from .classify.knn import DEFAULT_K, KNNClassifier
+from .classify.metrics import Report
+from .errors import NotEnoughClassesError, TeachableError
+from .model import Model
+
+ClassifierName = Literal["head", "knn"]
+
+
+def check_trainable(labels: list[str], y: np.ndarray) -> None:
+    """At least two classes must have samples; every named class must have at least one."""
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=len(labels))
+    if len(labels) < 2:
+        raise NotEnoughClassesError(f"Training needs at least two classes; there is {len(labels)}.")
+    empty = [name for name, n in zip(labels, counts) if n == 0]
+    if empty:
+        raise NotEnoughClassesError(f"Every class needs at least one sample; these have none: {', '.join(empty)}.")
+
+
+def fit(
+    embeddings: np.ndarray,
+    y: np.ndarray,
+    labels: list[str],
+    backbone_id: str,
+    kind: str = "image",
+    classifier: ClassifierName = "head",
+    epochs: int = DEFAULTS["epochs"],
+    batch_size: int = DEFAULTS["batch_size"],
+    learning_rate: float = DEFAULTS["learning_rate"],
+    k: int = DEFAULT_K,
+    validation_split: float = DEFAULTS["validation_split"],
+    seed: int = DEFAULTS["seed"],
+    on_epoch: EpochCallback | None = None,
+    device: str = "auto",
+) -> Model:
+    """Train a classifier on embeddings; report metrics on a stratified validation split."""
+    y = np.asarray(y, dtype=np.int64)
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    if len(embeddings) != len(y):
+        raise TeachableError("There must be one label per embedding.")
+    check_trainable(labels, y)
+    if not 0 <= validation_split < 1:
+        raise TeachableError("validation_split must be at least 0 and below 1.")
+    split = stratified_split(y, validation_split, seed, labels)
+    train_x, train_y = embeddings[split.train], y[split.train]
+    val_x, val_y = embeddings[split.validation], y[split.validation]
+    history = []
+    if classifier == "head":
+        model_clf = HeadClassifier(len(labels))
+        history = model_clf.fit(
+            train_x, train_y, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+            seed=seed, validation=(val_x, val_y) if len(val_y) else None, on_epoch=on_epoch,
+        )
+    elif classifier == "knn":
+        if int(k) < 1:
+            raise TeachableError("k must be at least 1.")
+        model_clf = KNNClassifier(len(labels), k=k).fit(train_x, train_y)
+    else:
+        raise TeachableError(f"Unknown classifier {classifier!r}: use 'head' or 'knn'.")
+
+    notes = [split.note] if split.note else []
+    if len(val_y):
+        report = Report.from_predictions(labels, val_y, model_clf.predict(val_x))
+    else:
+        report = None
+    if classifier == "knn" and len(val_y):
+        # kNN needs no training, so the held-out examples join the model once measured.
+        model_clf.add(val_x, val_y)
+        notes.append("kNN: validation examples were added to the model after measuring accuracy.")
+    if report is not None:
+        report.notes += notes
+    counts = np.bincount(y, minlength=len(labels))
+    return Model(
+        labels=list(labels),
+        classifier=model_clf,
+        backbone_id=backbone_id,
+        kind=kind,
+        report=report,
+        history=history,
+        training_counts={name: int(n) for name, n in zip(labels, counts)},
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        notes=notes,
+        device=device,
+    )

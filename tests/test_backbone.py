@@ -1,0 +1,67 @@
+"""The pretrained network: right weights, right preprocessing, right answers on real photos."""
+
+import numpy as np
+import pytest
+import torch
+from skimage import data
+
+from teachable.embed.efficientnet_lite import EfficientNetLite0, FeaturesAndLogits, load_pretrained
+from teachable.embed.image import imagenet_labels
+from teachable.embed.preprocess import prepare
+from teachable.embed.spec import weights_path
+
+
+def test_weights_load_strictly_into_our_architecture():
+    state = torch.load(weights_path(), map_location="cpu", weights_only=True)
+    network = EfficientNetLite0()
+    missing, unexpected = network.load_state_dict(state, strict=True)
+    assert not missing and not unexpected
+
+
+def test_imagenet_labels_are_complete():
+    labels = imagenet_labels()
+    assert len(labels) == 1000
+    assert labels[281] == "tabby" and labels[967] == "espresso"
+
+
+def test_chelsea_is_a_cat(backbone):
+    guesses = backbone.classify(data.chelsea(), top=5)
+    assert 281 <= guesses[0].index <= 285, guesses
+    assert guesses[0].probability > 0.3
+    assert sum(g.probability for g in guesses) <= 1.0 + 1e-6
+
+
+def test_coffee_is_espresso_or_a_cup(backbone):
+    top5 = {g.index for g in backbone.classify(data.coffee(), top=5)}
+    assert top5 & {504, 967, 968}, top5  # coffee mug, espresso, cup
+
+
+def test_embeddings_are_1280d_deterministic_and_batch_independent(backbone):
+    photos = [data.chelsea(), data.coffee(), data.rocket()]
+    first = backbone.embed(photos)
+    again = backbone.embed(photos[::-1])[::-1]
+    assert first.shape == (3, 1280) and first.dtype == np.float32
+    np.testing.assert_array_equal(first, again)
+    assert np.all(first >= 0)  # pooled ReLU6 activations
+    # different photos give clearly different fingerprints
+    normed = first / np.linalg.norm(first, axis=1, keepdims=True)
+    assert (normed @ normed.T)[0, 1] < 0.9
+
+
+def test_onnx_runtime_matches_pytorch(backbone):
+    x = np.stack([prepare(data.chelsea()), prepare(data.astronaut())])
+    with torch.inference_mode():
+        features, logits = FeaturesAndLogits(load_pretrained())(torch.from_numpy(x))
+    ort_features, ort_logits = backbone.run(x)
+    np.testing.assert_allclose(ort_features, features.numpy(), atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(ort_logits, logits.numpy(), atol=1e-3, rtol=1e-4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_path_matches_cpu(backbone):
+    from teachable.embed.image import ImageBackbone
+
+    gpu = ImageBackbone("cuda")
+    photos = [data.chelsea(), data.coffee()]
+    np.testing.assert_allclose(gpu.embed(photos), backbone.embed(photos), atol=2e-3, rtol=2e-3)
+    assert 281 <= gpu.classify(data.chelsea())[0].index <= 285
