@@ -65,3 +65,10 @@ def test_cuda_path_matches_cpu(backbone):
     photos = [data.chelsea(), data.coffee()]
     np.testing.assert_allclose(gpu.embed(photos), backbone.embed(photos), atol=2e-3, rtol=2e-3)
     assert 281 <= gpu.classify(data.chelsea())[0].index <= 285
+
+
+def test_single_image_path_equals_bulk_path(backbone):
+    photos = [data.chelsea(), data.rocket()]
+    bulk = backbone.embed(photos)
+    single = np.stack([backbone.embed_one(p) for p in photos])
+    np.testing.assert_allclose(single, bulk, rtol=1e-5, atol=1e-5)

@@ -2,10 +2,10 @@
 
 __version__ = "0.1.0"
 
-from .api import classify, load, train  # noqa: E402
+from .api import imagenet_guesses, load, train  # noqa: E402
 from .classify.metrics import Report  # noqa: E402
 from .dataset import Dataset  # noqa: E402
 from .errors import TeachableError  # noqa: E402
 from .model import Model, Prediction  # noqa: E402
 
-__all__ = ["Dataset", "Model", "Prediction", "Report", "TeachableError", "classify", "load", "train", "__version__"]
+__all__ = ["Dataset", "Model", "Prediction", "Report", "TeachableError", "imagenet_guesses", "load", "train", "__version__"]

@@ -53,6 +53,6 @@ def load(path: str | Path, device: str = "auto") -> Model:
     return read_model(path, device)
 
 
-def classify(image: ImageInput, top: int = 5, device: str = "auto") -> list[ImageNetGuess]:
+def imagenet_guesses(image: ImageInput, top: int = 5, device: str = "auto") -> list[ImageNetGuess]:
     """The pretrained network's own ImageNet guesses for an image (no training involved)."""
     return get_backbone(device).classify(image, top)

@@ -152,7 +152,7 @@ def classify(ctx, images, top, as_json):
     failed = 0
     for path in images:
         try:
-            guesses = api.classify(path, top=top, device=ctx.obj["device"])
+            guesses = api.imagenet_guesses(path, top=top, device=ctx.obj["device"])
         except TeachableError as exc:
             failed += 1
             click.echo(f"error: {exc}", err=True)

@@ -138,7 +138,7 @@ class HeadClassifier:
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
-                total_loss += float(loss) * len(idx)
+                total_loss += loss.item() * len(idx)
                 correct += int((logits.argmax(1) == y[idx]).sum())
             val_loss = val_acc = None
             if vx is not None:

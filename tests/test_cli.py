@@ -1,0 +1,87 @@
+"""The `teachable` command as a user runs it: real processes, real files, plain errors."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from photos import photo
+
+
+def run(*args, check=True):
+    result = subprocess.run(
+        [sys.executable, "-m", "teachable.cli", *map(str, args)],
+        capture_output=True, text=True, timeout=300, env=os.environ.copy(),
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def model_file(fewshot_train, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "photos.teachable"
+    result = run("train", fewshot_train, "-o", out, "--epochs", "30", "--seed", "1")
+    assert "validation report" in result.stdout and "accuracy:" in result.stdout
+    assert "confusion matrix" in result.stdout
+    assert out.exists()
+    return out
+
+
+def test_predict_json(model_file, fewshot_test):
+    files = sorted((fewshot_test / "rocket").glob("*.jpg"))[:2] + sorted((fewshot_test / "cat").glob("*.jpg"))[:1]
+    lines = run("predict", model_file, *files, "--json").stdout.strip().splitlines()
+    results = [json.loads(line) for line in lines]
+    assert [r["label"] for r in results] == ["rocket", "rocket", "cat"]
+    assert all(abs(sum(r["confidences"].values()) - 1) < 1e-6 for r in results)
+
+
+def test_predict_text(model_file, fewshot_test):
+    path = sorted((fewshot_test / "coffee").glob("*.jpg"))[0]
+    assert ": coffee (" in run("predict", model_file, path).stdout
+
+
+def test_evaluate(model_file, fewshot_test):
+    report = json.loads(run("evaluate", model_file, fewshot_test, "--json").stdout)
+    assert report["count"] == 24 and report["accuracy"] >= 0.95
+
+
+def test_knn_training(fewshot_train, tmp_path):
+    out = tmp_path / "knn.teachable"
+    run("train", fewshot_train, "-o", out, "--classifier", "knn", "--k", "5")
+    assert out.exists()
+
+
+def test_classify_prints_the_imagenet_table(tmp_path):
+    cat = tmp_path / "cat.jpg"
+    photo("cat").save(cat)
+    out = run("classify", cat).stdout
+    assert "probability" in out and ("tabby" in out or "cat" in out)
+    first = out.splitlines()[2]
+    assert int(first.split()[-2]) in range(281, 286)
+
+
+@pytest.mark.parametrize(
+    "make_args,message",
+    [
+        (lambda tmp, model: ["predict", tmp / "garbage.teachable", tmp / "x.jpg"], "not a valid zip"),
+        (lambda tmp, model: ["predict", model, tmp / "fake.jpg"], "not an image"),
+        (lambda tmp, model: ["train", tmp / "empty", "-o", tmp / "m.teachable"], "no class folders"),
+        (lambda tmp, model: ["train", tmp / "one", "-o", tmp / "m.teachable"], "two classes"),
+        (lambda tmp, model: ["evaluate", model, tmp / "nowhere"], "not a folder"),
+    ],
+)
+def test_errors_are_one_line_with_nonzero_exit(model_file, tmp_path, make_args, message):
+    (tmp_path / "garbage.teachable").write_text("garbage")
+    (tmp_path / "fake.jpg").write_text("not a photo")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "one" / "only").mkdir(parents=True)
+    photo("cat").save(tmp_path / "one" / "only" / "cat.jpg")
+    result = run(*make_args(tmp_path, model_file), check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")

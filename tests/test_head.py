@@ -1,0 +1,74 @@
+"""The trained head: reproducible, reports every epoch, handles small and unbalanced classes."""
+
+import numpy as np
+import pytest
+
+from teachable.classify.head import HeadClassifier, stratified_split
+from teachable.errors import NotEnoughClassesError
+
+
+def blobs(counts, dim=20, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(len(counts), dim)) * 3
+    x = np.concatenate([centres[c] + rng.normal(size=(n, dim)) for c, n in enumerate(counts)]).astype(np.float32)
+    y = np.concatenate([[c] * n for c, n in enumerate(counts)])
+    return x, y
+
+
+def test_same_seed_same_weights_and_history():
+    x, y = blobs([30, 30, 30])
+    a, b = HeadClassifier(3), HeadClassifier(3)
+    ha = a.fit(x, y, epochs=5, seed=7)
+    hb = b.fit(x, y, epochs=5, seed=7)
+    for name in a.weights:
+        np.testing.assert_array_equal(a.weights[name], b.weights[name])
+    assert [h.loss for h in ha] == [h.loss for h in hb]
+    c = HeadClassifier(3)
+    c.fit(x, y, epochs=5, seed=8)
+    assert not np.array_equal(a.weights["w1"], c.weights["w1"])
+
+
+def test_epoch_callback_and_learning():
+    x, y = blobs([40, 40])
+    seen = []
+    history = HeadClassifier(2).fit(x, y, epochs=8, validation=(x[:10], y[:10]), on_epoch=seen.append)
+    assert [s.epoch for s in seen] == list(range(1, 9)) and seen == history
+    assert seen[-1].loss < seen[0].loss
+    assert seen[-1].accuracy > 0.95 and seen[-1].val_accuracy is not None
+
+
+def test_probabilities_sum_to_one():
+    x, y = blobs([20, 20, 20])
+    head = HeadClassifier(3)
+    head.fit(x, y, epochs=3)
+    p = head.predict_proba(x)
+    assert p.shape == (60, 3) and np.allclose(p.sum(axis=1), 1)
+
+
+def test_minority_class_is_not_drowned():
+    x, y = blobs([200, 8], seed=3)
+    head = HeadClassifier(2)
+    head.fit(x, y, epochs=20)
+    rare = head.predict(x[y == 1])
+    assert (rare == 1).mean() >= 0.75
+
+
+def test_stratified_split_keeps_every_class():
+    y = np.array([0] * 20 + [1] * 40 + [2] * 7)
+    split = stratified_split(y, 0.15, seed=0)
+    assert split.note is None
+    assert sorted(np.bincount(y[split.validation])) == [1, 3, 6]
+    assert len(np.intersect1d(split.train, split.validation)) == 0
+    assert len(split.train) + len(split.validation) == len(y)
+
+
+def test_split_skipped_with_a_note_when_a_class_is_tiny():
+    y = np.array([0] * 20 + [1] * 2)
+    split = stratified_split(y, 0.15, seed=0, names=["big", "tiny"])
+    assert len(split.validation) == 0 and "tiny" in split.note
+
+
+def test_one_class_is_refused():
+    x, y = blobs([10])
+    with pytest.raises(NotEnoughClassesError):
+        HeadClassifier(1).fit(x, y)
