@@ -168,5 +168,139 @@ def classify(ctx, images, top, as_json):
         sys.exit(1)
 
 
+def _workspace(ctx: click.Context):
+    from .store.workspace import Workspace
+
+    return Workspace(ctx.obj.get("workspace"))
+
+
+def _open_project(ctx: click.Context, ref: str):
+    """A project by workspace id, or by the path of a project file."""
+    from .project import Project
+
+    path = Path(ref)
+    if path.suffix and path.exists():
+        return Project.open(path)
+    return _workspace(ctx).open(ref)
+
+
+@main.group()
+@click.option("--workspace", type=click.Path(path_type=Path), envvar="TEACHABLE_WORKSPACE",
+              help="Folder of projects (default: your user data folder; env TEACHABLE_WORKSPACE).")
+@click.pass_context
+def project(ctx, workspace):
+    """Work with projects: one file each, holding classes, samples and models."""
+    ctx.obj["workspace"] = workspace
+
+
+@project.command("create")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(["image"]), default="image", show_default=True)
+@click.pass_context
+@friendly_errors
+def project_create(ctx, name, kind):
+    """Create a project called NAME in the workspace."""
+    workspace = _workspace(ctx)
+    with workspace.create(name, kind=kind) as created:
+        click.echo(f"created {workspace.id_of(created.path)} ({created.path})")
+
+
+@project.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@friendly_errors
+def project_list(ctx, as_json):
+    """List the projects in the workspace, most recently changed first."""
+    entries = _workspace(ctx).list()
+    if as_json:
+        click.echo(json.dumps([e.to_dict() for e in entries], ensure_ascii=False))
+        return
+    if not entries:
+        click.echo("no projects yet: create one with `teachable project create NAME`")
+    for e in entries:
+        click.echo(f"{e.id:<30} {e.kind:<6} {e.classes:>3} classes {e.samples:>6} samples   {e.name}")
+
+
+@project.command("info")
+@click.argument("ref", metavar="PROJECT")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@friendly_errors
+def project_info(ctx, ref, as_json):
+    """Show a project's classes, sample counts, settings and models."""
+    with _open_project(ctx, ref) as p:
+        info = {
+            "name": p.name, "kind": p.kind, "path": str(p.path), "backbone": p.backbone_id,
+            "classes": [c.to_dict() for c in p.classes()], "settings": p.settings,
+            "models": [{k: v for k, v in m.to_dict().items() if k != "settings"} for m in p.models()],
+            "missing_embeddings": len(p.missing_embeddings()),
+        }
+    if as_json:
+        click.echo(json.dumps(info, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{info['name']}  ({info['kind']} project, {info['path']})")
+    for c in info["classes"]:
+        click.echo(f"  class {c['name']:<30} {c['count']:>6} samples")
+    click.echo("  settings: " + ", ".join(f"{k}={v}" for k, v in info["settings"].items()))
+    for m in info["models"]:
+        accuracy = m["metrics"]["accuracy"] if m["metrics"] else None
+        click.echo(f"  model {m['id']:>3} {m['created']} {m['classifier']:<5} "
+                   f"{'' if accuracy is None else f'val. accuracy {accuracy:.1%}'}{'  (current)' if m['current'] else ''}")
+
+
+@project.command("import")
+@click.argument("ref", metavar="PROJECT")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.pass_context
+@friendly_errors
+def project_import(ctx, ref, source):
+    """Add the class folders of SOURCE (a folder or a zip) to PROJECT."""
+    from .project import _dataset_files, ImportResult
+
+    total = sum(1 for _ in _dataset_files(source, ImportResult())) if source.exists() else None
+    with _open_project(ctx, ref) as p, _bar(total or 0, "importing", "img") as bar:
+        result = p.import_dataset(source, on_progress=bar.update)
+    for label, reason in result.skipped:
+        click.echo(f"skipped {label}: {reason}", err=True)
+    click.echo(f"added {result.added} samples ({result.duplicates} duplicates ignored, {len(result.skipped)} skipped)")
+
+
+@project.command("export")
+@click.argument("ref", metavar="PROJECT")
+@click.argument("target", type=click.Path(path_type=Path))
+@click.option("--model", "as_model", is_flag=True, help="Write the current trained model (.teachable) instead of the samples.")
+@click.pass_context
+@friendly_errors
+def project_export(ctx, ref, target, as_model):
+    """Write PROJECT's samples as class folders (a folder, or TARGET.zip), or its model with --model."""
+    with _open_project(ctx, ref) as p:
+        if as_model:
+            p.model().save(target)
+        else:
+            p.export_dataset(target)
+    click.echo(f"wrote {target}")
+
+
+@project.command("train")
+@click.argument("ref", metavar="PROJECT")
+@click.option("--classifier", type=click.Choice(["head", "knn"]))
+@click.option("--epochs", type=click.IntRange(1, 10_000))
+@click.option("--batch-size", type=click.IntRange(1, 65_536))
+@click.option("--learning-rate", type=click.FloatRange(0, 10, min_open=True))
+@click.option("--k", type=click.IntRange(1, 1000))
+@click.option("--validation-split", type=click.FloatRange(0, 1, max_open=True))
+@click.option("--seed", type=int)
+@click.pass_context
+@friendly_errors
+def project_train(ctx, ref, **options):
+    """Train PROJECT (options not given come from the project's settings) and keep the model."""
+    settings = {k: v for k, v in options.items() if v is not None}
+    with _open_project(ctx, ref) as p:
+        missing = len(p.missing_embeddings())
+        with _bar(missing, "embedding", "img") as bar:
+            model = p.train(on_embed_progress=bar.update, device=ctx.obj["device"], **settings)
+    click.echo(model.report.format() if model.report else "\n".join(f"note: {n}" for n in model.notes))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

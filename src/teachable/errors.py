@@ -47,3 +47,15 @@ class ConflictError(TeachableError):
     """The request clashes with what exists (a duplicate class name, say)."""
 
     http_status = 409
+
+
+class ProjectFileError(TeachableError):
+    """The file is not a Teachable project, is damaged, or comes from a newer version."""
+
+    http_status = 422
+
+
+class InvalidNameError(TeachableError):
+    """A class or project name that cannot be used (empty, too long, with path separators...)."""
+
+    http_status = 422

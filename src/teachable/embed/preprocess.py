@@ -135,3 +135,32 @@ def to_tensor(image: Image.Image) -> np.ndarray:
 def prepare(source: ImageInput) -> np.ndarray:
     """Everything from raw input to one 3x224x224 network input."""
     return to_tensor(centre_square(load_image(source)))
+
+
+MEDIA_TYPES = {
+    "JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "BMP": "image/bmp",
+    "WEBP": "image/webp", "TIFF": "image/tiff", "MPO": "image/jpeg",
+}
+MAX_FILE_BYTES = 50 * 1024 * 1024
+
+
+def inspect_image(data: bytes, name: str = "the image") -> tuple[str, int, int]:
+    """Check that bytes are a complete, decodable image; return (media type, width, height).
+
+    Decodes fully (so truncated files are caught now, not at training time) within the
+    pixel limit.
+    """
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageTooLargeError(f"{name} is {len(data):,} bytes; the limit is {MAX_FILE_BYTES:,} bytes.")
+    try:
+        opened = _open(data)
+    except InvalidImageError as exc:
+        raise type(exc)(str(exc).replace("the image", name, 1)) from None
+    media_type = MEDIA_TYPES.get(opened.format or "", "")
+    if not media_type:
+        raise InvalidImageError(f"{name} is a {opened.format} image; use JPEG, PNG, GIF, BMP, WebP or TIFF.")
+    try:
+        image = load_image(data)
+    except InvalidImageError as exc:
+        raise type(exc)(str(exc).replace("the image", name, 1)) from None
+    return media_type, image.width, image.height

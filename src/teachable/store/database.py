@@ -1,0 +1,181 @@
+"""The project file: one SQLite database holding a whole project.
+
+SQLite as an application file format: one file to save, copy, e-mail and open again. WAL
+journaling and short transactions make every acknowledged write durable across crashes;
+``PRAGMA application_id`` marks the file as ours and ``PRAGMA user_version`` carries the
+schema version, so foreign files and files from a newer Teachable are refused cleanly.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import ProjectFileError, TeachableError
+
+APPLICATION_ID = 0x54434842  # "TCHB"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 60_000
+
+
+# Each entry upgrades the schema from version (index) to (index + 1).
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE classes (
+        id       INTEGER PRIMARY KEY,
+        name     TEXT NOT NULL UNIQUE,
+        position INTEGER NOT NULL,
+        created  TEXT NOT NULL
+    );
+    CREATE TABLE samples (
+        id         INTEGER PRIMARY KEY,
+        class_id   INTEGER NOT NULL REFERENCES classes(id) ON DELETE CASCADE,
+        data       BLOB NOT NULL,
+        media_type TEXT NOT NULL,
+        source     TEXT NOT NULL,
+        sha256     TEXT NOT NULL,
+        width      INTEGER,
+        height     INTEGER,
+        created    TEXT NOT NULL,
+        UNIQUE (class_id, sha256)
+    );
+    CREATE INDEX samples_by_class ON samples(class_id, id);
+    CREATE TABLE embeddings (
+        sample_id INTEGER NOT NULL REFERENCES samples(id) ON DELETE CASCADE,
+        backbone  TEXT NOT NULL,
+        vector    BLOB NOT NULL,
+        PRIMARY KEY (sample_id, backbone)
+    ) WITHOUT ROWID;
+    CREATE TABLE models (
+        id         INTEGER PRIMARY KEY,
+        created    TEXT NOT NULL,
+        classifier TEXT NOT NULL,
+        settings   TEXT NOT NULL,
+        metrics    TEXT,
+        data       BLOB NOT NULL,
+        is_current INTEGER NOT NULL DEFAULT 0
+    );
+    """,
+]
+
+
+class Database:
+    """A connection to one project file, safe to share between threads of one process.
+
+    Writes go through :meth:`write`, an immediate transaction: two processes writing the same
+    file take turns (waiting up to a minute) instead of failing or losing rows.
+    """
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self._conn = connection
+        self._lock = threading.RLock()
+
+    @classmethod
+    def create(cls, path: Path) -> "Database":
+        path = Path(path)
+        if path.exists():
+            raise TeachableError(f"'{path}' already exists.")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = cls(path, _connect(path))
+        with db.write() as conn:
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        db._migrate(0)
+        return db
+
+    @classmethod
+    def open(cls, path: Path) -> "Database":
+        path = Path(path)
+        if not path.is_file():
+            raise ProjectFileError(f"'{path}' does not exist or is not a file.")
+        with open(path, "rb") as handle:
+            header = handle.read(16)
+        if header != b"SQLite format 3\x00":
+            raise ProjectFileError(f"'{path}' is not a Teachable project file.")
+        try:
+            conn = _connect(path)
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise ProjectFileError(f"'{path}' is damaged and cannot be opened: {exc}.") from None
+        if app_id != APPLICATION_ID:
+            conn.close()
+            raise ProjectFileError(f"'{path}' is an SQLite database, but not a Teachable project.")
+        if version > SCHEMA_VERSION:
+            conn.close()
+            raise ProjectFileError(
+                f"'{path}' was saved by a newer Teachable (project format {version}; this one reads up to "
+                f"{SCHEMA_VERSION}). Upgrade Teachable to open it."
+            )
+        db = cls(path, conn)
+        db._migrate(version)
+        return db
+
+    def _migrate(self, current: int) -> None:
+        for version in range(current, SCHEMA_VERSION):
+            with self.write() as conn:
+                for statement in MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {version + 1}")
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One atomic, durable transaction: everything in it is stored, or nothing."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.rollback()
+                raise
+            else:
+                self._conn.commit()
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._conn
+
+    def integrity_check(self) -> str:
+        with self.read() as conn:
+            return conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the main file, so the file alone holds everything."""
+        with self._lock:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def backup_to(self, target: Path) -> None:
+        """A consistent copy of the whole project, even while others write to it."""
+        destination = sqlite3.connect(str(target))
+        try:
+            with self._lock:
+                self._conn.backup(destination)
+            destination.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            destination.close()
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self.checkpoint()
+            except sqlite3.Error:
+                pass
+            self._conn.close()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn

@@ -1,0 +1,138 @@
+"""A workspace: the folder where a user's projects live, one file each."""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import NotFoundError, TeachableError
+from ..paths import data_dir
+
+SUFFIX = ".teachable-project"
+
+
+@dataclass(frozen=True)
+class ProjectEntry:
+    """A project in the workspace; ``id`` is its file name without the suffix."""
+
+    id: str
+    name: str
+    kind: str
+    path: Path
+    classes: int
+    samples: int
+    modified: float
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "name": self.name, "kind": self.kind, "classes": self.classes,
+                "samples": self.samples, "modified": self.modified}
+
+
+def slug(name: str) -> str:
+    """A file-name-safe id from a project name (ASCII letters, digits, dashes)."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    cleaned = re.sub(r"[^A-Za-z0-9]+", "-", ascii_name).strip("-").lower()[:60]
+    return cleaned or "project"
+
+
+class Workspace:
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root) if root else data_dir()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path_of(self, project_id: str) -> Path:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,80}", project_id or ""):
+            raise NotFoundError(f"There is no project '{project_id}'.")
+        path = self.root / f"{project_id}{SUFFIX}"
+        if not path.is_file():
+            raise NotFoundError(f"There is no project '{project_id}'.")
+        return path
+
+    def _free_id(self, name: str, current: str | None = None) -> str:
+        """An unused id for a name; ``current`` (the project being renamed) counts as free."""
+        base = slug(name)
+        candidate, n = base, 2
+        while candidate != current and (self.root / f"{candidate}{SUFFIX}").exists():
+            candidate, n = f"{base}-{n}", n + 1
+        return candidate
+
+    def list(self) -> list[ProjectEntry]:
+        from ..project import Project
+
+        entries = []
+        for path in sorted(self.root.glob(f"*{SUFFIX}")):
+            try:
+                with Project.open(path) as project:
+                    classes = project.classes()
+                    entries.append(ProjectEntry(path.name[: -len(SUFFIX)], project.name, project.kind, path,
+                                                len(classes), sum(c.count for c in classes), path.stat().st_mtime))
+            except TeachableError:
+                continue  # a damaged or foreign file is not listed; it stays untouched on disk
+        return sorted(entries, key=lambda e: -e.modified)
+
+    def create(self, name: str, kind: str = "image", default_classes: tuple[str, ...] = ()):
+        from ..project import Project, check_name
+
+        name = check_name(name, "project")
+        project = Project.create(self.root / f"{self._free_id(name)}{SUFFIX}", kind=kind, name=name)
+        for class_name in default_classes:
+            project.add_class(class_name)
+        return project
+
+    def open(self, project_id: str):
+        from ..project import Project
+
+        return Project.open(self.path_of(project_id))
+
+    def id_of(self, path: Path) -> str:
+        return Path(path).name[: -len(SUFFIX)]
+
+    def rename(self, project_id: str, new_name: str) -> str:
+        """Rename a project (its name and its file); returns the new id."""
+        from ..project import check_name
+
+        new_name = check_name(new_name, "project")
+        with self.open(project_id) as project:
+            project.rename(new_name)
+        new_id = self._free_id(new_name, current=project_id)
+        if new_id != project_id:
+            os.replace(self.path_of(project_id), self.root / f"{new_id}{SUFFIX}")
+        return new_id
+
+    def duplicate(self, project_id: str, new_name: str | None = None) -> str:
+        from ..project import Project
+
+        with self.open(project_id) as project:
+            name = new_name or f"{project.name} (copy)"
+            target = self.root / f"{self._free_id(name)}{SUFFIX}"
+            project.save_copy(target)
+        with Project.open(target) as copy:
+            copy.rename(name)
+        return self.id_of(target)
+
+    def delete(self, project_id: str) -> None:
+        path = self.path_of(project_id)
+        for extra in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+            if extra.exists():
+                extra.unlink()
+        path.unlink()
+
+    def add_file(self, source: Path, name: str | None = None) -> str:
+        """Copy a project file (opened from elsewhere) into the workspace; returns its id."""
+        from ..project import Project
+
+        with Project.open(source) as project:
+            target = self.root / f"{self._free_id(name or project.name)}{SUFFIX}"
+            project.save_copy(target)
+        return self.id_of(target)
+
+    def __contains__(self, project_id: str) -> bool:
+        try:
+            self.path_of(project_id)
+            return True
+        except NotFoundError:
+            return False
+
