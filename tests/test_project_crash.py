@@ -15,6 +15,7 @@ import pytest
 from teachable import Project
 from photos import photo, random_view
 
+COUNT = 400
 IMPORTER = textwrap.dedent(
     """
     import hashlib, sys
@@ -34,8 +35,8 @@ def many_images(tmp_path_factory):
     folder = tmp_path_factory.mktemp("many")
     rng = np.random.default_rng(11)
     sources = [photo(name) for name in ("cat", "coffee", "rocket", "astronaut")]
-    for i in range(120):
-        random_view(sources[i % 4], rng).resize((160, 160)).save(folder / f"{i:04d}.jpg", quality=85)
+    for i in range(COUNT):
+        random_view(sources[i % 4], rng).resize((128, 128)).save(folder / f"{i:04d}.jpg", quality=85)
     return folder
 
 
@@ -49,7 +50,7 @@ def test_sigkill_during_import_loses_no_acknowledged_sample(tmp_path, many_image
         stdout=subprocess.PIPE, text=True,
     )
     acknowledged = {}
-    delay = np.random.default_rng(run).uniform(0.05, 0.5)  # a random moment after the first add
+    delay = np.random.default_rng(run).uniform(0.02, 0.4)  # a random moment after the first add
     deadline = None
     for line in process.stdout:
         sample_id, digest = line.split()
@@ -59,7 +60,7 @@ def test_sigkill_during_import_loses_no_acknowledged_sample(tmp_path, many_image
             break
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert 0 < len(acknowledged) < 120, "the importer must be killed part-way through"
+    assert 0 < len(acknowledged) < COUNT, "the importer must be killed part-way through"
     with Project.open(path) as p:
         assert p.integrity_check() == "ok"
         stored = {s.id: s.sha256 for s in p.samples()}
@@ -75,7 +76,7 @@ def test_two_processes_adding_concurrently_lose_nothing(tmp_path, many_images):
     path = tmp_path / "shared.teachable-project"
     with Project.create(path) as p:
         p.add_class("views")
-    files = sorted(many_images.glob("*.jpg"))
+    files = sorted(many_images.glob("*.jpg"))[:120]
     halves = [tmp_path / "a", tmp_path / "b"]
     for half, chunk in zip(halves, (files[::2], files[1::2])):
         half.mkdir()
