@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: install run test bench clean
+.PHONY: install run demo chromium test bench clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,9 +17,19 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP)
 
 run: install
+	$(VENV)/bin/teachable serve --host 127.0.0.1 --port 8000
+
+demo: install
 	$(PY) examples/demo.py
 
-test: install
+# Browser tests drive Debian's Chromium (Playwright cannot download browsers here).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: install chromium
 	$(PY) -m pytest
 
 bench: install

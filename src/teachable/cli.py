@@ -302,5 +302,22 @@ def project_train(ctx, ref, **options):
     click.echo(model.report.format() if model.report else "\n".join(f"note: {n}" for n in model.notes))
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback: only this computer).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--workspace", type=click.Path(path_type=Path), envvar="TEACHABLE_WORKSPACE",
+              help="Folder of projects (default: your user data folder; env TEACHABLE_WORKSPACE).")
+@friendly_errors
+def serve(host, port, workspace):
+    """Start the web app (open the printed address in a browser)."""
+    import uvicorn
+
+    from .server import create_app
+
+    app = create_app(workspace)
+    click.echo(f"Teachable is running at http://{host}:{port}/  (projects in {app.state.registry.workspace.root})", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,465 @@
+"""The HTTP API (everything the page does goes through it) and the static page itself."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import io
+import json
+import os
+import tempfile
+import time
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
+
+from .. import __version__
+from ..classify.head import DEFAULTS
+from ..classify.knn import DEFAULT_K
+from ..embed.image import get_backbone
+from ..embed.preprocess import MAX_FILE_BYTES, centre_square, load_image
+from ..errors import InvalidImageError, NotFoundError, TeachableError
+from ..store.workspace import Workspace
+from .projects import ProjectRegistry
+
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+MAX_PROJECT_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
+MAX_FILES_PER_UPLOAD = 200
+MAX_PREDICT_BATCH = 64
+MAX_WS_FRAME_BYTES = 2 * 1024 * 1024
+DEFAULT_CLASSES = ("Class 1", "Class 2")
+LIMITS = {
+    "max_request_bytes": MAX_REQUEST_BYTES,
+    "max_project_upload_bytes": MAX_PROJECT_UPLOAD_BYTES,
+    "max_file_bytes": MAX_FILE_BYTES,
+    "max_files_per_upload": MAX_FILES_PER_UPLOAD,
+    "max_predict_batch": MAX_PREDICT_BATCH,
+    "max_ws_frame_bytes": MAX_WS_FRAME_BYTES,
+}
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+class ProjectCreate(BaseModel):
+    name: str = Field(default="Untitled project", max_length=10_000)
+    kind: Literal["image"] = "image"
+
+
+class Rename(BaseModel):
+    name: str = Field(max_length=10_000)
+
+
+class Settings(BaseModel):
+    classifier: Literal["head", "knn"] | None = None
+    epochs: int | None = Field(default=None, ge=1, le=10_000)
+    batch_size: int | None = Field(default=None, ge=1, le=65_536)
+    learning_rate: float | None = Field(default=None, gt=0, le=10)
+    k: int | None = Field(default=None, ge=1, le=1000)
+    validation_split: float | None = Field(default=None, ge=0, lt=1)
+    seed: int | None = None
+
+    def given(self) -> dict:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class PredictJSON(BaseModel):
+    image: str | None = None
+    images: list[str] | None = None
+
+
+def create_app(workspace: Workspace | str | Path | None = None) -> FastAPI:
+    """The app for one workspace; ``teachable serve`` runs it under uvicorn."""
+    workspace = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    registry = ProjectRegistry(workspace)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        registry.close_all()
+
+    app = FastAPI(
+        title="Teachable",
+        version=__version__,
+        description="Train image classifiers from a few examples, locally. Errors are JSON: `{\"error\": message}`.",
+        lifespan=lifespan,
+    )
+    app.state.registry = registry
+
+    @app.exception_handler(TeachableError)
+    async def teachable_error(request: Request, exc: TeachableError):
+        return error(exc.http_status, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        parts = []
+        for item in exc.errors():
+            where = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
+            parts.append(f"{where}: {item.get('msg')}" if where else str(item.get("msg")))
+        return error(422, "Invalid request: " + "; ".join(parts))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        return error(exc.status_code, str(exc.detail))
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        limit = MAX_PROJECT_UPLOAD_BYTES if request.url.path == "/api/projects/open" else MAX_REQUEST_BYTES
+        length = request.headers.get("content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > limit
+            except ValueError:
+                return error(400, "Invalid Content-Length header.")
+            if too_big:
+                return error(413, f"The request is too large ({int(length):,} bytes); the limit is {limit:,} bytes.")
+        return await call_next(request)
+
+    def handle(project_id: str):
+        return registry.get(project_id)
+
+    def project_summary(project_id: str) -> dict:
+        h = handle(project_id)
+        p = h.project
+        models = p.models()
+        current = next((m for m in reversed(models) if m.current), None)
+        return {
+            "id": project_id, "name": p.name, "kind": p.kind,
+            "classes": [c.to_dict() for c in p.classes()],
+            "settings": p.settings, "defaults": defaults(),
+            "pending_embeddings": h.pending_embeddings(),
+            "model": current.to_dict() if current else None,
+            "training": h.job.to_dict(),
+            "version": h.version,
+        }
+
+    def defaults() -> dict:
+        return {"classifier": "head", "epochs": DEFAULTS["epochs"], "batch_size": DEFAULTS["batch_size"],
+                "learning_rate": DEFAULTS["learning_rate"], "k": DEFAULT_K,
+                "validation_split": DEFAULTS["validation_split"], "seed": DEFAULTS["seed"]}
+
+    # -- meta -----------------------------------------------------------------------------------
+    @app.get("/api/health", tags=["meta"])
+    def health() -> dict:
+        return {"ok": True, "version": __version__, "limits": LIMITS}
+
+    # -- projects -------------------------------------------------------------------------------
+    @app.get("/api/projects", tags=["projects"])
+    def list_projects() -> list[dict]:
+        return [e.to_dict() for e in workspace.list()]
+
+    @app.post("/api/projects", status_code=201, tags=["projects"])
+    def create_project(body: ProjectCreate) -> dict:
+        with workspace.create(body.name, kind=body.kind, default_classes=DEFAULT_CLASSES) as project:
+            project_id = workspace.id_of(project.path)
+        return project_summary(project_id)
+
+    @app.post("/api/projects/open", status_code=201, tags=["projects"])
+    async def open_project_file(file: UploadFile = File(...)) -> dict:
+        """Upload a project file (as saved by 'Save to file') into the workspace."""
+        fd, tmp = tempfile.mkstemp(suffix=".teachable-project", dir=workspace.root)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                total = 0
+                while chunk := await file.read(1 << 20):
+                    total += len(chunk)
+                    if total > MAX_PROJECT_UPLOAD_BYTES:
+                        return error(413, "The project file is too large.")
+                    out.write(chunk)
+            project_id = await asyncio.to_thread(workspace.add_file, Path(tmp))
+        finally:
+            for extra in (tmp, f"{tmp}-wal", f"{tmp}-shm"):
+                if os.path.exists(extra):
+                    os.unlink(extra)
+        return project_summary(project_id)
+
+    @app.get("/api/projects/{project_id}", tags=["projects"])
+    def get_project(project_id: str) -> dict:
+        return project_summary(project_id)
+
+    @app.patch("/api/projects/{project_id}", tags=["projects"])
+    def rename_project(project_id: str, body: Rename) -> dict:
+        registry.close(project_id)
+        new_id = workspace.rename(project_id, body.name)
+        return project_summary(new_id)
+
+    @app.delete("/api/projects/{project_id}", status_code=204, tags=["projects"])
+    def delete_project(project_id: str) -> Response:
+        workspace.path_of(project_id)
+        registry.close(project_id)
+        workspace.delete(project_id)
+        return Response(status_code=204)
+
+    @app.post("/api/projects/{project_id}/duplicate", status_code=201, tags=["projects"])
+    def duplicate_project(project_id: str) -> dict:
+        handle(project_id)
+        return project_summary(workspace.duplicate(project_id))
+
+    @app.get("/api/projects/{project_id}/file", tags=["projects"])
+    def download_project(project_id: str):
+        """The whole project as one file, to keep or share ('Save to file')."""
+        h = handle(project_id)
+        fd, tmp = tempfile.mkstemp(suffix=".teachable-project")
+        os.close(fd)
+        os.unlink(tmp)
+        h.project.save_copy(Path(tmp))
+        return FileResponse(tmp, media_type="application/vnd.sqlite3", filename=f"{project_id}.teachable-project",
+                            background=BackgroundTask(os.unlink, tmp))
+
+    @app.put("/api/projects/{project_id}/settings", tags=["projects"])
+    def put_settings(project_id: str, body: Settings) -> dict:
+        h = handle(project_id)
+        settings = h.project.update_settings(**body.given())
+        h.version += 1
+        return settings
+
+    # -- classes --------------------------------------------------------------------------------
+    @app.post("/api/projects/{project_id}/classes", status_code=201, tags=["classes"])
+    def add_class(project_id: str, body: Rename) -> dict:
+        h = handle(project_id)
+        info = h.project.add_class(body.name)
+        h.samples_changed()
+        return info.to_dict()
+
+    @app.patch("/api/projects/{project_id}/classes/{class_id}", tags=["classes"])
+    def rename_class(project_id: str, class_id: int, body: Rename) -> dict:
+        h = handle(project_id)
+        info = h.project.rename_class(class_id, body.name)
+        h.samples_changed()
+        return info.to_dict()
+
+    @app.delete("/api/projects/{project_id}/classes/{class_id}", status_code=204, tags=["classes"])
+    def delete_class(project_id: str, class_id: int) -> Response:
+        h = handle(project_id)
+        h.project.remove_class(class_id)
+        h.samples_changed()
+        return Response(status_code=204)
+
+    @app.post("/api/projects/{project_id}/classes/{class_id}/clear", tags=["classes"])
+    def clear_class(project_id: str, class_id: int) -> dict:
+        h = handle(project_id)
+        removed = h.project.clear_class(class_id)
+        h.samples_changed()
+        return {"removed": removed}
+
+    # -- samples --------------------------------------------------------------------------------
+    @app.get("/api/projects/{project_id}/classes/{class_id}/samples", tags=["samples"])
+    def list_samples(project_id: str, class_id: int) -> list[dict]:
+        return [s.to_dict() for s in handle(project_id).project.samples(class_id)]
+
+    @app.post("/api/projects/{project_id}/classes/{class_id}/samples", status_code=201, tags=["samples"])
+    async def upload_samples(
+        project_id: str,
+        class_id: int,
+        files: Annotated[list[UploadFile], File(description="image files")],
+        source: Annotated[Literal["webcam", "upload"], Form()] = "upload",
+    ) -> dict:
+        """Add images to a class. Good files are stored even when others in the batch are bad;
+        each bad one is listed in `errors`. Embeddings are computed in the background."""
+        h = handle(project_id)
+        h.project.class_info(class_id)
+        if len(files) > MAX_FILES_PER_UPLOAD:
+            return error(413, f"At most {MAX_FILES_PER_UPLOAD} files per upload; this one has {len(files)}.")
+        names, payloads = [], []
+        for upload in files:
+            data = await upload.read(MAX_FILE_BYTES + 1)
+            names.append(upload.filename or "upload")
+            payloads.append(data)
+        errors: list[dict] = []
+        ids = await asyncio.to_thread(
+            h.project.add_samples, class_id, payloads, source, False,
+            lambda index, exc: errors.append({"file": names[index], "error": str(exc)}), names,
+        )
+        h.samples_changed()
+        if not ids and errors:
+            return JSONResponse({"error": errors[0]["error"], "errors": errors, "ids": []}, status_code=422)
+        return {"ids": ids, "errors": errors, "class": h.project.class_info(class_id).to_dict()}
+
+    @app.get("/api/projects/{project_id}/samples/{sample_id}/image", tags=["samples"])
+    def sample_image(project_id: str, sample_id: int) -> Response:
+        p = handle(project_id).project
+        info = p.sample(sample_id)
+        return Response(p.sample_bytes(sample_id), media_type=info.media_type,
+                        headers={"Cache-Control": "private, max-age=86400"})
+
+    @app.get("/api/projects/{project_id}/samples/{sample_id}/thumbnail", tags=["samples"])
+    def sample_thumbnail(project_id: str, sample_id: int, size: int = 96) -> Response:
+        p = handle(project_id).project
+        image = centre_square(load_image(p.sample_bytes(sample_id)), max(16, min(size, 256)))
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=85)
+        return Response(buffer.getvalue(), media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
+
+    @app.delete("/api/projects/{project_id}/samples/{sample_id}", status_code=204, tags=["samples"])
+    def delete_sample(project_id: str, sample_id: int) -> Response:
+        h = handle(project_id)
+        h.project.remove_sample(sample_id)
+        h.samples_changed()
+        return Response(status_code=204)
+
+    # -- training and models --------------------------------------------------------------------
+    @app.post("/api/projects/{project_id}/train", status_code=202, tags=["training"])
+    def train(project_id: str, body: Settings | None = None) -> dict:
+        """Start training in the background with these settings (saved to the project)."""
+        h = handle(project_id)
+        given = body.given() if body else {}
+        if given:
+            h.project.update_settings(**given)
+        return h.start_training({}).to_dict()
+
+    @app.get("/api/projects/{project_id}/train", tags=["training"])
+    def training_status(project_id: str) -> dict:
+        h = handle(project_id)
+        return {**h.job.to_dict(), "pending_embeddings": h.pending_embeddings()}
+
+    @app.get("/api/projects/{project_id}/models", tags=["models"])
+    def list_models(project_id: str) -> list[dict]:
+        return [m.to_dict() for m in handle(project_id).project.models()]
+
+    @app.get("/api/projects/{project_id}/models/{model_id}/download", tags=["models"])
+    def download_model(project_id: str, model_id: str) -> Response:
+        """A `.teachable` model file; `current` for the newest."""
+        p = handle(project_id).project
+        if model_id == "current":
+            data = p.model_bytes()
+        elif model_id.isdigit():
+            data = p.model_bytes(int(model_id))
+        else:
+            raise NotFoundError(f"There is no model {model_id!r}.")
+        return Response(data, media_type="application/zip",
+                        headers={"Content-Disposition": f'attachment; filename="{project_id}.teachable"'})
+
+    # -- prediction -----------------------------------------------------------------------------
+    async def images_from_request(request: Request) -> list[bytes]:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("multipart/form-data"):
+            form = await request.form(max_files=MAX_PREDICT_BATCH + 1)
+            uploads = [v for _, v in form.multi_items() if hasattr(v, "read")]
+            if len(uploads) > MAX_PREDICT_BATCH:
+                raise TeachableError(f"At most {MAX_PREDICT_BATCH} images per request.")
+            return [await u.read(MAX_FILE_BYTES + 1) for u in uploads]
+        try:
+            body = PredictJSON.model_validate(json.loads(await request.body()))
+        except Exception:
+            raise TeachableError("Send images as multipart files, or JSON {\"image\": base64} / {\"images\": [base64, ...]}.") from None
+        encoded = ([body.image] if body.image else []) + (body.images or [])
+        if len(encoded) > MAX_PREDICT_BATCH:
+            raise TeachableError(f"At most {MAX_PREDICT_BATCH} images per request.")
+        try:
+            return [base64.b64decode(item.split(",", 1)[-1], validate=True) for item in encoded]
+        except (binascii.Error, ValueError):
+            raise InvalidImageError("An image is not valid base64.") from None
+
+    @app.post("/api/projects/{project_id}/predict", tags=["prediction"])
+    async def predict(project_id: str, request: Request, source: Literal["model", "live"] = "model") -> dict:
+        """Classify images with the project's current model (`source=live`: what the preview uses).
+
+        Send multipart files (any field name) or JSON `{"image": base64}` / `{"images": [...]}`."""
+        h = handle(project_id)
+        images = await images_from_request(request)
+        if not images:
+            raise TeachableError("No image was sent.")
+        backbone = get_backbone()
+        embeddings = await asyncio.to_thread(backbone.embed, images)
+        if source == "live":
+            predictions = h.predict_embeddings(embeddings)
+        else:
+            predictions = h.current_model().predict_embeddings(embeddings)
+        return {"predictions": [p.to_dict() for p in predictions]}
+
+    @app.websocket("/api/projects/{project_id}/live")
+    async def live(websocket: WebSocket, project_id: str):
+        """Send JPEG frames (binary messages); receive `{label, confidences, ms, dropped}` per
+        frame processed. Frames that arrive while one is being processed replace each other:
+        only the newest is used, so a slow server never builds a queue."""
+        await websocket.accept()
+        try:
+            h = handle(project_id)
+        except TeachableError as exc:
+            await websocket.send_json({"error": str(exc)})
+            await websocket.close(code=4404)
+            return
+        backbone = get_backbone()
+        latest: dict = {"frame": None, "dropped": 0}
+        ready = asyncio.Event()
+        done = False
+
+        async def receive() -> None:
+            nonlocal done
+            try:
+                while True:
+                    message = await websocket.receive()
+                    if message["type"] == "websocket.disconnect":
+                        break
+                    frame = message.get("bytes")
+                    if frame is None:
+                        continue
+                    if len(frame) > MAX_WS_FRAME_BYTES:
+                        await websocket.send_json({"error": f"Frames must be at most {MAX_WS_FRAME_BYTES:,} bytes."})
+                        continue
+                    if latest["frame"] is not None:
+                        latest["dropped"] += 1
+                    latest["frame"] = (frame, time.perf_counter())
+                    ready.set()
+            finally:
+                done = True
+                ready.set()
+
+        receiver = asyncio.create_task(receive())
+        try:
+            while True:
+                await ready.wait()
+                ready.clear()
+                if done:
+                    break
+                item, latest["frame"] = latest["frame"], None
+                if item is None:
+                    continue
+                frame, received = item
+                try:
+                    embedding = await asyncio.to_thread(backbone.embed_one, frame)
+                    [prediction] = await asyncio.to_thread(h.predict_embeddings, embedding[None])
+                    reply = {**prediction.to_dict(), "ms": round((time.perf_counter() - received) * 1000, 1),
+                             "dropped": latest["dropped"]}
+                except TeachableError as exc:
+                    reply = {"error": str(exc)}
+                await websocket.send_json(reply)
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            receiver.cancel()
+
+    # -- the page -------------------------------------------------------------------------------
+    static = resources.files("teachable.server").joinpath("static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> Response:
+        return Response(static.joinpath("index.html").read_bytes(), media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if not request.url.path.startswith(("/docs", "/redoc")):
+            response.headers.setdefault(
+                "Content-Security-Policy",
+                "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "
+                "connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+            )
+        return response
+
+    return app

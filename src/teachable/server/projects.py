@@ -1,0 +1,193 @@
+"""Open projects shared by all requests, and the background work attached to each.
+
+Opening a project file costs little, but embedding and training are slow: each open project
+gets one background thread that embeds new samples as they arrive (so Train rarely waits),
+and at most one training job at a time whose progress any page can poll.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..classify.knn import KNNClassifier
+from ..errors import ConflictError, NotEnoughClassesError, TeachableError
+from ..model import Model, Prediction
+from ..project import Project
+from ..store.workspace import Workspace
+
+
+@dataclass
+class TrainingJob:
+    """The state of one training run, as the page shows it."""
+
+    state: str = "idle"  # idle | embedding | training | done | failed
+    settings: dict = field(default_factory=dict)
+    epoch: int = 0
+    epochs: int = 0
+    embedded: int = 0
+    to_embed: int = 0
+    history: list[dict] = field(default_factory=list)
+    error: str | None = None
+    started: float = 0.0
+    finished: float = 0.0
+    model_id: int | None = None
+    report: dict | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class OpenProject:
+    """One open project with its embedding worker, training job and live predictor."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.version = 0  # bumps whenever samples or embeddings change
+        self.job = TrainingJob()
+        self._wake = threading.Event()
+        self._closed = False
+        self._job_lock = threading.Lock()
+        self._live_lock = threading.Lock()
+        self._live: tuple[int, object, list[str]] | None = None
+        self._model_cache: tuple[int | None, Model] | None = None
+        self._embedder = threading.Thread(target=self._embed_loop, name="teachable-embedder", daemon=True)
+        self._embedder.start()
+        self._wake.set()
+
+    # -- background embedding -----------------------------------------------------------------
+    def samples_changed(self) -> None:
+        self.version += 1
+        self._wake.set()
+
+    def _embed_loop(self) -> None:
+        while not self._closed:
+            self._wake.wait(timeout=5)
+            self._wake.clear()
+            if self._closed:
+                return
+            try:
+                if self.project.ensure_embeddings(on_progress=lambda n: None):
+                    self.version += 1
+            except Exception:  # keep the worker alive; training reports embedding problems itself
+                traceback.print_exc()
+                time.sleep(1)
+
+    def pending_embeddings(self) -> int:
+        return len(self.project.missing_embeddings())
+
+    # -- training -----------------------------------------------------------------------------
+    def start_training(self, settings: dict) -> TrainingJob:
+        with self._job_lock:
+            if self.job.state in ("embedding", "training"):
+                raise ConflictError("This project is already training; wait for it to finish.")
+            classes = self.project.classes()
+            with_samples = [c for c in classes if c.count > 0]
+            if len(with_samples) < 2:
+                raise NotEnoughClassesError("Training needs at least two classes with samples.")
+            empty = [c.name for c in classes if c.count == 0]
+            if empty:
+                raise NotEnoughClassesError(f"Every class needs at least one sample; these have none: {', '.join(empty)}.")
+            merged = {**self.project.settings, **settings}
+            self.job = TrainingJob(state="embedding", settings=merged, epochs=int(merged["epochs"]), started=time.time())
+            job = self.job
+        threading.Thread(target=self._train, args=(job,), name="teachable-train", daemon=True).start()
+        return job
+
+    def _train(self, job: TrainingJob) -> None:
+        try:
+            job.to_embed = self.pending_embeddings()
+
+            def on_embed(n: int) -> None:
+                job.embedded += n
+
+            def on_epoch(stats) -> None:
+                job.state = "training"
+                job.epoch = stats.epoch
+                job.history.append(stats.to_dict())
+
+            model = self.project.train(on_epoch=on_epoch, on_embed_progress=on_embed, **job.settings)
+            job.model_id = self.project.models()[-1].id
+            job.report = model.report.to_dict() if model.report else None
+            job.notes = list(model.notes)
+            job.state = "done"
+        except TeachableError as exc:
+            job.error, job.state = str(exc), "failed"
+        except Exception as exc:  # reported to the page instead of hanging it
+            traceback.print_exc()
+            job.error, job.state = f"Training failed unexpectedly: {exc}", "failed"
+        finally:
+            job.finished = time.time()
+            self.version += 1
+
+    # -- prediction ---------------------------------------------------------------------------
+    def current_model(self) -> Model:
+        infos = self.project.models()
+        current = next((m.id for m in reversed(infos) if m.current), None)
+        cached = self._model_cache
+        if cached is None or cached[0] != current:
+            self._model_cache = (current, self.project.model())
+        return self._model_cache[1]
+
+    def live_classifier(self):
+        """What live preview uses: the current kNN built from cached embeddings (instant,
+        updates as samples arrive) when the project is set to kNN, else the trained model."""
+        if self.project.settings["classifier"] != "knn":
+            model = self.current_model()
+            return model.classifier, model.labels
+        with self._live_lock:
+            if self._live is None or self._live[0] != self.version:
+                version = self.version
+                classes = self.project.classes()
+                vectors, class_ids, _ = self.project.embeddings()
+                position = {c.id: i for i, c in enumerate(classes)}
+                labels = [c.name for c in classes]
+                present = {position[c] for c in class_ids}
+                if len(classes) < 2 or len(present) < len(classes):
+                    raise NotEnoughClassesError("Live kNN needs at least one embedded sample in every class (and two classes).")
+                knn = KNNClassifier(len(classes), k=int(self.project.settings["k"]))
+                knn.add(vectors, [position[c] for c in class_ids])
+                self._live = (version, knn, labels)
+            return self._live[1], self._live[2]
+
+    def predict_embeddings(self, embeddings: np.ndarray) -> list[Prediction]:
+        classifier, labels = self.live_classifier()
+        probabilities = classifier.predict_proba(embeddings)
+        winners = classifier.predict(embeddings)
+        return [Prediction(labels[int(w)], {n: float(p) for n, p in zip(labels, row)}) for w, row in zip(winners, probabilities)]
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        self._embedder.join(timeout=10)
+        self.project.close()
+
+
+class ProjectRegistry:
+    """Open projects by workspace id; each is opened once and shared."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self._open: dict[str, OpenProject] = {}
+        self._lock = threading.Lock()
+
+    def get(self, project_id: str) -> OpenProject:
+        with self._lock:
+            if project_id not in self._open:
+                self._open[project_id] = OpenProject(self.workspace.open(project_id))
+            return self._open[project_id]
+
+    def close(self, project_id: str) -> None:
+        with self._lock:
+            handle = self._open.pop(project_id, None)
+        if handle is not None:
+            handle.close()
+
+    def close_all(self) -> None:
+        for project_id in list(self._open):
+            self.close(project_id)
