@@ -15,13 +15,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
-import numpy as np
-from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, File, Form, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException
 
 from .. import __version__
 from ..classify.head import DEFAULTS
@@ -94,6 +94,8 @@ def create_app(workspace: Workspace | str | Path | None = None) -> FastAPI:
         version=__version__,
         description="Train image classifiers from a few examples, locally. Errors are JSON: `{\"error\": message}`.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.registry = registry
 
@@ -440,6 +442,19 @@ def create_app(workspace: Workspace | str | Path | None = None) -> FastAPI:
         finally:
             receiver.cancel()
 
+    # -- API docs, served from the swagger-ui-bundle package (no CDN) ----------------------------
+    import swagger_ui_bundle
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Response:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Teachable API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/static/favicon.svg")
+
     # -- the page -------------------------------------------------------------------------------
     static = resources.files("teachable.server").joinpath("static")
 
@@ -454,7 +469,7 @@ def create_app(workspace: Workspace | str | Path | None = None) -> FastAPI:
         response = await call_next(request)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
-        if not request.url.path.startswith(("/docs", "/redoc")):
+        if not request.url.path.startswith("/docs"):
             response.headers.setdefault(
                 "Content-Security-Policy",
                 "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "
