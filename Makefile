@@ -34,6 +34,9 @@ test: install chromium
 
 bench: install
 	$(PY) bench/embed.py
+	$(PY) bench/classifiers.py
+	$(PY) bench/live_latency.py
+	$(PY) bench/import_speed.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -58,8 +58,7 @@ class Model:
         embeddings = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
         if len(embeddings) == 0:
             return []
-        probabilities = self.classifier.predict_proba(embeddings)
-        winners = self.classifier.predict(embeddings)
+        winners, probabilities = self.classifier.classify(embeddings)
         return [
             Prediction(self.labels[int(w)], {name: float(p) for name, p in zip(self.labels, row)})
             for w, row in zip(winners, probabilities)

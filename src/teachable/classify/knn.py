@@ -105,10 +105,14 @@ class KNNClassifier:
 
     def predict(self, embeddings: np.ndarray) -> np.ndarray:
         """Winning class index per query: most votes, then the larger summed similarity."""
+        return self.classify(embeddings)[0]
+
+    def classify(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(winning class per query, vote shares) from one search over the examples."""
         shares, sim_sums = self.votes(embeddings)
-        # Lexicographic (votes, similarity): shares are multiples of 1/k and sums are < k.
+        # Lexicographic (votes, similarity): shares are multiples of 1/k and |sums| <= k.
         score = shares * (4.0 * self.k) + sim_sums / (2.0 * self.k)
-        return np.argmax(score, axis=1)
+        return np.argmax(score, axis=1), shares
 
     # -- persistence --------------------------------------------------------------------------
     def state(self) -> dict[str, np.ndarray]:

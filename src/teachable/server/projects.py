@@ -157,8 +157,7 @@ class OpenProject:
 
     def predict_embeddings(self, embeddings: np.ndarray) -> list[Prediction]:
         classifier, labels = self.live_classifier()
-        probabilities = classifier.predict_proba(embeddings)
-        winners = classifier.predict(embeddings)
+        winners, probabilities = classifier.classify(embeddings)
         return [Prediction(labels[int(w)], {n: float(p) for n, p in zip(labels, row)}) for w, row in zip(winners, probabilities)]
 
     def close(self) -> None:
