@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: install run demo chromium test bench clean
+.PHONY: install run demo chromium node-deps test bench clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,18 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-test: install chromium
+# Node.js packages for testing the exported examples (predict.mjs, index.html), with install
+# scripts off: onnxruntime-node ships its CPU binaries in the package itself.
+NODE_DEPS = onnxruntime-node@1.30.0 onnxruntime-web@1.30.0 jpeg-js@0.4.4 pngjs@7.0.0
+.node/.installed-stamp:
+	@if command -v npm >/dev/null 2>&1; then \
+	  mkdir -p .node && npm install --prefix .node --ignore-scripts --no-audit --no-fund --silent $(NODE_DEPS) \
+	  && touch .node/.installed-stamp || echo "npm install failed: the Node.js export tests will be skipped"; \
+	else echo "npm not found: the Node.js export tests will be skipped"; fi
+
+node-deps: .node/.installed-stamp
+
+test: install chromium node-deps
 	$(PY) -m pytest
 
 bench: install
@@ -39,4 +50,4 @@ bench: install
 	$(PY) bench/import_speed.py
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
+	rm -rf $(VENV) .node build dist src/*.egg-info .pytest_cache test-artifacts

@@ -73,6 +73,7 @@ def train(ctx, data_dir, output, classifier, epochs, batch_size, learning_rate, 
     def on_epoch(stats):
         nonlocal epoch_bar
         if epoch_bar is None:
+            embed_bar.close()
             epoch_bar = _bar(stats.epochs, "training", "epoch")
         epoch_bar.set_postfix(loss=f"{stats.loss:.3f}", acc=f"{stats.accuracy:.2f}",
                               val_acc="-" if stats.val_accuracy is None else f"{stats.val_accuracy:.2f}")
@@ -166,6 +167,22 @@ def classify(ctx, images, top, as_json):
             click.echo(f"  {g.label:<32} {g.index:>4}  {g.probability:8.2%}")
     if failed:
         sys.exit(1)
+
+
+@main.command("export")
+@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="A new folder, or a file name ending in .zip.")
+@click.pass_context
+@friendly_errors
+def export_model(ctx, model_path, fmt, output):
+    """Export MODEL for use outside Teachable: model.onnx, metadata, labels and example code."""
+    from .export.bundle import write_bundle
+
+    model = api.load(model_path, device=ctx.obj["device"])
+    path = write_bundle(model, output, fmt)
+    click.echo(f"wrote {path}")
 
 
 def _workspace(ctx: click.Context):

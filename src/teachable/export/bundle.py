@@ -1,0 +1,91 @@
+"""The export bundle: model.onnx plus everything needed to use it elsewhere, as a folder or a zip."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from importlib import resources
+from pathlib import Path
+
+from .. import __version__
+from ..errors import TeachableError
+from ..model import Model
+from .onnx_model import OPSET, export_onnx
+
+TEMPLATES = ("predict.py", "predict.mjs", "index.html", "package.json", "README.md")
+FORMATS = ("onnx",)
+
+
+def bundle_metadata(model: Model) -> dict:
+    from ..modelfile import metadata_of
+
+    meta = metadata_of(model)
+    pre = meta["backbone"]["preprocessing"]
+    return {
+        "labels": model.labels,
+        "kind": model.kind,
+        "input": {
+            "name": "image", "dtype": "float32", "shape": ["batch", 3, pre["size"], pre["size"]],
+            "layout": "NCHW", "colour": "RGB", "size": pre["size"], "mean": pre["mean"], "std": pre["std"],
+            "steps": pre["steps"],
+        },
+        "outputs": {
+            "probabilities": "float32 [batch, classes], in the order of labels",
+            "label": "int64 [batch], index of the predicted class",
+        },
+        "classifier": meta["classifier"],
+        "backbone": meta["backbone"]["id"],
+        "metrics": meta["metrics"],
+        "training_counts": meta["training_counts"],
+        "created": meta["created"],
+        "versions": {"teachable": __version__, "onnx_opset": OPSET, "model_format": meta["format_version"]},
+    }
+
+
+def bundle_files(model: Model) -> dict[str, bytes]:
+    """File name -> contents of the bundle."""
+    templates = resources.files("teachable.export").joinpath("templates")
+    files = {
+        "model.onnx": export_onnx(model),
+        "metadata.json": json.dumps(bundle_metadata(model), indent=2, ensure_ascii=False).encode(),
+        "labels.txt": ("\n".join(model.labels) + "\n").encode(),
+    }
+    for name in TEMPLATES:
+        files[name] = templates.joinpath(name).read_bytes()
+    return files
+
+
+def write_bundle(model: Model, target: str | Path, fmt: str = "onnx") -> Path:
+    """Write the bundle to a new folder, or to a zip when ``target`` ends in .zip."""
+    if fmt not in FORMATS:
+        raise TeachableError(f"Unknown export format '{fmt}': this version exports {', '.join(FORMATS)}.")
+    target = Path(target)
+    files = bundle_files(model)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.suffix.lower() == ".zip":
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, data in files.items():
+                archive.writestr(name, data)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".zip.tmp")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(buffer.getvalue())
+        os.replace(tmp, target)
+        return target
+    if target.exists() and any(target.iterdir()):
+        raise TeachableError(f"'{target}' already exists and is not empty; choose a new folder.")
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".export-"))
+    try:
+        for name, data in files.items():
+            (staging / name).write_bytes(data)
+        if target.exists():
+            target.rmdir()
+        os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return target

@@ -1,0 +1,128 @@
+"""One ONNX graph for the whole pipeline: preprocessed image -> backbone -> classifier -> probabilities.
+
+The classifier is rebuilt from the model's NumPy weights as a small PyTorch module and exported
+together with the backbone:
+
+- head: ``softmax(relu(f @ W1 + b1) @ W2 + b2)`` (after L2 normalisation when the head was
+  trained on normalised inputs);
+- kNN: the stored L2-normalised examples are a constant matrix; the graph normalises the query,
+  takes one MatMul for all cosine similarities, TopK, looks up the voters' one-hot labels and
+  sums them into vote shares, exactly as :class:`~teachable.classify.knn.KNNClassifier`.
+  A second output, ``label``, applies the same tie-break (most votes, then the larger summed
+  similarity).
+
+Inputs and outputs: ``image`` float32 [batch, 3, 224, 224] (RGB, ``(pixel - 127) / 128``,
+centre square resized bilinearly) -> ``probabilities`` float32 [batch, classes] and ``label``
+int64 [batch]. Labels, preprocessing and the classifier are in the model's metadata.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+
+import numpy as np
+
+from ..classify.head import HeadClassifier
+from ..classify.knn import KNNClassifier
+from ..embed.spec import INPUT_SIZE
+from ..model import Model
+
+OPSET = 17
+
+
+def _torch_classifier(classifier):
+    import torch
+    from torch import nn
+
+    class Head(nn.Module):
+        def __init__(self, head: HeadClassifier) -> None:
+            super().__init__()
+            w = head.weights
+            self.normalise = head.input_norm == "l2"
+            self.register_buffer("w1", torch.from_numpy(w["w1"]))
+            self.register_buffer("b1", torch.from_numpy(w["b1"]))
+            self.register_buffer("w2", torch.from_numpy(w["w2"]))
+            self.register_buffer("b2", torch.from_numpy(w["b2"]))
+
+        def forward(self, f):
+            if self.normalise:
+                f = f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            logits = torch.relu(f @ self.w1 + self.b1) @ self.w2 + self.b2
+            probabilities = torch.softmax(logits, dim=1)
+            return probabilities, probabilities.argmax(dim=1)
+
+    class Knn(nn.Module):
+        def __init__(self, knn: KNNClassifier) -> None:
+            super().__init__()
+            self.k = min(knn.k, len(knn.labels))
+            self.register_buffer("examples_t", torch.from_numpy(np.ascontiguousarray(knn.examples.T)))
+            onehot = np.eye(knn.num_classes, dtype=np.float32)[knn.labels]
+            self.register_buffer("onehot", torch.from_numpy(onehot))
+
+        def forward(self, f):
+            q = f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            sims = q @ self.examples_t
+            top_sims, top_idx = torch.topk(sims, self.k, dim=1)
+            voters = self.onehot[top_idx]  # batch x k x classes
+            votes = voters.sum(dim=1)
+            sim_sums = (voters * top_sims.unsqueeze(2)).sum(dim=1)
+            shares = votes / self.k
+            score = shares * (4.0 * self.k) + sim_sums / (2.0 * self.k)
+            return shares, score.argmax(dim=1)
+
+    if isinstance(classifier, HeadClassifier):
+        return Head(classifier)
+    if isinstance(classifier, KNNClassifier):
+        return Knn(classifier)
+    raise TypeError(f"cannot export a {type(classifier).__name__}")
+
+
+def onnx_metadata(model: Model) -> dict[str, str]:
+    from ..modelfile import metadata_of
+
+    meta = metadata_of(model)
+    return {
+        "teachable": json.dumps({k: meta[k] for k in ("format_version", "teachable_version", "kind", "labels", "backbone", "classifier", "created")}),
+        "labels": json.dumps(model.labels, ensure_ascii=False),
+        "preprocessing": json.dumps(meta["backbone"]["preprocessing"]),
+    }
+
+
+def export_onnx(model: Model) -> bytes:
+    """The whole pipeline as ONNX bytes (opset 17, dynamic batch)."""
+    import onnx
+    import torch
+    from torch import nn
+
+    from ..embed.efficientnet_lite import load_pretrained
+
+    if model.kind != "image":
+        raise TypeError("whole-pipeline ONNX export is for image models")
+
+    class Pipeline(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.backbone = load_pretrained()
+            self.classifier = _torch_classifier(model.classifier)
+
+        def forward(self, image):
+            return self.classifier(self.backbone.features(image))
+
+    pipeline = Pipeline().eval()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.inference_mode():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            pipeline, torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE), buffer,
+            input_names=["image"], output_names=["probabilities", "label"],
+            dynamic_axes={"image": {0: "batch"}, "probabilities": {0: "batch"}, "label": {0: "batch"}},
+            opset_version=OPSET, dynamo=False,
+        )
+    proto = onnx.load_from_string(buffer.getvalue())
+    for key, value in onnx_metadata(model).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.doc_string = "Teachable image classifier: image [N,3,224,224] -> probabilities [N,classes], label [N]"
+    return proto.SerializeToString()

@@ -1,0 +1,138 @@
+"""Exports on real photos: the ONNX pipeline agrees with Model.predict, and every generated
+example runs: predict.py in Python, predict.mjs in Node.js, index.html in Chromium."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+import teachable
+from teachable.embed.preprocess import prepare
+from teachable.errors import TeachableError
+from teachable.export.bundle import write_bundle
+from teachable.export.onnx_model import export_onnx
+from media import write_y4m
+from photos import photo, random_view
+
+NODE_MODULES = Path(__file__).resolve().parents[1] / ".node" / "node_modules"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module", params=["head", "knn"])
+def model(request, fewshot_train):
+    return teachable.train(teachable.Dataset.from_folder(fewshot_train), classifier=request.param, epochs=30, k=3)
+
+
+@pytest.fixture(scope="module")
+def held_out(fewshot_test):
+    images = sorted(fewshot_test.rglob("*.jpg"))
+    return images, np.stack([prepare(p) for p in images])
+
+
+def test_onnx_pipeline_matches_model_predict(model, held_out):
+    images, tensors = held_out
+    proto = onnx.load_from_string(export_onnx(model))
+    assert proto.opset_import[0].version >= 17
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"  # dynamic batch
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(meta["labels"]) == model.labels and json.loads(meta["preprocessing"])["mean"] == 127.0
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    probabilities, labels = session.run(None, {"image": tensors})
+    expected = model.predict_batch(images)
+    assert [model.labels[i] for i in labels] == [p.label for p in expected]
+    reference = np.array([[p.confidences[name] for name in model.labels] for p in expected])
+    if model.classifier.kind == "head":
+        assert np.abs(probabilities - reference).max() <= 1e-4
+    else:  # vote shares: exactly the same fractions
+        np.testing.assert_allclose(probabilities, reference, atol=1e-6)
+
+
+def test_bundle_contents(model, tmp_path):
+    folder = write_bundle(model, tmp_path / "bundle")
+    names = {p.name for p in folder.iterdir()}
+    assert {"model.onnx", "metadata.json", "labels.txt", "predict.py", "predict.mjs", "index.html", "README.md"} <= names
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["labels"] == model.labels and meta["input"]["shape"] == ["batch", 3, 224, 224]
+    assert meta["classifier"]["type"] == model.classifier.kind and meta["versions"]["onnx_opset"] == 17
+    assert (folder / "labels.txt").read_text().split() == model.labels
+    archive = write_bundle(model, tmp_path / "bundle.zip")
+    with zipfile.ZipFile(archive) as z:
+        assert set(z.namelist()) == names
+    with pytest.raises(TeachableError, match="not empty"):
+        write_bundle(model, folder)
+
+
+def test_predict_py_prints_the_right_class(model, tmp_path):
+    folder = write_bundle(model, tmp_path / "bundle")
+    rng = np.random.default_rng(21)
+    photos = {}
+    for name in ("cat", "rocket"):
+        photos[name] = tmp_path / f"{name}.jpg"
+        random_view(photo(name), rng).save(photos[name])
+    out = subprocess.run([sys.executable, str(folder / "predict.py"), *map(str, photos.values())],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    lines = out.strip().splitlines()
+    assert lines[0].split(": ")[1].split()[0] == "cat" and lines[1].split(": ")[1].split()[0] == "rocket"
+    for line, path in zip(lines, photos.values()):
+        assert line.split(": ")[1].split()[0] == model.predict(path).label
+
+
+@pytest.mark.skipif(not (shutil.which("node") and (NODE_MODULES / "onnxruntime-node").exists()),
+                    reason="needs Node.js and `make node-deps`")
+def test_predict_mjs_under_node_agrees(model, tmp_path, fewshot_test):
+    folder = write_bundle(model, tmp_path / "bundle")
+    (folder / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
+    images = [sorted((fewshot_test / name).glob("*.jpg"))[0] for name in ("coffee", "astronaut", "cat")]
+    out = subprocess.run(["node", str(folder / "predict.mjs"), *map(str, images)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    node_labels = [line.split(": ")[1].split()[0] for line in out.stdout.strip().splitlines()]
+    assert node_labels == [model.predict(p).label for p in images] == ["coffee", "astronaut", "cat"]
+
+
+@pytest.mark.skipif(not (Path(CHROMIUM).exists() and (NODE_MODULES / "onnxruntime-web").exists()),
+                    reason="needs Debian's chromium and `make node-deps`")
+def test_index_html_classifies_the_webcam(model, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    folder = write_bundle(model, tmp_path / "bundle")
+    dist = NODE_MODULES / "onnxruntime-web" / "dist"
+    for name in ("ort.wasm.min.js", "ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs"):
+        shutil.copy(dist / name, folder / name)
+    video = write_y4m(tmp_path / "rocket.y4m", [random_view(photo("rocket"), np.random.default_rng(3)) for _ in range(4)], repeat=4)
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+                "--headless", "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-video-capture={video}", "--disable-background-networking"])
+            page = browser.new_page()
+            # the page must not need the CDN when onnxruntime-web sits beside it
+            page.route("https://**/*", lambda route: route.abort())
+            page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html")
+            page.wait_for_function("() => document.getElementById('label').textContent === 'rocket'", timeout=60_000)
+            shots = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
+            shots.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shots / f"export-index-html-{model.classifier.kind}.png"))
+            browser.close()
+    finally:
+        server.shutdown()
