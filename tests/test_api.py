@@ -242,3 +242,30 @@ def test_training_with_one_class_is_422(client, views):
     response = client.post(f"/api/projects/{pid}/train")
     assert response.status_code == 422 and "two classes" in response.json()["error"]
     assert client.post(f"/api/projects/{pid}/predict", files={"f": ("c.jpg", jpeg(photo("cat")), "image/jpeg")}).status_code == 404
+
+
+def test_export_endpoint_gives_the_onnx_bundle(client, trained):
+    import zipfile
+
+    pid = trained[0]
+    response = client.get(f"/api/projects/{pid}/models/current/export?format=onnx")
+    assert response.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(response.content)) as bundle:
+        assert {"model.onnx", "metadata.json", "predict.py", "predict.mjs", "index.html"} <= set(bundle.namelist())
+    assert client.get(f"/api/projects/{pid}/models/current/export?format=tflite").status_code == 422
+
+
+def test_serve_model_has_the_same_endpoint_shape(client, trained, tmp_path):
+    from teachable.server.model_app import create_model_app
+
+    pid = trained[0]
+    path = tmp_path / "m.teachable"
+    path.write_bytes(client.get(f"/api/projects/{pid}/models/current/download").content)
+    rocket = jpeg(photo("rocket"))
+    from_project = client.post(f"/api/projects/{pid}/predict", files={"image": ("r.jpg", rocket, "image/jpeg")}).json()
+    with TestClient(create_model_app(path)) as single:
+        plain = single.post("/api/predict", files={"image": ("r.jpg", rocket, "image/jpeg")}).json()
+        same_path = single.post(f"/api/projects/{pid}/predict", json={"image": base64.b64encode(rocket).decode()}).json()
+        assert single.post("/api/predict", json={"image": "%%%"}).status_code == 422
+    assert plain == same_path == from_project
+    assert plain["predictions"][0]["label"] == "rocket"

@@ -189,10 +189,20 @@ def test_teachable_machine_flow(server, videos, playwright_instance, tmp_path):
     shot(page, "07-preview-webcam-knn")
 
     # 6. export: the downloaded model loads in the CLI and agrees with the page
+    page.get_by_role("button", name="Export model").click()
+    page.wait_for_selector("#export-panel:not([hidden])")
+    shot(page, "08-export")
     with page.expect_download() as info:
-        page.get_by_role("button", name="Export model").click()
+        page.get_by_role("button", name="Download .teachable").click()
     model_path = tmp_path / "exported.teachable"
     info.value.save_as(model_path)
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download ONNX bundle (.zip)").click()
+    bundle = tmp_path / "bundle.zip"
+    info.value.save_as(bundle)
+    import zipfile
+
+    assert "model.onnx" in zipfile.ZipFile(bundle).namelist()
     browser.close()
     result = subprocess.run([sys.executable, "-m", "teachable.cli", "predict", str(model_path), str(coffee), "--json"],
                             capture_output=True, text=True, timeout=120, env=os.environ.copy())
@@ -209,10 +219,10 @@ def test_projects_page_lists_and_deletes(server, videos, playwright_instance):
     page.get_by_label("New project name").fill("To be deleted")
     page.get_by_role("button", name="New image project").click()
     page.wait_for_selector(".class-card")
-    shot(page, "08-phone-width-project")
+    shot(page, "09-phone-width-project")
     page.goto(server)
     page.wait_for_selector(".project-item")
-    shot(page, "09-projects-page")
+    shot(page, "10-projects-page")
     item = page.locator(".project-item", has_text="To be deleted")
     page.once("dialog", lambda dialog: dialog.accept())
     item.get_by_role("button", name="Delete").click()

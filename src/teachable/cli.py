@@ -336,5 +336,22 @@ def serve(host, port, workspace):
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
+@main.command("serve-model")
+@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.pass_context
+@friendly_errors
+def serve_model(ctx, model_path, host, port):
+    """Serve one MODEL file over HTTP: POST images to /api/predict."""
+    import uvicorn
+
+    from .server.model_app import create_model_app
+
+    app = create_model_app(model_path, ctx.obj["device"])
+    click.echo(f"Serving {model_path} at http://{host}:{port}/api/predict (docs: /docs)", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

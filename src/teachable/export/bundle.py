@@ -59,6 +59,19 @@ def bundle_files(model: Model) -> dict[str, bytes]:
     return files
 
 
+def _zip(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def bundle_zip(model: Model) -> bytes:
+    """The bundle as zip bytes (what the web app's Export card downloads)."""
+    return _zip(bundle_files(model))
+
+
 def write_bundle(model: Model, target: str | Path, fmt: str = "onnx") -> Path:
     """Write the bundle to a new folder, or to a zip when ``target`` ends in .zip."""
     if fmt not in FORMATS:
@@ -67,13 +80,9 @@ def write_bundle(model: Model, target: str | Path, fmt: str = "onnx") -> Path:
     files = bundle_files(model)
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.suffix.lower() == ".zip":
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name, data in files.items():
-                archive.writestr(name, data)
         fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".zip.tmp")
         with os.fdopen(fd, "wb") as handle:
-            handle.write(buffer.getvalue())
+            handle.write(_zip(files))
         os.replace(tmp, target)
         return target
     if target.exists() and any(target.iterdir()):

@@ -16,12 +16,10 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import FastAPI, File, Form, Request, UploadFile, WebSocket, WebSocketDisconnect
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
-from starlette.exceptions import HTTPException
 
 from .. import __version__
 from ..classify.head import DEFAULTS
@@ -30,6 +28,7 @@ from ..embed.image import get_backbone
 from ..embed.preprocess import MAX_FILE_BYTES, centre_square, load_image
 from ..errors import InvalidImageError, NotFoundError, TeachableError
 from ..store.workspace import Workspace
+from .common import error, install_common
 from .projects import ProjectRegistry
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
@@ -46,10 +45,6 @@ LIMITS = {
     "max_predict_batch": MAX_PREDICT_BATCH,
     "max_ws_frame_bytes": MAX_WS_FRAME_BYTES,
 }
-
-
-def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
 
 
 class ProjectCreate(BaseModel):
@@ -79,6 +74,27 @@ class PredictJSON(BaseModel):
     images: list[str] | None = None
 
 
+async def images_from_request(request: Request) -> list[bytes]:
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form(max_files=MAX_PREDICT_BATCH + 1)
+        uploads = [v for _, v in form.multi_items() if hasattr(v, "read")]
+        if len(uploads) > MAX_PREDICT_BATCH:
+            raise TeachableError(f"At most {MAX_PREDICT_BATCH} images per request.")
+        return [await u.read(MAX_FILE_BYTES + 1) for u in uploads]
+    try:
+        body = PredictJSON.model_validate(json.loads(await request.body()))
+    except Exception:
+        raise TeachableError("Send images as multipart files, or JSON {\"image\": base64} / {\"images\": [base64, ...]}.") from None
+    encoded = ([body.image] if body.image else []) + (body.images or [])
+    if len(encoded) > MAX_PREDICT_BATCH:
+        raise TeachableError(f"At most {MAX_PREDICT_BATCH} images per request.")
+    try:
+        return [base64.b64decode(item.split(",", 1)[-1], validate=True) for item in encoded]
+    except (binascii.Error, ValueError):
+        raise InvalidImageError("An image is not valid base64.") from None
+
+
 def create_app(workspace: Workspace | str | Path | None = None) -> FastAPI:
     """The app for one workspace; ``teachable serve`` runs it under uvicorn."""
     workspace = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
@@ -99,34 +115,7 @@ def create_app(workspace: Workspace | str | Path | None = None) -> FastAPI:
     )
     app.state.registry = registry
 
-    @app.exception_handler(TeachableError)
-    async def teachable_error(request: Request, exc: TeachableError):
-        return error(exc.http_status, str(exc))
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError):
-        parts = []
-        for item in exc.errors():
-            where = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
-            parts.append(f"{where}: {item.get('msg')}" if where else str(item.get("msg")))
-        return error(422, "Invalid request: " + "; ".join(parts))
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException):
-        return error(exc.status_code, str(exc.detail))
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        limit = MAX_PROJECT_UPLOAD_BYTES if request.url.path == "/api/projects/open" else MAX_REQUEST_BYTES
-        length = request.headers.get("content-length")
-        if length is not None:
-            try:
-                too_big = int(length) > limit
-            except ValueError:
-                return error(400, "Invalid Content-Length header.")
-            if too_big:
-                return error(413, f"The request is too large ({int(length):,} bytes); the limit is {limit:,} bytes.")
-        return await call_next(request)
+    install_common(app, limit_for=lambda path: MAX_PROJECT_UPLOAD_BYTES if path == "/api/projects/open" else MAX_REQUEST_BYTES)
 
     def handle(project_id: str):
         return registry.get(project_id)
@@ -329,40 +318,33 @@ def create_app(workspace: Workspace | str | Path | None = None) -> FastAPI:
     def list_models(project_id: str) -> list[dict]:
         return [m.to_dict() for m in handle(project_id).project.models()]
 
+    def model_bytes(project_id: str, model_id: str) -> bytes:
+        p = handle(project_id).project
+        if model_id == "current":
+            return p.model_bytes()
+        if model_id.isdigit():
+            return p.model_bytes(int(model_id))
+        raise NotFoundError(f"There is no model {model_id!r}.")
+
     @app.get("/api/projects/{project_id}/models/{model_id}/download", tags=["models"])
     def download_model(project_id: str, model_id: str) -> Response:
         """A `.teachable` model file; `current` for the newest."""
-        p = handle(project_id).project
-        if model_id == "current":
-            data = p.model_bytes()
-        elif model_id.isdigit():
-            data = p.model_bytes(int(model_id))
-        else:
-            raise NotFoundError(f"There is no model {model_id!r}.")
-        return Response(data, media_type="application/zip",
+        return Response(model_bytes(project_id, model_id), media_type="application/zip",
                         headers={"Content-Disposition": f'attachment; filename="{project_id}.teachable"'})
 
-    # -- prediction -----------------------------------------------------------------------------
-    async def images_from_request(request: Request) -> list[bytes]:
-        content_type = request.headers.get("content-type", "")
-        if content_type.startswith("multipart/form-data"):
-            form = await request.form(max_files=MAX_PREDICT_BATCH + 1)
-            uploads = [v for _, v in form.multi_items() if hasattr(v, "read")]
-            if len(uploads) > MAX_PREDICT_BATCH:
-                raise TeachableError(f"At most {MAX_PREDICT_BATCH} images per request.")
-            return [await u.read(MAX_FILE_BYTES + 1) for u in uploads]
-        try:
-            body = PredictJSON.model_validate(json.loads(await request.body()))
-        except Exception:
-            raise TeachableError("Send images as multipart files, or JSON {\"image\": base64} / {\"images\": [base64, ...]}.") from None
-        encoded = ([body.image] if body.image else []) + (body.images or [])
-        if len(encoded) > MAX_PREDICT_BATCH:
-            raise TeachableError(f"At most {MAX_PREDICT_BATCH} images per request.")
-        try:
-            return [base64.b64decode(item.split(",", 1)[-1], validate=True) for item in encoded]
-        except (binascii.Error, ValueError):
-            raise InvalidImageError("An image is not valid base64.") from None
+    @app.get("/api/projects/{project_id}/models/{model_id}/export", tags=["models"])
+    async def export_model(project_id: str, model_id: str, format: Literal["onnx"] = "onnx") -> Response:
+        """The model for use outside Teachable: a zip with model.onnx, metadata.json, labels.txt
+        and ready-to-run examples (predict.py, predict.mjs, index.html)."""
+        from ..export.bundle import bundle_zip
+        from ..modelfile import model_from_bytes
 
+        model = model_from_bytes(model_bytes(project_id, model_id))
+        data = await asyncio.to_thread(bundle_zip, model)
+        return Response(data, media_type="application/zip",
+                        headers={"Content-Disposition": f'attachment; filename="{project_id}-{format}.zip"'})
+
+    # -- prediction -----------------------------------------------------------------------------
     @app.post("/api/projects/{project_id}/predict", tags=["prediction"])
     async def predict(project_id: str, request: Request, source: Literal["model", "live"] = "model") -> dict:
         """Classify images with the project's current model (`source=live`: what the preview uses).
@@ -463,18 +445,5 @@ def create_app(workspace: Workspace | str | Path | None = None) -> FastAPI:
         return Response(static.joinpath("index.html").read_bytes(), media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        if not request.url.path.startswith("/docs"):
-            response.headers.setdefault(
-                "Content-Security-Policy",
-                "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "
-                "connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
-            )
-        return response
 
     return app

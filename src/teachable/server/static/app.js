@@ -623,6 +623,36 @@ function drawChart(canvas, history, series, fixedMax) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// export: downloads and code to copy
+
+function exportCard(state) {
+  const base = `${location.origin}/api/projects/${state.id}`;
+  const snippets = [
+    ["Any language, over HTTP (while Teachable runs)", `curl -X POST ${base}/predict -F image=@photo.jpg`],
+    ["Python (in the ONNX bundle)", "pip install onnxruntime pillow numpy\npython predict.py photo.jpg\npython predict.py --webcam      # needs opencv-python"],
+    ["Node.js (in the ONNX bundle)", "npm install\nnode predict.mjs photo.jpg"],
+    ["A web page on the webcam (in the ONNX bundle)", "python -m http.server 8080   # in the bundle folder\n# then open http://localhost:8080/index.html"],
+    ["Python, with Teachable installed", "import teachable\nmodel = teachable.load(\"model.teachable\")\nprint(model.predict(\"photo.jpg\").label)"],
+  ];
+  return h("div", { class: "export", id: "export-panel" },
+    h("h3", { text: "Export" }),
+    h("div", { class: "row" },
+      h("button", { class: "btn primary", id: "download-teachable",
+        onclick: () => download(`${base}/models/current/download`, `${state.id}.teachable`) }, "Download .teachable"),
+      h("button", { class: "btn", id: "download-onnx",
+        onclick: () => download(`${base}/models/current/export?format=onnx`, `${state.id}-onnx.zip`) }, "Download ONNX bundle (.zip)")),
+    h("p", { class: "small muted", text: "The ONNX bundle holds model.onnx (the whole model: photo in, probabilities out), its labels and input recipe, and ready-to-run examples." }),
+    ...snippets.map(([title, code]) => {
+      const pre = h("pre", { class: "snippet" }, h("code", { text: code }));
+      const copy = h("button", { class: "btn small-btn", onclick: async () => {
+        try { await navigator.clipboard.writeText(code); toast("Copied."); }
+        catch (_) { toast("Select the text and copy it with Ctrl+C.", "error"); }
+      } }, "Copy");
+      return h("div", { class: "snippet-block" }, h("div", { class: "row between" }, h("strong", { class: "small", text: title }), copy), pre);
+    }));
+}
+
+// ---------------------------------------------------------------------------------------------
 // preview card
 
 function previewCard(state) {
@@ -631,17 +661,23 @@ function previewCard(state) {
   const body = h("div");
   const webcamTab = h("button", { "aria-pressed": "false" }, "Webcam");
   const fileTab = h("button", { "aria-pressed": "false" }, "File");
-  const exportButton = h("button", { class: "btn", id: "export" }, "Export model");
+  const exportButton = h("button", { class: "btn", id: "export", "aria-expanded": "false" }, "Export model");
   const latency = h("p", { class: "small muted", id: "latency" });
+  const exportPanel = exportCard(state);
+  exportPanel.hidden = true;
   const element = h("section", { class: "card", "aria-label": "Preview" },
     h("h2", { text: "Preview" }),
     h("div", { class: "row" }, h("div", { class: "switch", role: "group", "aria-label": "Preview input" }, webcamTab, fileTab), exportButton),
-    note, body, bars, latency);
+    note, body, bars, latency, exportPanel);
   let mode = null;
   let stopMode = () => {};
   state.cleanups.push(() => stopMode());
 
-  exportButton.addEventListener("click", () => download(`/api/projects/${state.id}/models/current/download`, `${state.id}.teachable`));
+  exportButton.addEventListener("click", () => {
+    exportPanel.hidden = !exportPanel.hidden;
+    exportButton.setAttribute("aria-expanded", String(!exportPanel.hidden));
+    if (!exportPanel.hidden) exportPanel.scrollIntoView({ behavior: "smooth", block: "nearest" });
+  });
 
   function ready() {
     const p = state.project;
