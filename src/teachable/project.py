@@ -50,6 +50,8 @@ DEFAULT_SETTINGS = {
 }
 # Imports read at most this much from a zip, in total, whatever its entries claim.
 MAX_IMPORT_ZIP_BYTES = 8 * 1024 * 1024 * 1024
+# The columns of SampleInfo, in order (the bytes themselves are read only when asked for).
+SAMPLE_COLUMNS = "id, class_id, media_type, source, sha256, width, height, created, LENGTH(data)"
 EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/bmp": ".bmp",
               "image/webp": ".webp", "image/tiff": ".tif"}
 
@@ -341,8 +343,7 @@ class Project:
         return ids
 
     def samples(self, class_ref: int | str | None = None) -> list[SampleInfo]:
-        query = ("SELECT id, class_id, media_type, source, sha256, width, height, created, LENGTH(data) "
-                 "FROM samples")
+        query = f"SELECT {SAMPLE_COLUMNS} FROM samples"
         params: tuple = ()
         if class_ref is not None:
             query += " WHERE class_id = ?"
@@ -353,10 +354,7 @@ class Project:
 
     def sample(self, sample_id: int) -> SampleInfo:
         with self._db.read() as conn:
-            row = conn.execute(
-                "SELECT id, class_id, media_type, source, sha256, width, height, created, LENGTH(data) "
-                "FROM samples WHERE id = ?", (int(sample_id),)
-            ).fetchone()
+            row = conn.execute(f"SELECT {SAMPLE_COLUMNS} FROM samples WHERE id = ?", (int(sample_id),)).fetchone()
         if row is None:
             raise NotFoundError(f"There is no sample {sample_id} in this project.")
         return SampleInfo(*row)
