@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --upgrade pip
 	# The CPU build of PyTorch, pinned: a looser pin pulls a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,tflite]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -48,6 +48,7 @@ bench: install
 	$(PY) bench/classifiers.py
 	$(PY) bench/live_latency.py
 	$(PY) bench/import_speed.py
+	$(PY) bench/export_bench.py
 
 clean:
 	rm -rf $(VENV) .node build dist src/*.egg-info .pytest_cache test-artifacts

@@ -171,17 +171,31 @@ def classify(ctx, images, top, as_json):
 
 @main.command("export")
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["onnx", "tflite"]), default="onnx", show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="A new folder, or a file name ending in .zip.")
+@click.option("--calibration", type=click.Path(path_type=Path),
+              help="tflite: a folder of representative images (e.g. the training data) to also make an int8 model.")
 @click.pass_context
 @friendly_errors
-def export_model(ctx, model_path, fmt, output):
-    """Export MODEL for use outside Teachable: model.onnx, metadata, labels and example code."""
+def export_model(ctx, model_path, fmt, output, calibration):
+    """Export MODEL for use outside Teachable: the model, metadata, labels and example code."""
+    from .embed.preprocess import prepare
     from .export.bundle import write_bundle
 
     model = api.load(model_path, device=ctx.obj["device"])
-    path = write_bundle(model, output, fmt)
+    images = None
+    if calibration is not None:
+        if fmt != "tflite":
+            raise TeachableError("--calibration is for --format tflite (int8 quantisation).")
+        dataset = Dataset.from_folder(calibration)
+        images = []
+        for sample in dataset.samples[:500]:
+            try:
+                images.append(prepare(sample))
+            except TeachableError as exc:
+                click.echo(f"skipped {sample}: {exc}", err=True)
+    path = write_bundle(model, output, fmt, images)
     click.echo(f"wrote {path}")
 
 

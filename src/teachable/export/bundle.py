@@ -16,8 +16,13 @@ from ..errors import TeachableError
 from ..model import Model
 from .onnx_model import OPSET, export_onnx
 
-TEMPLATES = ("predict.py", "predict.mjs", "index.html", "package.json", "README.md")
-FORMATS = ("onnx",)
+# Per format: template file -> name in the bundle.
+TEMPLATES = {
+    "onnx": {"predict.py": "predict.py", "predict.mjs": "predict.mjs", "index.html": "index.html",
+             "package.json": "package.json", "README.md": "README.md"},
+    "tflite": {"predict_tflite.py": "predict_tflite.py", "README-tflite.md": "README.md"},
+}
+FORMATS = tuple(TEMPLATES)
 
 
 def bundle_metadata(model: Model) -> dict:
@@ -46,16 +51,27 @@ def bundle_metadata(model: Model) -> dict:
     }
 
 
-def bundle_files(model: Model) -> dict[str, bytes]:
-    """File name -> contents of the bundle."""
+def bundle_files(model: Model, fmt: str = "onnx", calibration: list | None = None) -> dict[str, bytes]:
+    """File name -> contents of the bundle. ``calibration`` (tflite): preprocessed images for int8."""
+    if fmt not in FORMATS:
+        raise TeachableError(f"Unknown export format '{fmt}': this version exports {', '.join(FORMATS)}.")
     templates = resources.files("teachable.export").joinpath("templates")
-    files = {
-        "model.onnx": export_onnx(model),
-        "metadata.json": json.dumps(bundle_metadata(model), indent=2, ensure_ascii=False).encode(),
-        "labels.txt": ("\n".join(model.labels) + "\n").encode(),
-    }
-    for name in TEMPLATES:
-        files[name] = templates.joinpath(name).read_bytes()
+    meta = bundle_metadata(model)
+    files: dict[str, bytes] = {}
+    if fmt == "onnx":
+        files["model.onnx"] = export_onnx(model)
+    else:
+        from .tflite import export_tflite
+
+        files["model.tflite"] = export_tflite(model)
+        meta["versions"].pop("onnx_opset")
+        if calibration:
+            files["model_int8.tflite"] = export_tflite(model, int8=True, calibration=calibration)
+            meta["int8"] = {"calibration_images": len(calibration), "input": "int8: round(x / scale) + zero_point"}
+    files["metadata.json"] = json.dumps(meta, indent=2, ensure_ascii=False).encode()
+    files["labels.txt"] = ("\n".join(model.labels) + "\n").encode()
+    for source, name in TEMPLATES[fmt].items():
+        files[name] = templates.joinpath(source).read_bytes()
     return files
 
 
@@ -67,17 +83,17 @@ def _zip(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def bundle_zip(model: Model) -> bytes:
+def bundle_zip(model: Model, fmt: str = "onnx", calibration: list | None = None) -> bytes:
     """The bundle as zip bytes (what the web app's Export card downloads)."""
-    return _zip(bundle_files(model))
+    return _zip(bundle_files(model, fmt, calibration))
 
 
-def write_bundle(model: Model, target: str | Path, fmt: str = "onnx") -> Path:
+def write_bundle(model: Model, target: str | Path, fmt: str = "onnx", calibration: list | None = None) -> Path:
     """Write the bundle to a new folder, or to a zip when ``target`` ends in .zip."""
-    if fmt not in FORMATS:
-        raise TeachableError(f"Unknown export format '{fmt}': this version exports {', '.join(FORMATS)}.")
     target = Path(target)
-    files = bundle_files(model)
+    if target.exists() and target.is_dir() and any(target.iterdir()):
+        raise TeachableError(f"'{target}' already exists and is not empty; choose a new folder.")
+    files = bundle_files(model, fmt, calibration)
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.suffix.lower() == ".zip":
         fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".zip.tmp")
@@ -85,8 +101,6 @@ def write_bundle(model: Model, target: str | Path, fmt: str = "onnx") -> Path:
             handle.write(_zip(files))
         os.replace(tmp, target)
         return target
-    if target.exists() and any(target.iterdir()):
-        raise TeachableError(f"'{target}' already exists and is not empty; choose a new folder.")
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".export-"))
     try:
         for name, data in files.items():

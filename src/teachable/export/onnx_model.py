@@ -90,16 +90,14 @@ def onnx_metadata(model: Model) -> dict[str, str]:
     }
 
 
-def export_onnx(model: Model) -> bytes:
-    """The whole pipeline as ONNX bytes (opset 17, dynamic batch)."""
-    import onnx
-    import torch
+def pipeline_module(model: Model):
+    """A PyTorch module computing (probabilities, label) from the preprocessed image."""
     from torch import nn
 
     from ..embed.efficientnet_lite import load_pretrained
 
     if model.kind != "image":
-        raise TypeError("whole-pipeline ONNX export is for image models")
+        raise TypeError("whole-pipeline export is for image models")
 
     class Pipeline(nn.Module):
         def __init__(self) -> None:
@@ -110,7 +108,15 @@ def export_onnx(model: Model) -> bytes:
         def forward(self, image):
             return self.classifier(self.backbone.features(image))
 
-    pipeline = Pipeline().eval()
+    return Pipeline().eval()
+
+
+def export_onnx(model: Model) -> bytes:
+    """The whole pipeline as ONNX bytes (opset 17, dynamic batch)."""
+    import onnx
+    import torch
+
+    pipeline = pipeline_module(model)
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")
