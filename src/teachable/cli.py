@@ -333,20 +333,42 @@ def project_train(ctx, ref, **options):
     click.echo(model.report.format() if model.report else "\n".join(f"note: {n}" for n in model.notes))
 
 
+def _access_for(host: str) -> tuple[str | None, set[str] | None]:
+    """(token, allowed Host names): none on loopback (but only loopback names), else a token."""
+    import os
+
+    from .server.access import LOOPBACK_NAMES, is_loopback, new_token
+
+    if is_loopback(host):
+        return None, set(LOOPBACK_NAMES)
+    return os.environ.get("TEACHABLE_TOKEN") or new_token(), None
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback: only this computer).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--workspace", type=click.Path(path_type=Path), envvar="TEACHABLE_WORKSPACE",
               help="Folder of projects (default: your user data folder; env TEACHABLE_WORKSPACE).")
+@click.option("--allow-origin", "allow_origins", multiple=True,
+              help="A web origin (https://example.org) allowed to call the API from its pages; repeatable.")
 @friendly_errors
-def serve(host, port, workspace):
-    """Start the web app (open the printed address in a browser)."""
+def serve(host, port, workspace, allow_origins):
+    """Start the web app (open the printed address in a browser).
+
+    On 127.0.0.1 only this computer can connect. On any other --host, everyone must present a
+    token: TEACHABLE_TOKEN, or a new one printed at start in the link to open.
+    """
     import uvicorn
 
     from .server import create_app
 
-    app = create_app(workspace)
-    click.echo(f"Teachable is running at http://{host}:{port}/  (projects in {app.state.registry.workspace.root})", err=True)
+    token, allowed = _access_for(host)
+    app = create_app(workspace, token=token, allowed_hosts=allowed, allow_origins=allow_origins)
+    shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    link = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+    click.echo(f"Teachable is running at {link}  (projects in {app.state.registry.workspace.root})", err=True)
+    if token:
+        click.echo("Anyone with this link (it holds the access token) can use your projects.", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
@@ -357,13 +379,20 @@ def serve(host, port, workspace):
 @click.pass_context
 @friendly_errors
 def serve_model(ctx, model_path, host, port):
-    """Serve one MODEL file over HTTP: POST images to /api/predict."""
+    """Serve one MODEL file over HTTP: POST images to /api/predict.
+
+    Off 127.0.0.1 a token is required (TEACHABLE_TOKEN, or a new one printed at start), sent as
+    `Authorization: Bearer TOKEN`.
+    """
     import uvicorn
 
     from .server.model_app import create_model_app
 
-    app = create_model_app(model_path, ctx.obj["device"])
+    token, allowed = _access_for(host)
+    app = create_model_app(model_path, ctx.obj["device"], token=token, allowed_hosts=allowed)
     click.echo(f"Serving {model_path} at http://{host}:{port}/api/predict (docs: /docs)", err=True)
+    if token:
+        click.echo(f"Send the header  Authorization: Bearer {token}", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

@@ -59,3 +59,9 @@ class InvalidNameError(TeachableError):
     """A class or project name that cannot be used (empty, too long, with path separators...)."""
 
     http_status = 422
+
+
+class StorageFullError(TeachableError):
+    """The disk (or the project file's size limit) is full; nothing of the failed change was kept."""
+
+    http_status = 507

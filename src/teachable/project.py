@@ -453,12 +453,20 @@ class Project:
     def train(self, on_epoch=None, on_embed_progress: ProgressCallback | None = None, device: str = "auto",
               **settings) -> Model:
         """Train on every sample (computing only missing embeddings), store the model as current."""
-        from .training import fit
-
         settings = {**self.settings, **settings}
         unknown = sorted(set(settings) - set(DEFAULT_SETTINGS))
         if unknown:
             raise TeachableError(f"Unknown setting(s): {', '.join(unknown)}.")
+        self._set_meta("training", json.dumps({"pid": os.getpid(), "started": now()}))
+        try:
+            return self._train(settings, on_epoch, on_embed_progress, device)
+        finally:
+            with self._db.write() as conn:
+                conn.execute("DELETE FROM meta WHERE key = 'training'")
+
+    def _train(self, settings: dict, on_epoch, on_embed_progress, device: str) -> Model:
+        from .training import fit
+
         self.ensure_embeddings(on_progress=on_embed_progress, device=device)
         classes = self.classes()
         vectors, class_ids, _ = self.embeddings()
@@ -471,6 +479,24 @@ class Project:
             model.notes.append(f"{unreadable} sample(s) could not be embedded and were left out.")
         self.store_model(model, settings)
         return model
+
+    def interrupted_training(self) -> str | None:
+        """If a training run died with its process (a crash, a kill), say so once and forget it."""
+        with self._db.read() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'training'").fetchone()
+        if row is None:
+            return None
+        try:
+            marker = json.loads(row[0])
+            pid = int(marker.get("pid", 0))
+        except (ValueError, TypeError, AttributeError):
+            marker, pid = {}, 0
+        if pid and pid != os.getpid() and _process_alive(pid):
+            return None  # another program is training this project right now
+        with self._db.write() as conn:
+            conn.execute("DELETE FROM meta WHERE key = 'training'")
+        return (f"The training run started at {marker.get('started', 'an unknown time')} was interrupted before it "
+                "finished (the program stopped). The previous model is unchanged; train again.")
 
     def store_model(self, model: Model, settings: dict) -> int:
         metrics = json.dumps(model.report.to_dict()) if model.report else None
@@ -587,6 +613,16 @@ class Project:
                 flush()
         flush()
         return result
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _read_bytes(item: SampleInput) -> bytes:

@@ -28,6 +28,7 @@ from ..embed.image import get_backbone
 from ..embed.preprocess import MAX_FILE_BYTES, centre_square, load_image
 from ..errors import InvalidImageError, NotFoundError, TeachableError
 from ..store.workspace import Workspace
+from .access import AccessMiddleware
 from .common import error, install_common
 from .projects import ProjectRegistry
 
@@ -95,8 +96,18 @@ async def images_from_request(request: Request) -> list[bytes]:
         raise InvalidImageError("An image is not valid base64.") from None
 
 
-def create_app(workspace: Workspace | str | Path | None = None) -> FastAPI:
-    """The app for one workspace; ``teachable serve`` runs it under uvicorn."""
+def create_app(
+    workspace: Workspace | str | Path | None = None,
+    token: str | None = None,
+    allowed_hosts: set[str] | None = None,
+    allow_origins: list[str] | tuple[str, ...] = (),
+) -> FastAPI:
+    """The app for one workspace; ``teachable serve`` runs it under uvicorn.
+
+    ``token``: required on every request when set (see :mod:`.access`). ``allowed_hosts``: the
+    Host names accepted (loopback names when serving on 127.0.0.1). ``allow_origins``: other web
+    origins allowed to call the API from a browser (CORS is closed by default).
+    """
     workspace = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     registry = ProjectRegistry(workspace)
 
@@ -423,6 +434,14 @@ def create_app(workspace: Workspace | str | Path | None = None) -> FastAPI:
             pass
         finally:
             receiver.cancel()
+
+    # -- access: outermost, so nothing runs for a request that is not allowed --------------------
+    if allow_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(allow_origins), allow_methods=["*"],
+                           allow_headers=["*"], allow_credentials=False)
+    app.add_middleware(AccessMiddleware, token=token, allowed_hosts=allowed_hosts)
 
     # -- API docs, served from the swagger-ui-bundle package (no CDN) ----------------------------
     import swagger_ui_bundle

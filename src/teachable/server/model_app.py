@@ -12,16 +12,19 @@ from ..embed.image import get_backbone
 from ..errors import TeachableError
 from ..modelfile import read_model
 from .app import MAX_REQUEST_BYTES, images_from_request
+from .access import AccessMiddleware
 from .common import install_common
 
 
-def create_model_app(model_path: str | Path, device: str = "auto") -> FastAPI:
+def create_model_app(model_path: str | Path, device: str = "auto", token: str | None = None,
+                     allowed_hosts: set[str] | None = None) -> FastAPI:
     model = read_model(model_path, device)
     backbone = get_backbone(device)
     app = FastAPI(title="Teachable model server", version=__version__,
                   description=f"Serves {Path(model_path).name}: classes {', '.join(model.labels)}. "
                               "Errors are JSON: `{\"error\": message}`.")
     install_common(app, limit_for=lambda path: MAX_REQUEST_BYTES)
+    app.add_middleware(AccessMiddleware, token=token, allowed_hosts=allowed_hosts)
 
     @app.get("/api/health", tags=["meta"])
     def health() -> dict:

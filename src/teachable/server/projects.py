@@ -50,6 +50,9 @@ class OpenProject:
         self.project = project
         self.version = 0  # bumps whenever samples or embeddings change
         self.job = TrainingJob()
+        interrupted = project.interrupted_training()
+        if interrupted:
+            self.job = TrainingJob(state="failed", error=interrupted)
         self._wake = threading.Event()
         self._closed = False
         self._job_lock = threading.Lock()

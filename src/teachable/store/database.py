@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import ProjectFileError, TeachableError
+from ..errors import ProjectFileError, StorageFullError, TeachableError
 
 APPLICATION_ID = 0x54434842  # "TCHB"
 SCHEMA_VERSION = 1
@@ -129,7 +129,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One atomic, durable transaction: everything in it is stored, or nothing."""
-        with self._lock:
+        with self._lock, self._translated():
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
@@ -141,8 +141,25 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        with self._lock, self._translated():
             yield self._conn
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """SQLite's low-level failures as errors a person can act on."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if "full" in str(exc).lower():
+                raise StorageFullError(
+                    f"The disk is full: '{self.path.name}' could not be saved. Nothing of this change was "
+                    "kept; free some space and try again."
+                ) from None
+            raise
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise
+            raise ProjectFileError(f"'{self.path}' is damaged: {exc}.") from None
 
     def integrity_check(self) -> str:
         with self.read() as conn:
