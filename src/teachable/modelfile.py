@@ -13,6 +13,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from . import __version__
 from .classify.head import EpochStats, HeadClassifier
 from .classify.knn import KNNClassifier
 from .classify.metrics import Report
-from .embed.spec import INPUT_MEAN, INPUT_SIZE, INPUT_STD
+from .embed.spec import FEATURE_DIM, INPUT_MEAN, INPUT_SIZE, INPUT_STD
 from .embed import check_backbone
 from .errors import ModelFileError
 from .model import Model
@@ -146,7 +147,7 @@ def model_from_bytes(data: bytes, device: str = "auto") -> Model:
         with archive:
             raw_meta = _member(archive, "metadata.json", MAX_METADATA_BYTES)
             raw_weights = _member(archive, "weights.npz", MAX_WEIGHTS_BYTES)
-    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError, ValueError, NotImplementedError) as exc:
         raise ModelFileError(f"The model file is damaged: {exc}.") from None
     try:
         meta = json.loads(raw_meta.decode("utf-8"))
@@ -167,6 +168,11 @@ def model_from_bytes(data: bytes, device: str = "auto") -> Model:
         counts = {str(k): int(v) for k, v in (meta.get("training_counts") or {}).items()}
     except (KeyError, ValueError, TypeError) as exc:
         raise ModelFileError(f"The model file's contents are inconsistent: {exc}.") from None
+    if meta["kind"] == "image" and classifier.input_dim != FEATURE_DIM:
+        raise ModelFileError(
+            f"The model file's contents are inconsistent: its classifier takes {classifier.input_dim} numbers, "
+            f"the backbone gives {FEATURE_DIM}."
+        )
     return Model(
         labels=list(labels),
         classifier=classifier,

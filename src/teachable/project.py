@@ -15,6 +15,7 @@ import re
 import tempfile
 import unicodedata
 import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -676,8 +677,11 @@ def _dataset_files(source: Path, result: ImportResult) -> Iterator[tuple[str, st
                 raise DatasetError(f"'{source}' unpacks to more than {MAX_IMPORT_ZIP_BYTES:,} bytes.")
 
             def read(info=info) -> bytes:
-                with archive.open(info) as handle:
-                    data = handle.read(MAX_FILE_BYTES + 1)
+                try:
+                    with archive.open(info) as handle:
+                        data = handle.read(MAX_FILE_BYTES + 1)
+                except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+                    raise InvalidImageError(f"'{info.filename}' is damaged in the zip: {exc}.") from None
                 if len(data) > MAX_FILE_BYTES:
                     raise InvalidImageError(f"'{info.filename}' is larger than {MAX_FILE_BYTES:,} bytes.")
                 return data

@@ -199,6 +199,10 @@ class HeadClassifier:
         return np.argmax(probabilities, axis=1), probabilities
 
     # -- persistence --------------------------------------------------------------------------
+    @property
+    def input_dim(self) -> int:
+        return int(self.weights["w1"].shape[0])
+
     def state(self) -> dict[str, np.ndarray]:
         return {name: value.astype(np.float32) for name, value in self.weights.items()}
 

@@ -115,6 +115,10 @@ class KNNClassifier:
         return np.argmax(score, axis=1), shares
 
     # -- persistence --------------------------------------------------------------------------
+    @property
+    def input_dim(self) -> int:
+        return int(self.examples.shape[1])
+
     def state(self) -> dict[str, np.ndarray]:
         return {"examples": self.examples.astype(np.float32), "labels": self.labels.astype(np.int64)}
 
@@ -128,6 +132,10 @@ class KNNClassifier:
         labels = np.asarray(state["labels"], np.int64)
         if examples.ndim != 2 or labels.shape != (examples.shape[0],):
             raise ValueError("kNN examples and labels have inconsistent shapes")
+        if labels.size == 0:
+            raise ValueError("kNN has no examples")
+        if not np.isfinite(examples).all():
+            raise ValueError("kNN examples contain NaN or infinity")
         model.examples, model.labels = examples, labels
         if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
             raise ValueError("kNN labels out of range")
