@@ -49,6 +49,7 @@ bench: install
 	$(PY) bench/live_latency.py
 	$(PY) bench/import_speed.py
 	$(PY) bench/export_bench.py
+	$(PY) bench/load_test.py
 
 clean:
 	rm -rf $(VENV) .node build dist src/*.egg-info .pytest_cache test-artifacts
