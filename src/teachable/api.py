@@ -8,6 +8,7 @@ from typing import Callable
 from .classify.head import DEFAULTS, EpochCallback
 from .classify.knn import DEFAULT_K
 from .dataset import Dataset
+from .embed import backbone_for, default_backbone_id
 from .embed.image import ImageNetGuess, get_backbone
 from .embed.preprocess import ImageInput
 from .errors import NotEnoughClassesError
@@ -29,15 +30,15 @@ def train(
     on_embed_progress: Callable[[int], None] | None = None,
     device: str = "auto",
 ) -> Model:
-    """Embed the dataset's images (skipping unreadable ones, listed in ``dataset.skipped``) and train."""
+    """Embed the dataset's images or sounds (skipping unreadable ones, listed in ``dataset.skipped``) and train."""
     if len(dataset.classes) < 2:
         raise NotEnoughClassesError(
             f"Training needs at least two classes; the dataset has {len(dataset.classes)}."
         )
-    backbone = get_backbone(device)
+    backbone = backbone_for(dataset.kind, default_backbone_id(dataset.kind), device)
     embeddings, y = dataset.embed(backbone, on_embed_progress)
     model = fit(
-        embeddings, y, dataset.classes, backbone.id, "image", classifier,
+        embeddings, y, dataset.classes, backbone.id, dataset.kind, classifier,
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, k=k,
         validation_split=validation_split, seed=seed, on_epoch=on_epoch, device=device,
     )

@@ -11,6 +11,15 @@ import numpy as np
 from .errors import DatasetError, TeachableError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
+SUFFIXES = {"image": IMAGE_SUFFIXES, "sound": AUDIO_SUFFIXES}
+
+
+def guess_kind(root: Path) -> str:
+    """'sound' when a folder holds more sound files than images, else 'image'."""
+    files = [p.suffix.lower() for p in root.rglob("*") if p.is_file()]
+    sounds = sum(s in AUDIO_SUFFIXES for s in files)
+    return "sound" if sounds > sum(s in IMAGE_SUFFIXES for s in files) else "image"
 
 
 @dataclass
@@ -29,32 +38,39 @@ class Dataset:
     samples: list = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    kind: str = "image"
     _embeddings: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_folder(cls, path: str | Path) -> "Dataset":
-        """Read ``path/<class name>/<image files>``; other files are reported in ``skipped``."""
+    def from_folder(cls, path: str | Path, kind: str | None = None) -> "Dataset":
+        """Read ``path/<class name>/<files>``: images, or sounds (``kind="sound"``, guessed when
+        not given). Other files are reported in ``skipped``."""
         root = Path(path)
         if not root.is_dir():
             raise DatasetError(f"'{root}' is not a folder. Give a folder with one sub-folder per class.")
+        kind = kind or guess_kind(root)
+        if kind not in SUFFIXES:
+            raise DatasetError(f"Unknown dataset kind '{kind}': use image or sound.")
+        wanted = SUFFIXES[kind]
         classes: list[str] = []
         samples: list[Path] = []
         labels: list[int] = []
         skipped: list[Skipped] = []
         for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
             files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
-            images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
-            skipped += [Skipped(str(p), "not an image file") for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
+            images = [p for p in files if p.suffix.lower() in wanted]
+            skipped += [Skipped(str(p), f"not a{'n image' if kind == 'image' else ' sound'} file")
+                        for p in files if p.suffix.lower() not in wanted]
             if not images:
-                skipped.append(Skipped(str(folder), "class folder has no images"))
+                skipped.append(Skipped(str(folder), f"class folder has no {'images' if kind == 'image' else 'sound files'}"))
                 continue
             labels += [len(classes)] * len(images)
             classes.append(folder.name)
             samples += images
         skipped += [Skipped(str(p), "files must be inside a class folder") for p in sorted(root.iterdir()) if p.is_file() and not p.name.startswith(".")]
         if not classes:
-            raise DatasetError(f"'{root}' has no class folders with images in them.")
-        return cls(classes, samples, labels, skipped)
+            raise DatasetError(f"'{root}' has no class folders with {'images' if kind == 'image' else 'sound files'} in them.")
+        return cls(classes, samples, labels, skipped, kind)
 
     @classmethod
     def from_lists(cls, samples: list, labels: list[str]) -> "Dataset":
@@ -87,7 +103,30 @@ class Dataset:
             where = str(sample) if isinstance(sample, (str, Path)) else f"sample {position}"
             self.skipped.append(Skipped(where, str(error)))
 
-        embeddings, kept = backbone.embed_many(self.samples, on_progress=on_progress, on_error=report)
-        result = (embeddings.astype(np.float32), np.asarray(self.labels, dtype=np.int64)[kept])
+        if self.kind == "sound":
+            result = self._embed_sounds(backbone, on_progress, report)
+        else:
+            embeddings, kept = backbone.embed_many(self.samples, on_progress=on_progress, on_error=report)
+            result = (embeddings.astype(np.float32), np.asarray(self.labels, dtype=np.int64)[kept])
         self._embeddings[backbone.id] = result
         return result
+
+    def _embed_sounds(self, backbone, on_progress, report) -> tuple[np.ndarray, np.ndarray]:
+        """Each sound file gives one sample per second (longer recordings are split)."""
+        from .embed.audio import load_audio, split_clips
+        from .errors import InvalidAudioError
+
+        vectors, labels = [], []
+        for position, (sample, label) in enumerate(zip(self.samples, self.labels)):
+            try:
+                clips = split_clips(load_audio(sample))
+            except InvalidAudioError as exc:
+                report(position, exc)
+                clips = []
+            for clip in clips:
+                vectors.append(backbone.clip_embedding(clip))
+                labels.append(label)
+            if on_progress:
+                on_progress(1)
+        embeddings = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, backbone.dim), np.float32)
+        return embeddings, np.asarray(labels, dtype=np.int64)

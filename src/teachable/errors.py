@@ -65,3 +65,7 @@ class StorageFullError(TeachableError):
     """The disk (or the project file's size limit) is full; nothing of the failed change was kept."""
 
     http_status = 507
+
+
+class InvalidAudioError(InvalidImageError):
+    """The bytes are not a readable sound file, or are too long. (A kind of invalid sample.)"""

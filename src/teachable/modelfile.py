@@ -23,8 +23,8 @@ from . import __version__
 from .classify.head import EpochStats, HeadClassifier
 from .classify.knn import KNNClassifier
 from .classify.metrics import Report
-from .embed.spec import FEATURE_DIM, INPUT_MEAN, INPUT_SIZE, INPUT_STD
-from .embed import check_backbone
+from .embed.spec import INPUT_MEAN, INPUT_SIZE, INPUT_STD
+from .embed import DIMS, check_backbone
 from .errors import ModelFileError
 from .model import Model
 
@@ -51,6 +51,17 @@ IMAGE_PREPROCESSING = {
 }
 
 
+def preprocessing_of(kind: str) -> dict | None:
+    """How raw input becomes the backbone's input, written into every model file."""
+    if kind == "image":
+        return IMAGE_PREPROCESSING
+    if kind == "sound":
+        from .embed.audio import recipe
+
+        return dict(recipe())
+    return None
+
+
 def metadata_of(model: Model) -> dict:
     return {
         "format": FORMAT,
@@ -58,7 +69,7 @@ def metadata_of(model: Model) -> dict:
         "teachable_version": __version__,
         "kind": model.kind,
         "labels": list(model.labels),
-        "backbone": {"id": model.backbone_id, "preprocessing": IMAGE_PREPROCESSING if model.kind == "image" else None},
+        "backbone": {"id": model.backbone_id, "preprocessing": preprocessing_of(model.kind)},
         "classifier": {"type": model.classifier.kind, "params": model.classifier.params()},
         "metrics": model.report.to_dict() if model.report else None,
         "history": [h.to_dict() for h in model.history],
@@ -168,10 +179,10 @@ def model_from_bytes(data: bytes, device: str = "auto") -> Model:
         counts = {str(k): int(v) for k, v in (meta.get("training_counts") or {}).items()}
     except (KeyError, ValueError, TypeError) as exc:
         raise ModelFileError(f"The model file's contents are inconsistent: {exc}.") from None
-    if meta["kind"] == "image" and classifier.input_dim != FEATURE_DIM:
+    if classifier.input_dim != DIMS[meta["kind"]]:
         raise ModelFileError(
             f"The model file's contents are inconsistent: its classifier takes {classifier.input_dim} numbers, "
-            f"the backbone gives {FEATURE_DIM}."
+            f"the backbone gives {DIMS[meta['kind']]}."
         )
     return Model(
         labels=list(labels),

@@ -18,6 +18,7 @@ from .errors import NotEnoughClassesError, TeachableError
 from .model import Model
 
 ClassifierName = Literal["head", "knn"]
+CENTRED_KINDS = ("sound",)
 
 
 def check_trainable(labels: list[str], y: np.ndarray) -> None:
@@ -58,8 +59,10 @@ def fit(
     train_x, train_y = embeddings[split.train], y[split.train]
     val_x, val_y = embeddings[split.validation], y[split.validation]
     history = []
+    # Sound embeddings share a large common component: centre them on the training mean.
+    center = train_x.mean(axis=0) if kind in CENTRED_KINDS else None
     if classifier == "head":
-        model_clf = HeadClassifier(len(labels))
+        model_clf = HeadClassifier(len(labels), center=center)
         history = model_clf.fit(
             train_x, train_y, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
             seed=seed, validation=(val_x, val_y) if len(val_y) else None, on_epoch=on_epoch,
@@ -67,7 +70,7 @@ def fit(
     elif classifier == "knn":
         if int(k) < 1:
             raise TeachableError("k must be at least 1.")
-        model_clf = KNNClassifier(len(labels), k=k).fit(train_x, train_y)
+        model_clf = KNNClassifier(len(labels), k=k, center=center).fit(train_x, train_y)
     else:
         raise TeachableError(f"Unknown classifier {classifier!r}: use 'head' or 'knn'.")
 

@@ -77,16 +77,20 @@ class HeadClassifier:
 
     kind = "head"
 
-    def __init__(self, num_classes: int, input_norm: str = "none") -> None:
+    def __init__(self, num_classes: int, input_norm: str = "none", center: np.ndarray | None = None) -> None:
         if input_norm not in ("none", "l2"):
             raise TeachableError("input_norm must be 'none' or 'l2'.")
         self.num_classes = num_classes
         self.input_norm = input_norm
+        # Subtracted from every embedding first (sound embeddings share a large common part).
+        self.center = None if center is None else np.asarray(center, np.float32)
         self.weights: dict[str, np.ndarray] = {}
         self.hyper: dict = {}
 
     def _inputs(self, embeddings: np.ndarray) -> np.ndarray:
         x = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
+        if self.center is not None:
+            x = x - self.center
         return l2_normalise(x) if self.input_norm == "l2" else x
 
     def fit(
@@ -204,14 +208,18 @@ class HeadClassifier:
         return int(self.weights["w1"].shape[0])
 
     def state(self) -> dict[str, np.ndarray]:
-        return {name: value.astype(np.float32) for name, value in self.weights.items()}
+        state = {name: value.astype(np.float32) for name, value in self.weights.items()}
+        if self.center is not None:
+            state["center"] = self.center
+        return state
 
     def params(self) -> dict:
         return {**self.hyper, "hidden_units": HIDDEN_UNITS, "input_norm": self.input_norm}
 
     @classmethod
     def from_state(cls, num_classes: int, params: dict, state: dict[str, np.ndarray]) -> "HeadClassifier":
-        model = cls(num_classes, input_norm=params.get("input_norm", "none"))
+        center = np.asarray(state["center"], np.float32) if "center" in state else None
+        model = cls(num_classes, input_norm=params.get("input_norm", "none"), center=center)
         model.hyper = {k: params[k] for k in ("epochs", "batch_size", "learning_rate", "seed") if k in params}
         weights = {name: np.asarray(state[name], np.float32) for name in ("w1", "b1", "w2", "b2")}
         w1, b1, w2, b2 = weights["w1"], weights["b1"], weights["w2"], weights["b2"]
@@ -219,5 +227,7 @@ class HeadClassifier:
             raise ValueError("head weights have inconsistent shapes")
         if not all(np.isfinite(v).all() for v in weights.values()):
             raise ValueError("head weights contain NaN or infinity")
+        if center is not None and (center.shape != (w1.shape[0],) or not np.isfinite(center).all()):
+            raise ValueError("head centre has the wrong shape or invalid values")
         model.weights = weights
         return model

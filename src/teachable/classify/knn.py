@@ -29,18 +29,21 @@ class KNNClassifier:
 
     kind = "knn"
 
-    def __init__(self, num_classes: int, k: int = DEFAULT_K, dim: int | None = None) -> None:
+    def __init__(self, num_classes: int, k: int = DEFAULT_K, dim: int | None = None,
+                 center: np.ndarray | None = None) -> None:
         if k < 1:
             raise TeachableError("k must be at least 1.")
         self.num_classes = num_classes
         self.k = int(k)
+        # Subtracted from every embedding first: sound embeddings share a large common part.
+        self.center = None if center is None else np.asarray(center, np.float32)
         self.examples = np.zeros((0, dim or 0), np.float32)
         self.labels = np.zeros(0, np.int64)
 
     # -- examples -----------------------------------------------------------------------------
     def add(self, embeddings: np.ndarray, labels: np.ndarray | list[int]) -> None:
         """Add examples; no training step, the next prediction uses them."""
-        embeddings = l2_normalise(np.atleast_2d(embeddings))
+        embeddings = self._normalise(embeddings)
         labels = np.asarray(labels, dtype=np.int64).reshape(-1)
         if len(embeddings) != len(labels):
             raise TeachableError("There must be one label per example.")
@@ -51,6 +54,10 @@ class KNNClassifier:
         else:
             self.examples = np.concatenate([self.examples, embeddings])
         self.labels = np.concatenate([self.labels, labels])
+
+    def _normalise(self, embeddings: np.ndarray) -> np.ndarray:
+        x = np.atleast_2d(np.asarray(embeddings, np.float32))
+        return l2_normalise(x - self.center if self.center is not None else x)
 
     def remove(self, indices: list[int] | np.ndarray) -> None:
         """Forget the examples at these positions."""
@@ -92,7 +99,7 @@ class KNNClassifier:
         """(vote shares, summed similarity of the voters) per class, each N x classes."""
         if len(self.labels) == 0:
             raise NotEnoughClassesError("The kNN classifier has no examples yet.")
-        queries = l2_normalise(np.atleast_2d(embeddings))
+        queries = self._normalise(embeddings)
         k = min(self.k, len(self.labels))
         idx, sims = self._top_k(queries, k)
         voter_labels = self.labels[idx]
@@ -120,14 +127,18 @@ class KNNClassifier:
         return int(self.examples.shape[1])
 
     def state(self) -> dict[str, np.ndarray]:
-        return {"examples": self.examples.astype(np.float32), "labels": self.labels.astype(np.int64)}
+        state = {"examples": self.examples.astype(np.float32), "labels": self.labels.astype(np.int64)}
+        if self.center is not None:
+            state["center"] = self.center
+        return state
 
     def params(self) -> dict:
         return {"k": self.k}
 
     @classmethod
     def from_state(cls, num_classes: int, params: dict, state: dict[str, np.ndarray]) -> "KNNClassifier":
-        model = cls(num_classes, k=int(params.get("k", DEFAULT_K)))
+        center = np.asarray(state["center"], np.float32) if "center" in state else None
+        model = cls(num_classes, k=int(params.get("k", DEFAULT_K)), center=center)
         examples = np.asarray(state["examples"], np.float32)
         labels = np.asarray(state["labels"], np.int64)
         if examples.ndim != 2 or labels.shape != (examples.shape[0],):
@@ -136,6 +147,8 @@ class KNNClassifier:
             raise ValueError("kNN has no examples")
         if not np.isfinite(examples).all():
             raise ValueError("kNN examples contain NaN or infinity")
+        if center is not None and (center.shape != (examples.shape[1],) or not np.isfinite(center).all()):
+            raise ValueError("kNN centre has the wrong shape or invalid values")
         model.examples, model.labels = examples, labels
         if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
             raise ValueError("kNN labels out of range")

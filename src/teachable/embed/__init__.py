@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ..errors import ModelFileError
 
-SUPPORTED = {"image": "efficientnet-lite0-imagenet-224-v1"}
+SUPPORTED = {"image": "efficientnet-lite0-imagenet-224-v1", "sound": "speech-embedding-16k-1s-v1"}
+DIMS = {"image": 1280, "sound": 96}
 
 
 def default_backbone_id(kind: str) -> str:
@@ -27,6 +28,10 @@ def check_backbone(kind: str, backbone_id: str) -> None:
 def backbone_for(kind: str, backbone_id: str, device: str = "auto"):
     """The shared backbone instance for a project kind, checking the id a model was trained with."""
     check_backbone(kind, backbone_id)
+    if kind == "sound":
+        from .audio import get_sound_backbone
+
+        return get_sound_backbone(device)
     from .image import get_backbone
 
     return get_backbone(device)

