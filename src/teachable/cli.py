@@ -226,7 +226,7 @@ def project(ctx, workspace):
 
 @project.command("create")
 @click.argument("name")
-@click.option("--kind", type=click.Choice(["image"]), default="image", show_default=True)
+@click.option("--kind", type=click.Choice(["image", "sound"]), default="image", show_default=True)
 @click.pass_context
 @friendly_errors
 def project_create(ctx, name, kind):
@@ -286,11 +286,13 @@ def project_info(ctx, ref, as_json):
 @friendly_errors
 def project_import(ctx, ref, source):
     """Add the class folders of SOURCE (a folder or a zip) to PROJECT."""
-    from .project import _dataset_files, ImportResult
+    from .dataset import SUFFIXES
+    from .project import ImportResult, _dataset_files
 
-    total = sum(1 for _ in _dataset_files(source, ImportResult())) if source.exists() else None
-    with _open_project(ctx, ref) as p, _bar(total or 0, "importing", "img") as bar:
-        result = p.import_dataset(source, on_progress=bar.update)
+    with _open_project(ctx, ref) as p:
+        total = sum(1 for _ in _dataset_files(source, ImportResult(), SUFFIXES[p.kind])) if source.exists() else 0
+        with _bar(total, "importing", "file") as bar:
+            result = p.import_dataset(source, on_progress=bar.update)
     for label, reason in result.skipped:
         click.echo(f"skipped {label}: {reason}", err=True)
     click.echo(f"added {result.added} samples ({result.duplicates} duplicates ignored, {len(result.skipped)} skipped)")

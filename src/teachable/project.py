@@ -25,12 +25,12 @@ import numpy as np
 
 from .classify.head import DEFAULTS
 from .classify.knn import DEFAULT_K
-from .dataset import IMAGE_SUFFIXES
+from .dataset import SUFFIXES
 from .embed import default_backbone_id
 from .embed.preprocess import MAX_FILE_BYTES, inspect_image
 from .errors import (
-    ConflictError, DatasetError, InvalidImageError, InvalidNameError, NotFoundError, ProjectFileError,
-    TeachableError,
+    ConflictError, DatasetError, InvalidImageError, InvalidNameError, NotEnoughClassesError, NotFoundError,
+    ProjectFileError, TeachableError,
 )
 from .model import Model
 from .store.database import Database
@@ -39,7 +39,12 @@ SampleInput = Union[str, Path, bytes, bytearray, memoryview]
 SOURCES = ("webcam", "upload", "import", "microphone")
 MAX_NAME_LENGTH = 100
 MAX_CLASSES = 100
-KINDS = ("image",)
+KINDS = ("image", "sound")
+# Teachable Machine's rule for sound projects.
+BACKGROUND = "Background Noise"
+MIN_BACKGROUND_SAMPLES = 20
+MIN_SOUND_SAMPLES = 8
+DEFAULT_CLASSES = {"image": ("Class 1", "Class 2"), "sound": (BACKGROUND, "Class 2")}
 DEFAULT_SETTINGS = {
     "classifier": "head",
     "epochs": DEFAULTS["epochs"],
@@ -52,9 +57,10 @@ DEFAULT_SETTINGS = {
 # Imports read at most this much from a zip, in total, whatever its entries claim.
 MAX_IMPORT_ZIP_BYTES = 8 * 1024 * 1024 * 1024
 # The columns of SampleInfo, in order (the bytes themselves are read only when asked for).
-SAMPLE_COLUMNS = "id, class_id, media_type, source, sha256, width, height, created, LENGTH(data)"
+SAMPLE_COLUMNS = "id, class_id, media_type, source, sha256, width, height, created, LENGTH(data), duration_ms"
 EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/bmp": ".bmp",
-              "image/webp": ".webp", "image/tiff": ".tif"}
+              "image/webp": ".webp", "image/tiff": ".tif", "audio/wav": ".wav", "audio/flac": ".flac",
+              "audio/ogg": ".ogg", "audio/mpeg": ".mp3"}
 
 
 def now() -> str:
@@ -99,6 +105,7 @@ class SampleInfo:
     height: int | None
     created: str
     size: int
+    duration_ms: int | None = None
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -308,6 +315,7 @@ class Project:
         if source not in SOURCES:
             raise TeachableError(f"Unknown sample source '{source}'.")
         info = self.class_info(class_ref)
+        kind = self.kind
         prepared = []
         for index, item in enumerate(items):
             if names is not None and index < len(names):
@@ -315,28 +323,27 @@ class Project:
             else:
                 label = str(item) if isinstance(item, (str, Path)) else f"item {index + 1}"
             try:
-                data = _read_bytes(item)
-                media_type, width, height = inspect_image(data, f"'{label}'")
+                prepared += _checked_samples(kind, _read_bytes(item), f"'{label}'")
             except (InvalidImageError, OSError) as exc:
                 error = exc if isinstance(exc, InvalidImageError) else InvalidImageError(f"'{label}' could not be read: {exc}.")
                 if on_error is None:
                     raise error from None
                 on_error(index, error)
                 continue
-            prepared.append((data, media_type, width, height, hashlib.sha256(data).hexdigest()))
         ids: list[int] = []
         with self._db.write() as conn:
             if not conn.execute("SELECT 1 FROM classes WHERE id = ?", (info.id,)).fetchone():
                 raise NotFoundError(f"The class '{info.name}' was deleted.")
-            for data, media_type, width, height, digest in prepared:
+            for data, media_type, width, height, duration in prepared:
+                digest = hashlib.sha256(data).hexdigest()
                 row = conn.execute("SELECT id FROM samples WHERE class_id = ? AND sha256 = ?", (info.id, digest)).fetchone()
                 if row:
                     ids.append(row[0])
                     continue
                 cursor = conn.execute(
-                    "INSERT INTO samples(class_id, data, media_type, source, sha256, width, height, created) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (info.id, data, media_type, source, digest, width, height, now()),
+                    "INSERT INTO samples(class_id, data, media_type, source, sha256, width, height, created, duration_ms) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (info.id, data, media_type, source, digest, width, height, now(), duration),
                 )
                 ids.append(int(cursor.lastrowid))
         if embed and ids:
@@ -458,6 +465,8 @@ class Project:
         unknown = sorted(set(settings) - set(DEFAULT_SETTINGS))
         if unknown:
             raise TeachableError(f"Unknown setting(s): {', '.join(unknown)}.")
+        if self.kind == "sound":
+            check_sound_counts(self.classes())
         self._set_meta("training", json.dumps({"pid": os.getpid(), "started": now()}))
         try:
             return self._train(settings, on_epoch, on_embed_progress, device)
@@ -601,7 +610,7 @@ class Project:
             batch.clear()
             pending = 0
 
-        for class_name, label, read in _dataset_files(Path(source), result):
+        for class_name, label, read in _dataset_files(Path(source), result, SUFFIXES[self.kind]):
             try:
                 class_name = check_name(class_name)
                 data = read()
@@ -614,6 +623,36 @@ class Project:
                 flush()
         flush()
         return result
+
+
+def check_sound_counts(classes: list[ClassInfo]) -> None:
+    """Teachable Machine's rule: >= 20 background-noise samples and >= 8 in every other class."""
+    problems = []
+    names = [c.name for c in classes]
+    if BACKGROUND not in names:
+        problems.append(f"a class named '{BACKGROUND}' with at least {MIN_BACKGROUND_SAMPLES} samples of the room's quiet")
+    for c in classes:
+        need = MIN_BACKGROUND_SAMPLES if c.name == BACKGROUND else MIN_SOUND_SAMPLES
+        if c.count < need:
+            problems.append(f"'{c.name}' has {c.count} sample(s), needs {need}")
+    if len([c for c in classes if c.name != BACKGROUND]) < 1:
+        problems.append("at least one class besides background noise")
+    if problems:
+        raise NotEnoughClassesError("A sound project needs " + "; ".join(problems) + ".")
+
+
+def _checked_samples(kind: str, data: bytes, label: str) -> list[tuple[bytes, str, int | None, int | None, int | None]]:
+    """What to store for one uploaded item: (bytes, media type, width, height, duration in ms).
+
+    An image is stored as it is. A sound of up to 1.5 s too; a longer recording becomes
+    one-second clips.
+    """
+    if kind == "sound":
+        from .embed.audio import inspect_audio
+
+        return [(clip, media, None, None, ms) for clip, media, ms in inspect_audio(data, label)]
+    media_type, width, height = inspect_image(data, label)
+    return [(data, media_type, width, height, None)]
 
 
 def _process_alive(pid: int) -> bool:
@@ -639,16 +678,17 @@ def _read_bytes(item: SampleInput) -> bytes:
     raise InvalidImageError(f"A sample must be a file path or bytes, not {type(item).__name__}.")
 
 
-def _dataset_files(source: Path, result: ImportResult) -> Iterator[tuple[str, str, Callable[[], bytes]]]:
-    """(class name, file label, reader) for each image in class folders of a directory or zip."""
+def _dataset_files(source: Path, result: ImportResult, suffixes: set[str] = SUFFIXES["image"]
+                   ) -> Iterator[tuple[str, str, Callable[[], bytes]]]:
+    """(class name, file label, reader) for each wanted file in class folders of a directory or zip."""
     if source.is_dir():
         classes = sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
         if not classes:
             raise DatasetError(f"'{source}' has no class folders.")
         for folder in classes:
             for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
-                if path.suffix.lower() not in IMAGE_SUFFIXES:
-                    result.skipped.append((str(path), "not an image file"))
+                if path.suffix.lower() not in suffixes:
+                    result.skipped.append((str(path), "not a file of this project's kind"))
                     continue
                 yield folder.name, str(path), path.read_bytes
         return
@@ -666,8 +706,8 @@ def _dataset_files(source: Path, result: ImportResult) -> Iterator[tuple[str, st
             if info.filename.startswith("/") or ".." in parts or len(parts) < 2 or any(p.startswith(".") for p in parts) or parts[0] == "__MACOSX":
                 result.skipped.append((info.filename, "not inside a class folder, or an unsafe path"))
                 continue
-            if PurePosixPath(parts[-1]).suffix.lower() not in IMAGE_SUFFIXES:
-                result.skipped.append((info.filename, "not an image file"))
+            if PurePosixPath(parts[-1]).suffix.lower() not in suffixes:
+                result.skipped.append((info.filename, "not a file of this project's kind"))
                 continue
             if info.file_size > MAX_FILE_BYTES:
                 result.skipped.append((info.filename, f"larger than {MAX_FILE_BYTES:,} bytes"))

@@ -24,9 +24,9 @@ from starlette.background import BackgroundTask
 from .. import __version__
 from ..classify.head import DEFAULTS
 from ..classify.knn import DEFAULT_K
-from ..embed.image import get_backbone
 from ..embed.preprocess import MAX_FILE_BYTES, centre_square, load_image
 from ..errors import InvalidImageError, NotFoundError, TeachableError
+from ..project import DEFAULT_CLASSES
 from ..store.workspace import Workspace
 from .access import AccessMiddleware
 from .common import error, install_common
@@ -37,7 +37,6 @@ MAX_PROJECT_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
 MAX_FILES_PER_UPLOAD = 200
 MAX_PREDICT_BATCH = 64
 MAX_WS_FRAME_BYTES = 2 * 1024 * 1024
-DEFAULT_CLASSES = ("Class 1", "Class 2")
 LIMITS = {
     "max_request_bytes": MAX_REQUEST_BYTES,
     "max_project_upload_bytes": MAX_PROJECT_UPLOAD_BYTES,
@@ -50,7 +49,7 @@ LIMITS = {
 
 class ProjectCreate(BaseModel):
     name: str = Field(default="Untitled project", max_length=10_000)
-    kind: Literal["image"] = "image"
+    kind: Literal["image", "sound"] = "image"
 
 
 class Rename(BaseModel):
@@ -163,7 +162,7 @@ def create_app(
 
     @app.post("/api/projects", status_code=201, tags=["projects"])
     def create_project(body: ProjectCreate) -> dict:
-        with workspace.create(body.name, kind=body.kind, default_classes=DEFAULT_CLASSES) as project:
+        with workspace.create(body.name, kind=body.kind, default_classes=DEFAULT_CLASSES[body.kind]) as project:
             project_id = workspace.id_of(project.path)
         return project_summary(project_id)
 
@@ -289,7 +288,9 @@ def create_app(
         return {"ids": ids, "errors": errors, "class": h.project.class_info(class_id).to_dict()}
 
     @app.get("/api/projects/{project_id}/samples/{sample_id}/image", tags=["samples"])
-    def sample_image(project_id: str, sample_id: int) -> Response:
+    @app.get("/api/projects/{project_id}/samples/{sample_id}/data", tags=["samples"])
+    def sample_data(project_id: str, sample_id: int) -> Response:
+        """The sample's original bytes (a photo, or a sound to play back)."""
         p = handle(project_id).project
         info = p.sample(sample_id)
         return Response(p.sample_bytes(sample_id), media_type=info.media_type,
@@ -297,8 +298,15 @@ def create_app(
 
     @app.get("/api/projects/{project_id}/samples/{sample_id}/thumbnail", tags=["samples"])
     def sample_thumbnail(project_id: str, sample_id: int, size: int = 96) -> Response:
+        """A small square picture: the photo, or a sound's spectrogram."""
         p = handle(project_id).project
-        image = centre_square(load_image(p.sample_bytes(sample_id)), max(16, min(size, 256)))
+        size = max(16, min(size, 256))
+        if p.kind == "sound":
+            from ..embed.audio import load_audio, spectrogram_image
+
+            image = spectrogram_image(load_audio(p.sample_bytes(sample_id)), size)
+        else:
+            image = centre_square(load_image(p.sample_bytes(sample_id)), size)
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=85)
         return Response(buffer.getvalue(), media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
@@ -358,14 +366,15 @@ def create_app(
     # -- prediction -----------------------------------------------------------------------------
     @app.post("/api/projects/{project_id}/predict", tags=["prediction"])
     async def predict(project_id: str, request: Request, source: Literal["model", "live"] = "model") -> dict:
-        """Classify images with the project's current model (`source=live`: what the preview uses).
+        """Classify images (or sounds, in a sound project) with the project's current model
+        (`source=live`: what the preview uses).
 
         Send multipart files (any field name) or JSON `{"image": base64}` / `{"images": [...]}`."""
         h = handle(project_id)
         images = await images_from_request(request)
         if not images:
             raise TeachableError("No image was sent.")
-        backbone = get_backbone()
+        backbone = h.backbone()
         embeddings = await asyncio.to_thread(backbone.embed, images)
         if source == "live":
             predictions = h.predict_embeddings(embeddings)
@@ -375,9 +384,10 @@ def create_app(
 
     @app.websocket("/api/projects/{project_id}/live")
     async def live(websocket: WebSocket, project_id: str):
-        """Send JPEG frames (binary messages); receive `{label, confidences, ms, dropped}` per
-        frame processed. Frames that arrive while one is being processed replace each other:
-        only the newest is used, so a slow server never builds a queue."""
+        """Send JPEG frames (sound projects: one-second WAV clips) as binary messages; receive
+        `{label, confidences, ms, dropped}` per frame processed. Frames that arrive while one is
+        being processed replace each other: only the newest is used, so a slow server never
+        builds a queue."""
         await websocket.accept()
         try:
             h = handle(project_id)
@@ -385,7 +395,7 @@ def create_app(
             await websocket.send_json({"error": str(exc)})
             await websocket.close(code=4404)
             return
-        backbone = get_backbone()
+        backbone = h.backbone()
         latest: dict = {"frame": None, "dropped": 0}
         ready = asyncio.Event()
         done = False

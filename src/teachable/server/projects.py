@@ -18,6 +18,7 @@ from ..classify.knn import KNNClassifier
 from ..errors import ConflictError, NotEnoughClassesError, TeachableError
 from ..model import Model, Prediction
 from ..project import Project
+from ..training import CENTRED_KINDS
 from ..store.workspace import Workspace
 
 
@@ -129,6 +130,12 @@ class OpenProject:
             self.version += 1
 
     # -- prediction ---------------------------------------------------------------------------
+    def backbone(self):
+        """The backbone for this project's kind (shared by all projects of that kind)."""
+        from ..embed import backbone_for
+
+        return backbone_for(self.project.kind, self.project.backbone_id)
+
     def current_model(self) -> Model:
         infos = self.project.models()
         current = next((m.id for m in reversed(infos) if m.current), None)
@@ -153,7 +160,8 @@ class OpenProject:
                 present = {position[c] for c in class_ids}
                 if len(classes) < 2 or len(present) < len(classes):
                     raise NotEnoughClassesError("Live kNN needs at least one embedded sample in every class (and two classes).")
-                knn = KNNClassifier(len(classes), k=int(self.project.settings["k"]))
+                center = vectors.mean(axis=0) if self.project.kind in CENTRED_KINDS else None
+                knn = KNNClassifier(len(classes), k=int(self.project.settings["k"]), center=center)
                 knn.add(vectors, [position[c] for c in class_ids])
                 self._live = (version, knn, labels)
             return self._live[1], self._live[2]

@@ -17,7 +17,7 @@ from typing import Iterator
 from ..errors import ProjectFileError, StorageFullError, TeachableError
 
 APPLICATION_ID = 0x54434842  # "TCHB"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 60_000
 
 
@@ -62,6 +62,10 @@ MIGRATIONS: list[str] = [
         data       BLOB NOT NULL,
         is_current INTEGER NOT NULL DEFAULT 0
     );
+    """,
+    # 2: sound samples record their duration.
+    """
+    ALTER TABLE samples ADD COLUMN duration_ms INTEGER;
     """,
 ]
 
