@@ -44,7 +44,8 @@ KINDS = ("image", "sound")
 BACKGROUND = "Background Noise"
 MIN_BACKGROUND_SAMPLES = 20
 MIN_SOUND_SAMPLES = 8
-DEFAULT_CLASSES = {"image": ("Class 1", "Class 2"), "sound": (BACKGROUND, "Class 2")}
+# The classes a new project starts with in the web app (a sound project always has BACKGROUND).
+DEFAULT_CLASSES = {"image": ("Class 1", "Class 2"), "sound": ("Class 2",)}
 DEFAULT_SETTINGS = {
     "classifier": "head",
     "epochs": DEFAULTS["epochs"],
@@ -158,7 +159,10 @@ class Project:
                 "settings": json.dumps(DEFAULT_SETTINGS), "backbone": default_backbone_id(kind),
             }.items():
                 conn.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (key, value))
-        return cls(db)
+        project = cls(db)
+        if kind == "sound":
+            project.add_class(BACKGROUND)
+        return project
 
     @classmethod
     def open(cls, path: str | Path) -> "Project":

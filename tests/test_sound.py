@@ -1,0 +1,114 @@
+"""Sound projects on real speech (espeak-ng voices), room noise and claps; voices held out."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import teachable
+from teachable import Project
+from teachable.embed.audio import CLIP_SAMPLES, get_sound_backbone, load_audio, split_clips
+from teachable.errors import InvalidAudioError, NotEnoughClassesError
+from sounds import ESPEAK, HELD_OUT_VOICES, TRAIN_VOICES, noise, write_sound_dataset
+
+pytestmark = pytest.mark.skipif(ESPEAK is None, reason="needs espeak-ng (make test installs it)")
+
+
+@pytest.fixture(scope="module")
+def sound_train(tmp_path_factory):
+    return write_sound_dataset(tmp_path_factory.mktemp("sound-train"), TRAIN_VOICES, seed=1, claps=8)
+
+
+@pytest.fixture(scope="module")
+def sound_test(tmp_path_factory):
+    return write_sound_dataset(tmp_path_factory.mktemp("sound-test"), HELD_OUT_VOICES, seed=2, noise_clips=6, claps=4)
+
+
+def test_decoding_and_resampling(tmp_path):
+    rng = np.random.default_rng(0)
+    tone = np.sin(2 * np.pi * 440 * np.arange(44_100) / 44_100).astype(np.float32) * 0.5
+    for fmt, name in (("WAV", "a.wav"), ("FLAC", "a.flac"), ("OGG", "a.ogg"), ("MP3", "a.mp3")):
+        sf.write(tmp_path / name, np.stack([tone, tone], axis=1), 44_100, format=fmt)
+        audio = load_audio(tmp_path / name)
+        assert abs(len(audio) - 16_000) < 1200, (fmt, len(audio))  # 1 s at 16 kHz, mono
+        spectrum = np.abs(np.fft.rfft(audio[:16_000]))
+        assert abs(int(np.argmax(spectrum)) - 440) <= 3  # still a 440 Hz tone
+    long = noise(3.6, rng, 0.1)
+    clips = split_clips(long)
+    assert len(clips) == 4 and all(len(c) == CLIP_SAMPLES for c in clips)
+    assert len(split_clips(long, overlap=0.5)) == 7
+
+
+@pytest.mark.parametrize("payload,message", [
+    (b"", "empty"), (b"RIFF....WAVEfmt not really", "not a sound file"), (b"\x00" * 5000, "not a sound file")])
+def test_bad_audio_is_refused(payload, message):
+    with pytest.raises(InvalidAudioError, match=message):
+        load_audio(payload)
+
+
+def test_embeddings_are_96d_and_deterministic(sound_train):
+    backbone = get_sound_backbone()
+    path = next((sound_train / "yes").glob("*.wav"))
+    a, b = backbone.embed_one(path), backbone.embed_one(path.read_bytes())
+    assert a.shape == (96,) and np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("classifier", ["knn", "head"])
+def test_held_out_voices(sound_train, sound_test, classifier):
+    model = teachable.train(teachable.Dataset.from_folder(sound_train), classifier=classifier, validation_split=0)
+    assert model.kind == "sound" and model.classifier.center is not None
+    report = model.evaluate(teachable.Dataset.from_folder(sound_test))
+    assert report.accuracy >= 0.9, report.format()
+
+
+def test_sound_project_end_to_end(tmp_path, sound_train, sound_test):
+    with Project.create(tmp_path / "s.teachable-project", kind="sound") as project:
+        result = project.import_dataset(sound_train)
+        assert result.added == 3 * len(TRAIN_VOICES) * 2 + 20 + 8 and not result.skipped
+        names = {c.name for c in project.classes()}
+        assert names == {"yes", "stop", "banana", "Background Noise", "clap"}
+        sample = project.samples()[0]
+        assert sample.media_type == "audio/wav" and 100 < sample.duration_ms <= 1500
+        model = project.train(classifier="head", seed=1)
+        report = model.evaluate(teachable.Dataset.from_folder(sound_test))
+        assert report.accuracy >= 0.9, report.format()
+        path = model.save(tmp_path / "s.teachable")
+    loaded = teachable.load(path)
+    assert loaded.predict(next((sound_test / "banana").glob("*.wav"))).label == "banana"
+
+
+def test_long_recordings_become_one_second_samples(tmp_path):
+    buffer = io.BytesIO()
+    sf.write(buffer, noise(4.2, np.random.default_rng(3), 0.05), 16_000, format="WAV")
+    with Project.create(tmp_path / "s.teachable-project", kind="sound") as project:
+        ids = project.add_samples("Background Noise", [buffer.getvalue()], embed=False)
+        assert len(ids) == 4
+        assert all(project.sample(i).duration_ms == 1000 for i in ids)
+
+
+def test_sound_projects_need_background_and_enough_samples(tmp_path, sound_train):
+    with Project.create(tmp_path / "s.teachable-project", kind="sound") as project:
+        project.add_class("yes")
+        project.add_samples("yes", sorted((sound_train / "yes").glob("*.wav"))[:3], embed=False)
+        with pytest.raises(NotEnoughClassesError, match="'Background Noise' has 0 sample.*needs 20.*'yes' has 3"):
+            project.train()
+        with pytest.raises(InvalidAudioError):
+            project.add_samples("yes", [b"definitely not audio"])
+
+
+def test_schema_v1_project_files_are_migrated(tmp_path):
+    path = tmp_path / "old.teachable-project"
+    Project.create(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("ALTER TABLE samples DROP COLUMN duration_ms")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with Project.open(path) as project:
+        project.add_class("a")
+        assert project.samples() == []
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
