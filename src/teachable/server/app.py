@@ -264,7 +264,7 @@ def create_app(
         project_id: str,
         class_id: int,
         files: Annotated[list[UploadFile], File(description="image files")],
-        source: Annotated[Literal["webcam", "upload"], Form()] = "upload",
+        source: Annotated[Literal["webcam", "microphone", "upload"], Form()] = "upload",
     ) -> dict:
         """Add images to a class. Good files are stored even when others in the batch are bad;
         each bad one is listed in `errors`. Embeddings are computed in the background."""

@@ -1,4 +1,5 @@
 // Teachable's page: Gather -> Train -> Preview -> Export. It talks only to the local /api.
+import { ClipCollector, RollingWindow, openMicrophone, wavBlob } from "./sound.js";
 
 const COLOURS = ["#e8710a", "#1a73e8", "#188038", "#a142f4", "#d01884", "#12b5cb", "#f9ab00", "#5f6368"];
 const CAPTURE_SIZE = 224;
@@ -174,23 +175,23 @@ async function showProjects() {
     const project = await attempt(() => api("POST", "/projects/open", form), "Project opened.");
     if (project) location.hash = `#/p/${project.id}`;
   });
-  const create = async (event) => {
-    event.preventDefault();
-    const project = await attempt(() => api("POST", "/projects", { name: name.value.trim() || "Untitled project", kind: "image" }));
+  const create = async (kind) => {
+    const project = await attempt(() => api("POST", "/projects", { name: name.value.trim() || "Untitled project", kind }));
     if (project) location.hash = `#/p/${project.id}`;
   };
   app.append(
     h("h1", { text: "Your projects" }),
-    h("form", { class: "new-project card", onsubmit: create },
+    h("form", { class: "new-project card", onsubmit: (e) => { e.preventDefault(); create("image"); } },
       name,
       h("button", { class: "btn primary", type: "submit", id: "create-project" }, "New image project"),
+      h("button", { class: "btn primary", type: "button", id: "create-sound-project", onclick: () => create("sound") }, "New sound project"),
       h("button", { class: "btn", type: "button", onclick: () => fileInput.click() }, "Open from file…"),
       fileInput),
     list,
   );
   const projects = await attempt(() => api("GET", "/projects"));
   if (!projects) return;
-  if (!projects.length) list.append(h("p", { class: "empty" }, "No projects yet. Name one above and press “New image project”."));
+  if (!projects.length) list.append(h("p", { class: "empty" }, "No projects yet. Name one above and press “New image project” or “New sound project”."));
   for (const p of projects) list.append(projectItem(p));
 }
 
@@ -263,8 +264,15 @@ async function showProject(id) {
       if (!cards.has(info.id)) cards.set(info.id, classCard(state, info));
       cards.get(info.id).update(info, index);
     });
-    classesColumn.replaceChildren(...state.project.classes.map((c) => cards.get(c.id).element), addClassButton());
+    const wanted = state.project.classes.map((c) => cards.get(c.id).element);
+    const current = [...classesColumn.children].slice(0, -1);
+    // Re-inserting a card would cancel a recording in progress (its button loses the pointer).
+    if (classesColumn.lastElementChild !== addButton || current.length !== wanted.length
+        || current.some((el, i) => el !== wanted[i])) {
+      classesColumn.replaceChildren(...wanted, addButton);
+    }
   }
+  const addButton = addClassButton();
   function addClassButton() {
     return h("button", { class: "btn add-class", onclick: async () => {
       const used = new Set(state.project.classes.map((c) => c.name));
@@ -284,15 +292,21 @@ async function showProject(id) {
 
 function colourOf(index) { return COLOURS[index % COLOURS.length]; }
 
+const BACKGROUND = "Background Noise";
+
+function soundNeed(info) { return info.name === BACKGROUND ? 20 : 8; }
+
 function classCard(state, initial) {
+  const sound = state.project.kind === "sound";
   let info = initial;
   const name = h("input", { class: "class-name", value: info.name, "aria-label": "Class name" });
   const swatch = h("span", { class: "swatch" });
   const count = h("span", { class: "count" });
   const thumbs = h("div", { class: "thumbs", "aria-label": "Samples" });
-  const fileInput = h("input", { type: "file", accept: "image/*", multiple: true, class: "visually-hidden", "aria-label": "Choose image files" });
-  const drop = h("div", { class: "dropzone" }, "Drop images or folders here");
-  const webcamButton = h("button", { class: "btn", "aria-pressed": "false" }, "Webcam");
+  const fileInput = h("input", { type: "file", accept: sound ? "audio/*,.wav,.flac,.ogg,.mp3" : "image/*", multiple: true,
+    class: "visually-hidden", "aria-label": sound ? "Choose sound files" : "Choose image files" });
+  const drop = h("div", { class: "dropzone" }, sound ? "Drop sound files or folders here" : "Drop images or folders here");
+  const webcamButton = h("button", { class: "btn", "aria-pressed": "false" }, sound ? "Microphone" : "Webcam");
   const panel = h("div");
   let shownSamples = "";
   let webcam = null;
@@ -311,8 +325,9 @@ function classCard(state, initial) {
   });
 
   async function upload(files, source) {
-    const images = files.filter((f) => !f.type || f.type.startsWith("image/"));
-    if (files.length && !images.length) { toast("Those files are not images.", "error"); return; }
+    const wanted = sound ? "audio/" : "image/";
+    const images = files.filter((f) => !f.type || f.type.startsWith(wanted));
+    if (files.length && !images.length) { toast(sound ? "Those files are not sounds." : "Those files are not images.", "error"); return; }
     for (let i = 0; i < images.length; i += 50) {
       const form = new FormData();
       images.slice(i, i + 50).forEach((f) => form.append("files", f, f.name || "webcam.jpg"));
@@ -322,6 +337,56 @@ function classCard(state, initial) {
     }
     if (source === "upload" && images.length) toast(`Added ${images.length} image(s) to ${info.name}.`);
     state.refresh();
+  }
+
+  async function toggleMicrophone() {
+    if (webcam) { closeWebcam(); return; }
+    webcamButton.setAttribute("aria-pressed", "true");
+    const meter = h("meter", { min: "0", max: "1", value: "0", class: "level", "aria-label": "Sound level" });
+    const spectrogram = h("canvas", { class: "spectrogram", width: "320", height: "96", "aria-label": "Live spectrogram" });
+    const record = h("button", { class: "btn primary", "aria-label": `Hold to record sounds for ${info.name}` }, "Hold to record");
+    let recording = false;
+    let pending = [];
+    const collector = new ClipCollector((clip) => {
+      if (!recording) return;
+      pending.push(new File([wavBlob(clip)], `mic-${Date.now()}.wav`, { type: "audio/wav" }));
+      if (pending.length >= 2) flush();
+    });
+    const flush = async () => { const batch = pending; pending = []; if (batch.length) await upload(batch, "microphone"); };
+    let mic;
+    try {
+      mic = await openMicrophone({ onSamples: (s) => collector.push(s), meter, spectrogram });
+    } catch (err) {
+      toast(`The microphone could not be opened: ${err.message}. Allow microphone access and try again.`, "error");
+      closeWebcam();
+      return;
+    }
+    const start = (e) => {
+      if (e) e.preventDefault();
+      if (e && e.pointerId !== undefined) record.setPointerCapture(e.pointerId); // layout may shift as samples arrive
+      if (recording) return;
+      collector.filled = 0; // clips start when the button goes down
+      recording = true;
+      record.classList.add("recording");
+      record.textContent = "Recording…";
+    };
+    const stop = () => {
+      if (!recording) return;
+      recording = false;
+      record.classList.remove("recording");
+      record.textContent = "Hold to record";
+      setTimeout(flush, 100);
+    };
+    record.addEventListener("pointerdown", start);
+    record.addEventListener("pointerup", stop);
+    record.addEventListener("pointercancel", stop);
+    record.addEventListener("lostpointercapture", stop);
+    record.addEventListener("keydown", (e) => { if ((e.key === " " || e.key === "Enter") && !e.repeat) start(e); });
+    record.addEventListener("keyup", (e) => { if (e.key === " " || e.key === "Enter") stop(); });
+    webcam = { stop() { mic.close(); } };
+    panel.replaceChildren(h("div", { class: "webcam-panel" },
+      h("label", { class: "small muted" }, "Level ", meter), spectrogram, record,
+      h("p", { class: "small muted", text: "Every second recorded while the button is held becomes one sample." })));
   }
 
   async function toggleWebcam() {
@@ -338,6 +403,7 @@ function classCard(state, initial) {
     };
     const start = (e) => {
       if (e) e.preventDefault();
+      if (e && e.pointerId !== undefined) record.setPointerCapture(e.pointerId); // layout may shift as samples arrive
       if (timer) return;
       record.classList.add("recording");
       record.textContent = "Recording…";
@@ -357,7 +423,8 @@ function classCard(state, initial) {
     };
     record.addEventListener("pointerdown", start);
     record.addEventListener("pointerup", stop);
-    record.addEventListener("pointerleave", stop);
+    record.addEventListener("pointercancel", stop);
+    record.addEventListener("lostpointercapture", stop);
     record.addEventListener("keydown", (e) => { if ((e.key === " " || e.key === "Enter") && !e.repeat) start(e); });
     record.addEventListener("keyup", (e) => { if (e.key === " " || e.key === "Enter") stop(); });
     webcam.wrapper.append(record, h("p", { class: "small muted" }, `Captures ${RECORD_FPS} frames a second while pressed (mouse, touch, Space or Enter).`));
@@ -369,7 +436,7 @@ function classCard(state, initial) {
     panel.replaceChildren();
     webcamButton.setAttribute("aria-pressed", "false");
   }
-  webcamButton.addEventListener("click", toggleWebcam);
+  webcamButton.addEventListener("click", sound ? toggleMicrophone : toggleWebcam);
 
   const menu = h("details", { class: "menu" },
     h("summary", { "aria-label": "Class options" }, "⋮"),
@@ -395,8 +462,10 @@ function classCard(state, initial) {
   async function loadThumbnails() {
     const samples = await attempt(() => api("GET", `/projects/${state.id}/classes/${info.id}/samples`));
     if (!samples) return;
-    thumbs.replaceChildren(...samples.slice().reverse().map((s) => h("div", { class: "thumb" },
-      h("img", { src: `/api/projects/${state.id}/samples/${s.id}/thumbnail`, alt: `Sample ${s.id}`, loading: "lazy" }),
+    thumbs.replaceChildren(...samples.slice().reverse().map((s) => h("div", { class: sound ? "thumb sound" : "thumb" },
+      h("img", { src: `/api/projects/${state.id}/samples/${s.id}/thumbnail`, alt: sound ? `Sound sample ${s.id}: click to play` : `Sample ${s.id}`,
+        loading: "lazy", title: sound ? "Play" : "",
+        onclick: sound ? () => new Audio(`/api/projects/${state.id}/samples/${s.id}/data`).play() : undefined }),
       h("button", { "aria-label": `Delete sample ${s.id}`, title: "Delete this sample", onclick: async () => {
         if (await attempt(() => api("DELETE", `/projects/${state.id}/samples/${s.id}`)) !== undefined) state.refresh();
       } }, "×"))));
@@ -408,7 +477,8 @@ function classCard(state, initial) {
       info = next;
       if (document.activeElement !== name) name.value = info.name;
       swatch.style.background = colourOf(index);
-      count.textContent = `${info.count} sample${info.count === 1 ? "" : "s"}`;
+      count.textContent = sound ? `${info.count} / ${soundNeed(info)} samples` : `${info.count} sample${info.count === 1 ? "" : "s"}`;
+      count.classList.toggle("short", sound && info.count < soundNeed(info));
       const signature = `${info.count}:${state.project.version}`;
       if (signature !== shownSamples) { shownSamples = signature; loadThumbnails(); }
     },
@@ -501,6 +571,11 @@ function trainingCard(state) {
   function whyNot() {
     const classes = state.project.classes;
     if (classes.length < 2) return "Add at least two classes to train.";
+    if (state.project.kind === "sound") {
+      const short = classes.filter((c) => c.count < soundNeed(c)).map((c) => `${c.name} (${c.count}/${soundNeed(c)})`);
+      if (!classes.some((c) => c.name === BACKGROUND)) return `A sound project needs a “${BACKGROUND}” class.`;
+      if (short.length) return `Record more: ${short.join(", ")}. Background noise needs 20 samples, other classes 8.`;
+    }
     const empty = classes.filter((c) => c.count === 0).map((c) => c.name);
     if (empty.length) return `Add samples to ${empty.join(", ")} first (every class needs at least one).`;
     if (["embedding", "training"].includes(state.project.training.state)) return "Training…";
@@ -659,7 +734,8 @@ function previewCard(state) {
   const bars = h("div", { class: "bars", id: "bars" });
   const note = h("p", { class: "small muted" });
   const body = h("div");
-  const webcamTab = h("button", { "aria-pressed": "false" }, "Webcam");
+  const sound = state.project.kind === "sound";
+  const webcamTab = h("button", { "aria-pressed": "false" }, sound ? "Listen" : "Webcam");
   const fileTab = h("button", { "aria-pressed": "false" }, "File");
   const exportButton = h("button", { class: "btn", id: "export", "aria-expanded": "false" }, "Export model");
   const latency = h("p", { class: "small muted", id: "latency" });
@@ -683,6 +759,7 @@ function previewCard(state) {
     const p = state.project;
     if (p.settings.classifier === "knn") {
       const empty = p.classes.filter((c) => c.count === 0);
+      if (sound && (p.classes.length < 2 || empty.length)) return "Listening starts as soon as every class (at least two) has a sample.";
       if (p.classes.length < 2 || empty.length) return "kNN preview starts as soon as every class (at least two) has a sample.";
       return "";
     }
@@ -744,9 +821,52 @@ function previewCard(state) {
     return () => { closed = true; clearInterval(timer); if (socket) socket.close(); view.stop(); };
   }
 
+  async function startListening() {
+    const overlap = h("select", { "aria-label": "Overlap factor" },
+      ...[["0.25", "0.25"], ["0.5", "0.5"], ["0.75", "0.75"]].map(([v, t]) => h("option", { value: v, text: t })));
+    overlap.value = "0.5";
+    const threshold = h("input", { type: "range", min: "0", max: "1", step: "0.05", value: "0.5", "aria-label": "Probability threshold" });
+    const heard = h("p", { class: "heard", id: "heard", "aria-live": "polite" });
+    const spectrogram = h("canvas", { class: "spectrogram", width: "320", height: "96", "aria-label": "Live spectrogram" });
+    const meter = h("meter", { min: "0", max: "1", value: "0", class: "level", "aria-label": "Sound level" });
+    body.replaceChildren(h("div", { class: "form-grid" },
+      h("label", { text: "Overlap factor" }), overlap, h("label", { text: "Probability threshold" }), threshold),
+      h("label", { class: "small muted" }, "Level ", meter), spectrogram, heard);
+    const recent = new RollingWindow();
+    let mic;
+    try {
+      mic = await openMicrophone({ onSamples: (s) => recent.push(s), meter, spectrogram });
+    } catch (err) {
+      toast(`The microphone could not be opened: ${err.message}.`, "error");
+      return () => {};
+    }
+    const protocol = location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${protocol}://${location.host}/api/projects/${state.id}/live`);
+    socket.onmessage = (event) => {
+      const reply = JSON.parse(event.data);
+      if (reply.error) { note.textContent = reply.error; return; }
+      note.textContent = "";
+      const sure = reply.confidence >= parseFloat(threshold.value);
+      setBars(reply.confidences, sure ? reply.label : null);
+      heard.textContent = sure ? `Heard: ${reply.label}` : "…";
+    };
+    let timer = null;
+    const schedule = () => {
+      timer = setTimeout(async () => {
+        if (recent.full() && socket.readyState === WebSocket.OPEN && socket.bufferedAmount === 0) {
+          socket.send(await wavBlob(recent.snapshot()).arrayBuffer());
+        }
+        schedule();
+      }, 1000 * (1 - parseFloat(overlap.value)));
+    };
+    schedule();
+    return () => { clearTimeout(timer); socket.close(); mic.close(); };
+  }
+
   function startFile() {
-    const input = h("input", { type: "file", accept: "image/*", "aria-label": "Image to classify" });
-    const img = h("img", { class: "preview-img", alt: "" });
+    const input = h("input", { type: "file", accept: sound ? "audio/*,.wav,.flac,.ogg,.mp3" : "image/*",
+      "aria-label": sound ? "Sound to classify" : "Image to classify" });
+    const img = h(sound ? "audio" : "img", sound ? { class: "preview-audio", controls: true } : { class: "preview-img", alt: "" });
     input.addEventListener("change", async () => {
       if (!input.files.length) return;
       img.src = URL.createObjectURL(input.files[0]);
@@ -767,7 +887,7 @@ function previewCard(state) {
     fileTab.setAttribute("aria-pressed", String(mode === "file"));
     body.replaceChildren();
     latency.textContent = "";
-    if (mode === "webcam") stopMode = await startWebcam();
+    if (mode === "webcam") stopMode = sound ? await startListening() : await startWebcam();
     else if (mode === "file") stopMode = startFile();
   }
   webcamTab.addEventListener("click", () => switchTo(mode === "webcam" ? null : "webcam"));
