@@ -18,7 +18,7 @@ from teachable.errors import TeachableError
 from teachable.modelfile import model_from_bytes
 from photos import photo
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
 def jpeg_bytes() -> bytes:

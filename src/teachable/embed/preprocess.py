@@ -53,7 +53,7 @@ def _open(source: ImageInput) -> Image.Image:
         if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
             raise ImageTooLargeError(f"{_describe(source)} is too large to decode safely.") from exc
         raise InvalidImageError(f"{_describe(source)} is not an image Teachable can read.") from exc
-    except OSError as exc:
+    except Exception as exc:  # Pillow reports damaged headers with many exception types
         raise InvalidImageError(f"{_describe(source)} could not be read: {exc}.") from exc
 
 
@@ -108,13 +108,16 @@ def load_image(source: ImageInput, max_pixels: int = MAX_PIXELS) -> Image.Image:
             )
         try:
             image.load()
-        except (OSError, SyntaxError, ValueError) as exc:
+        except Exception as exc:  # damaged pixel data surfaces as OSError, SyntaxError, ValueError, ...
             raise InvalidImageError(f"{_describe(source)} is damaged or truncated and could not be decoded.") from exc
     try:
         image = ImageOps.exif_transpose(image)
     except Exception:  # a broken EXIF block should not cost the user the photo
         pass
-    return _to_rgb(image)
+    try:
+        return _to_rgb(image)
+    except Exception as exc:  # an unusual mode or palette that Pillow cannot convert
+        raise InvalidImageError(f"{_describe(source)} uses a colour format Teachable cannot convert.") from exc
 
 
 def centre_square(image: Image.Image, size: int = INPUT_SIZE) -> Image.Image:
