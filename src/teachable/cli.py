@@ -199,6 +199,36 @@ def export_model(ctx, model_path, fmt, output, calibration):
     click.echo(f"wrote {path}")
 
 
+@main.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+@click.argument("source", required=False, type=click.Path(path_type=Path))
+@click.option("--overlap", type=click.FloatRange(0, 1, max_open=True), default=0.5, show_default=True,
+              help="How much consecutive one-second windows overlap.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.6, show_default=True,
+              help="Report a class only when the model is at least this sure.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per detection.")
+@click.pass_context
+@friendly_errors
+def listen(ctx, model_path, source, overlap, threshold, as_json):
+    """Recognise sounds continuously: in SOURCE (a recording), or on the microphone without it."""
+    from .listen import listen_file, listen_microphone, merge
+
+    model = api.load(model_path, device=ctx.obj["device"])
+
+    def show(d) -> None:
+        if as_json:
+            click.echo(json.dumps(d.to_dict(), ensure_ascii=False))
+        else:
+            click.echo(f"{d.time:8.2f}s  {d.label}  ({d.confidence:.0%})")
+
+    if source is None:
+        click.echo("listening to the microphone (Ctrl+C to stop)", err=True)
+        listen_microphone(model, show, overlap, threshold)
+        return
+    for detection in merge(listen_file(model, source, overlap, threshold)):
+        show(detection)
+
+
 def _workspace(ctx: click.Context):
     from .store.workspace import Workspace
 

@@ -18,11 +18,12 @@ from .onnx_model import OPSET, export_onnx
 
 # Per format: template file -> name in the bundle.
 TEMPLATES = {
+    "onnx-sound": {"predict_sound.py": "predict.py", "README-sound.md": "README.md"},
     "onnx": {"predict.py": "predict.py", "predict.mjs": "predict.mjs", "index.html": "index.html",
              "package.json": "package.json", "README.md": "README.md"},
     "tflite": {"predict_tflite.py": "predict_tflite.py", "README-tflite.md": "README.md"},
 }
-FORMATS = tuple(TEMPLATES)
+FORMATS = ("onnx", "tflite")
 
 
 def bundle_metadata(model: Model) -> dict:
@@ -30,14 +31,19 @@ def bundle_metadata(model: Model) -> dict:
 
     meta = metadata_of(model)
     pre = meta["backbone"]["preprocessing"]
-    return {
-        "labels": model.labels,
-        "kind": model.kind,
-        "input": {
+    if model.kind == "sound":
+        input_spec = {**pre, "name": "embedding", "dtype": "float32", "shape": ["batch", pre["feature_dim"]],
+                      "front_end": ["melspectrogram.onnx", "embedding_model.onnx"]}
+    else:
+        input_spec = {
             "name": "image", "dtype": "float32", "shape": ["batch", 3, pre["size"], pre["size"]],
             "layout": "NCHW", "colour": "RGB", "size": pre["size"], "mean": pre["mean"], "std": pre["std"],
             "steps": pre["steps"],
-        },
+        }
+    return {
+        "labels": model.labels,
+        "kind": model.kind,
+        "input": input_spec,
         "outputs": {
             "probabilities": "float32 [batch, classes], in the order of labels",
             "label": "int64 [batch], index of the predicted class",
@@ -58,8 +64,17 @@ def bundle_files(model: Model, fmt: str = "onnx", calibration: list | None = Non
     templates = resources.files("teachable.export").joinpath("templates")
     meta = bundle_metadata(model)
     files: dict[str, bytes] = {}
+    templates_key = fmt
     if fmt == "onnx":
         files["model.onnx"] = export_onnx(model)
+        if model.kind == "sound":
+            from ..embed.audio import model_files
+
+            for path in model_files():
+                files[path.name] = path.read_bytes()
+            templates_key = "onnx-sound"
+    elif model.kind != "image":
+        raise TeachableError("TensorFlow Lite export is for image models; export sound models as ONNX.")
     else:
         from .tflite import export_tflite
 
@@ -70,7 +85,7 @@ def bundle_files(model: Model, fmt: str = "onnx", calibration: list | None = Non
             meta["int8"] = {"calibration_images": len(calibration), "input": "int8: round(x / scale) + zero_point"}
     files["metadata.json"] = json.dumps(meta, indent=2, ensure_ascii=False).encode()
     files["labels.txt"] = ("\n".join(model.labels) + "\n").encode()
-    for source, name in TEMPLATES[fmt].items():
+    for source, name in TEMPLATES[templates_key].items():
         files[name] = templates.joinpath(source).read_bytes()
     return files
 

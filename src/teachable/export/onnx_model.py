@@ -32,6 +32,13 @@ from ..model import Model
 OPSET = 17
 
 
+def _center_of(classifier) -> np.ndarray:
+    """The vector subtracted from embeddings first (zeros when the classifier has none)."""
+    if classifier.center is not None:
+        return np.asarray(classifier.center, np.float32)
+    return np.zeros(classifier.input_dim, np.float32)
+
+
 def _torch_classifier(classifier):
     import torch
     from torch import nn
@@ -41,12 +48,14 @@ def _torch_classifier(classifier):
             super().__init__()
             w = head.weights
             self.normalise = head.input_norm == "l2"
+            self.register_buffer("center", torch.from_numpy(_center_of(head)))
             self.register_buffer("w1", torch.from_numpy(w["w1"]))
             self.register_buffer("b1", torch.from_numpy(w["b1"]))
             self.register_buffer("w2", torch.from_numpy(w["w2"]))
             self.register_buffer("b2", torch.from_numpy(w["b2"]))
 
         def forward(self, f):
+            f = f - self.center
             if self.normalise:
                 f = f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
             logits = torch.relu(f @ self.w1 + self.b1) @ self.w2 + self.b2
@@ -60,8 +69,10 @@ def _torch_classifier(classifier):
             self.register_buffer("examples_t", torch.from_numpy(np.ascontiguousarray(knn.examples.T)))
             onehot = np.eye(knn.num_classes, dtype=np.float32)[knn.labels]
             self.register_buffer("onehot", torch.from_numpy(onehot))
+            self.register_buffer("center", torch.from_numpy(_center_of(knn)))
 
         def forward(self, f):
+            f = f - self.center
             q = f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
             sims = q @ self.examples_t
             top_sims, top_idx = torch.topk(sims, self.k, dim=1)
@@ -112,23 +123,32 @@ def pipeline_module(model: Model):
 
 
 def export_onnx(model: Model) -> bytes:
-    """The whole pipeline as ONNX bytes (opset 17, dynamic batch)."""
+    """ONNX bytes (opset 17, dynamic batch): for images the whole pipeline from the preprocessed
+    image; for sounds the classifier on the 96-d embedding (the embedding models are Google's
+    ONNX files, shipped beside it in the bundle)."""
     import onnx
     import torch
 
-    pipeline = pipeline_module(model)
+    if model.kind == "image":
+        module, example, input_name = pipeline_module(model), torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE), "image"
+    else:
+        module = _torch_classifier(model.classifier).eval()
+        example, input_name = torch.zeros(1, model.classifier.input_dim), "embedding"
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            pipeline, torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE), buffer,
-            input_names=["image"], output_names=["probabilities", "label"],
-            dynamic_axes={"image": {0: "batch"}, "probabilities": {0: "batch"}, "label": {0: "batch"}},
+            module, example, buffer,
+            input_names=[input_name], output_names=["probabilities", "label"],
+            dynamic_axes={input_name: {0: "batch"}, "probabilities": {0: "batch"}, "label": {0: "batch"}},
             opset_version=OPSET, dynamo=False,
         )
     proto = onnx.load_from_string(buffer.getvalue())
     for key, value in onnx_metadata(model).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    proto.doc_string = "Teachable image classifier: image [N,3,224,224] -> probabilities [N,classes], label [N]"
+    proto.doc_string = (
+        "Teachable image classifier: image [N,3,224,224] -> probabilities [N,classes], label [N]" if model.kind == "image"
+        else f"Teachable {model.kind} classifier: embedding [N,{model.classifier.input_dim}] -> probabilities [N,classes], label [N]"
+    )
     return proto.SerializeToString()

@@ -1,0 +1,73 @@
+"""Sound models outside Teachable: the ONNX bundle reproduces the pipeline, and `listen` finds
+words in a longer recording with their times."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import soundfile as sf
+
+import teachable
+from teachable.embed.audio import get_sound_backbone, load_audio
+from teachable.export.bundle import write_bundle
+from sounds import ESPEAK, HELD_OUT_VOICES, TRAIN_VOICES, noise, speak, write_sound_dataset
+
+pytestmark = pytest.mark.skipif(ESPEAK is None, reason="needs espeak-ng")
+
+
+@pytest.fixture(scope="module", params=["head", "knn"])
+def model(request, tmp_path_factory):
+    data = write_sound_dataset(tmp_path_factory.mktemp("snd"), TRAIN_VOICES, seed=5)
+    return teachable.train(teachable.Dataset.from_folder(data), classifier=request.param, validation_split=0)
+
+
+def test_bundle_reproduces_the_pipeline(model, tmp_path):
+    folder = write_bundle(model, tmp_path / "bundle")
+    assert {"model.onnx", "melspectrogram.onnx", "embedding_model.onnx", "predict.py", "metadata.json"} <= {p.name for p in folder.iterdir()}
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["kind"] == "sound" and meta["input"]["sample_rate"] == 16000 and meta["input"]["shape"] == ["batch", 96]
+    clips = [speak(tmp_path / f"{w}.wav", w, HELD_OUT_VOICES[0], 50, 170) for w in ("yes", "stop", "banana")]
+    # the classifier graph on Teachable's embeddings gives Teachable's probabilities
+    session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    embeddings = get_sound_backbone().embed(clips)
+    probabilities, labels = session.run(None, {"embedding": embeddings})
+    expected = model.predict_embeddings(embeddings)
+    assert [model.labels[i] for i in labels] == [p.label for p in expected] == ["yes", "stop", "banana"]
+    reference = np.array([[p.confidences[n] for n in model.labels] for p in expected])
+    assert np.abs(probabilities - reference).max() <= 1e-4
+    # and the example script, with its own front end, prints the same classes
+    out = subprocess.run([sys.executable, str(folder / "predict.py"), *map(str, clips)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert [line.split(": ")[1].split()[0] for line in out.stdout.strip().splitlines()] == ["yes", "stop", "banana"]
+
+
+def test_listen_finds_words_with_their_times(model, tmp_path):
+    rng = np.random.default_rng(4)
+    parts, expected = [noise(1.5, rng, 0.01)], []
+    for word in ("banana", "stop"):
+        clip = load_audio(speak(tmp_path / f"l-{word}.wav", word, HELD_OUT_VOICES[1], 50, 160))
+        expected.append((word, sum(len(p) for p in parts) / 16000))
+        parts += [clip, noise(2.0, rng, 0.01)]
+    recording = tmp_path / "recording.wav"
+    sf.write(recording, np.concatenate(parts), 16000)
+    out = subprocess.run([sys.executable, "-m", "teachable.cli", "listen", str(model.save(tmp_path / "m.teachable")),
+                          str(recording), "--json", "--threshold", "0.5"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    heard = [json.loads(line) for line in out.stdout.strip().splitlines()]
+    assert [h["label"] for h in heard] == ["banana", "stop"], heard
+    for h, (word, at) in zip(heard, expected):
+        assert abs(h["time"] - at) <= 1.0, (h, at)
+
+
+def test_listen_refuses_image_models(fewshot_train, tmp_path):
+    image_model = teachable.train(teachable.Dataset.from_folder(fewshot_train), classifier="knn")
+    path = image_model.save(tmp_path / "img.teachable")
+    out = subprocess.run([sys.executable, "-m", "teachable.cli", "listen", str(path), str(path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "sound model" in out.stderr
