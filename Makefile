@@ -51,6 +51,7 @@ bench: install
 	$(PY) bench/import_speed.py
 	$(PY) bench/export_bench.py
 	$(PY) bench/load_test.py
+	$(PY) bench/sound.py
 
 clean:
 	rm -rf $(VENV) .node build dist src/*.egg-info .pytest_cache test-artifacts

@@ -702,7 +702,12 @@ function drawChart(canvas, history, series, fixedMax) {
 
 function exportCard(state) {
   const base = `${location.origin}/api/projects/${state.id}`;
-  const snippets = [
+  const sound = state.project.kind === "sound";
+  const snippets = sound ? [
+    ["Any language, over HTTP (while Teachable runs)", `curl -X POST ${base}/predict -F clip=@clip.wav`],
+    ["Python (in the ONNX bundle)", "pip install onnxruntime numpy soundfile soxr\npython predict.py clip.wav\npython predict.py --listen recording.wav"],
+    ["Command line, with Teachable installed", "teachable listen model.teachable recording.wav\nteachable listen model.teachable      # the microphone"],
+  ] : [
     ["Any language, over HTTP (while Teachable runs)", `curl -X POST ${base}/predict -F image=@photo.jpg`],
     ["Python (in the ONNX bundle)", "pip install onnxruntime pillow numpy\npython predict.py photo.jpg\npython predict.py --webcam      # needs opencv-python"],
     ["Node.js (in the ONNX bundle)", "npm install\nnode predict.mjs photo.jpg"],
@@ -716,7 +721,9 @@ function exportCard(state) {
         onclick: () => download(`${base}/models/current/download`, `${state.id}.teachable`) }, "Download .teachable"),
       h("button", { class: "btn", id: "download-onnx",
         onclick: () => download(`${base}/models/current/export?format=onnx`, `${state.id}-onnx.zip`) }, "Download ONNX bundle (.zip)")),
-    h("p", { class: "small muted", text: "The ONNX bundle holds model.onnx (the whole model: photo in, probabilities out), its labels and input recipe, and ready-to-run examples." }),
+    h("p", { class: "small muted", text: sound
+      ? "The ONNX bundle holds the classifier (model.onnx), Google's speech_embedding front end, the exact recipe, and predict.py."
+      : "The ONNX bundle holds model.onnx (the whole model: photo in, probabilities out), its labels and input recipe, and ready-to-run examples." }),
     ...snippets.map(([title, code]) => {
       const pre = h("pre", { class: "snippet" }, h("code", { text: code }));
       const copy = h("button", { class: "btn small-btn", onclick: async () => {
