@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed-stamp
+TEST_STAMP = $(VENV)/.test-installed-stamp
 
 .PHONY: install run demo chromium node-deps test bench clean
 
@@ -11,15 +12,20 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --upgrade pip
 	# The CPU build of PyTorch, pinned: a looser pin pulls a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test,tflite]'
+	$(PY) -m pip install -q -e .
 	touch $(STAMP)
+
+# The test suite also needs the test tools and the TensorFlow Lite converter (a large extra).
+$(TEST_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[test,tflite]'
+	touch $(TEST_STAMP)
 
 install: $(STAMP)
 
 run: install
 	$(VENV)/bin/teachable serve --host 127.0.0.1 --port 8000
 
-demo: install
+demo: $(TEST_STAMP)
 	$(PY) examples/demo.py
 
 # Browser tests drive Debian's Chromium (Playwright cannot download browsers here); sound tests
@@ -41,10 +47,10 @@ NODE_DEPS = onnxruntime-node@1.30.0 onnxruntime-web@1.30.0 jpeg-js@0.4.4 pngjs@7
 
 node-deps: .node/.installed-stamp
 
-test: install chromium node-deps
+test: $(TEST_STAMP) chromium node-deps
 	$(PY) -m pytest
 
-bench: install
+bench: $(TEST_STAMP)
 	$(PY) bench/embed.py
 	$(PY) bench/classifiers.py
 	$(PY) bench/live_latency.py

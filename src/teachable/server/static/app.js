@@ -290,6 +290,34 @@ async function showProject(id) {
   state.cleanups.push(() => clearInterval(timer));
 }
 
+// A button that records while held down: mouse, touch, Space or Enter. The pointer is captured,
+// so the page growing with new samples under the finger does not end the recording.
+function holdToRecord(button, onStart, onStop) {
+  let held = false;
+  const start = (e) => {
+    if (e) e.preventDefault();
+    if (e && e.pointerId !== undefined) button.setPointerCapture(e.pointerId);
+    if (held) return;
+    held = true;
+    button.classList.add("recording");
+    button.textContent = "Recording…";
+    onStart();
+  };
+  const stop = () => {
+    if (!held) return;
+    held = false;
+    button.classList.remove("recording");
+    button.textContent = "Hold to record";
+    onStop();
+  };
+  button.addEventListener("pointerdown", start);
+  button.addEventListener("pointerup", stop);
+  button.addEventListener("pointercancel", stop);
+  button.addEventListener("lostpointercapture", stop);
+  button.addEventListener("keydown", (e) => { if ((e.key === " " || e.key === "Enter") && !e.repeat) start(e); });
+  button.addEventListener("keyup", (e) => { if (e.key === " " || e.key === "Enter") stop(); });
+}
+
 function colourOf(index) { return COLOURS[index % COLOURS.length]; }
 
 const BACKGROUND = "Background Noise";
@@ -361,28 +389,13 @@ function classCard(state, initial) {
       closeWebcam();
       return;
     }
-    const start = (e) => {
-      if (e) e.preventDefault();
-      if (e && e.pointerId !== undefined) record.setPointerCapture(e.pointerId); // layout may shift as samples arrive
-      if (recording) return;
+    holdToRecord(record, () => {
       collector.filled = 0; // clips start when the button goes down
       recording = true;
-      record.classList.add("recording");
-      record.textContent = "Recording…";
-    };
-    const stop = () => {
-      if (!recording) return;
+    }, () => {
       recording = false;
-      record.classList.remove("recording");
-      record.textContent = "Hold to record";
       setTimeout(flush, 100);
-    };
-    record.addEventListener("pointerdown", start);
-    record.addEventListener("pointerup", stop);
-    record.addEventListener("pointercancel", stop);
-    record.addEventListener("lostpointercapture", stop);
-    record.addEventListener("keydown", (e) => { if ((e.key === " " || e.key === "Enter") && !e.repeat) start(e); });
-    record.addEventListener("keyup", (e) => { if (e.key === " " || e.key === "Enter") stop(); });
+    });
     webcam = { stop() { mic.close(); } };
     panel.replaceChildren(h("div", { class: "webcam-panel" },
       h("label", { class: "small muted" }, "Level ", meter), spectrogram, record,
@@ -401,32 +414,18 @@ function classCard(state, initial) {
       const batch = pending; pending = [];
       if (batch.length) await upload(batch, "webcam");
     };
-    const start = (e) => {
-      if (e) e.preventDefault();
-      if (e && e.pointerId !== undefined) record.setPointerCapture(e.pointerId); // layout may shift as samples arrive
-      if (timer) return;
-      record.classList.add("recording");
-      record.textContent = "Recording…";
+    holdToRecord(record, () => {
       let n = 0;
       timer = setInterval(async () => {
         const blob = await grabFrame(webcam.video);
         if (blob) pending.push(new File([blob], `webcam-${Date.now()}-${n++}.jpg`, { type: "image/jpeg" }));
         if (pending.length >= RECORD_FPS) flush();
       }, 1000 / RECORD_FPS);
-    };
-    const stop = () => {
-      if (!timer) return;
-      clearInterval(timer); timer = null;
-      record.classList.remove("recording");
-      record.textContent = "Hold to record";
+    }, () => {
+      clearInterval(timer);
+      timer = null;
       setTimeout(flush, 250);
-    };
-    record.addEventListener("pointerdown", start);
-    record.addEventListener("pointerup", stop);
-    record.addEventListener("pointercancel", stop);
-    record.addEventListener("lostpointercapture", stop);
-    record.addEventListener("keydown", (e) => { if ((e.key === " " || e.key === "Enter") && !e.repeat) start(e); });
-    record.addEventListener("keyup", (e) => { if (e.key === " " || e.key === "Enter") stop(); });
+    });
     webcam.wrapper.append(record, h("p", { class: "small muted" }, `Captures ${RECORD_FPS} frames a second while pressed (mouse, touch, Space or Enter).`));
     panel.replaceChildren(webcam.wrapper);
   }
