@@ -269,3 +269,27 @@ def test_serve_model_has_the_same_endpoint_shape(client, trained, tmp_path):
         assert single.post("/api/predict", json={"image": "%%%"}).status_code == 422
     assert plain == same_path == from_project
     assert plain["predictions"][0]["label"] == "rocket"
+
+
+def test_sound_project_over_the_api(client):
+    import subprocess
+
+    import numpy as np
+    import soundfile as sf
+
+    project = client.post("/api/projects", json={"name": "Sounds", "kind": "sound"}).json()
+    assert [c["name"] for c in project["classes"]] == ["Background Noise", "Class 2"]
+    pid, background = project["id"], project["classes"][0]["id"]
+    buffer = io.BytesIO()
+    sf.write(buffer, (np.random.default_rng(0).normal(0, 0.02, 48_000)).astype(np.float32), 16_000, format="WAV")
+    added = client.post(f"/api/projects/{pid}/classes/{background}/samples", data={"source": "microphone"},
+                        files=[("files", ("room.wav", buffer.getvalue(), "audio/wav"))])
+    assert added.status_code == 201 and len(added.json()["ids"]) == 3  # 3 s -> three one-second samples
+    sid = added.json()["ids"][0]
+    assert client.get(f"/api/projects/{pid}/samples/{sid}/data").headers["content-type"] == "audio/wav"
+    assert client.get(f"/api/projects/{pid}/samples/{sid}/thumbnail").headers["content-type"] == "image/jpeg"
+    refused = client.post(f"/api/projects/{pid}/train")
+    assert refused.status_code == 422 and "needs 20" in refused.json()["error"]
+    photo_upload = client.post(f"/api/projects/{pid}/classes/{background}/samples",
+                               files=[("files", ("cat.jpg", jpeg(photo("cat")), "image/jpeg"))])
+    assert photo_upload.status_code == 422 and "not a sound file" in photo_upload.json()["error"]

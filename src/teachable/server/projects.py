@@ -17,7 +17,7 @@ import numpy as np
 from ..classify.knn import KNNClassifier
 from ..errors import ConflictError, NotEnoughClassesError, TeachableError
 from ..model import Model, Prediction
-from ..project import Project
+from ..project import Project, check_sound_counts
 from ..training import CENTRED_KINDS
 from ..store.workspace import Workspace
 
@@ -91,6 +91,8 @@ class OpenProject:
             if self.job.state in ("embedding", "training"):
                 raise ConflictError("This project is already training; wait for it to finish.")
             classes = self.project.classes()
+            if self.project.kind == "sound":  # its rule says more than the generic one
+                check_sound_counts(classes)
             with_samples = [c for c in classes if c.count > 0]
             if len(with_samples) < 2:
                 raise NotEnoughClassesError("Training needs at least two classes with samples.")
