@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine import describe  # noqa: E402
+from machine import print_report  # noqa: E402
 
 from teachable.classify.head import HeadClassifier  # noqa: E402
 from teachable.classify.knn import KNNClassifier  # noqa: E402
@@ -50,12 +50,7 @@ def main() -> None:
             knn.classify(q[None])  # label and vote shares, as Model.predict needs
             single.append((time.perf_counter() - start) * 1000)
         rows.append((f"kNN query over {n:,} examples (median of 50)", f"{statistics.median(single):.2f} ms"))
-    print(f"machine: {describe()}")
-    print()
-    print("| measure | value |")
-    print("| --- | --- |")
-    for name, value in rows:
-        print(f"| {name} | {value} |")
+    print_report(rows)
 
 
 if __name__ == "__main__":

@@ -25,3 +25,13 @@ def describe() -> str:
     except Exception:
         pass
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}{gpu}"
+
+
+def print_report(rows: list[tuple[str, str]], extra: str = "") -> None:
+    """The machine line, then a two-column Markdown table."""
+    print(f"machine: {describe()}{extra}")
+    print()
+    print("| measure | value |")
+    print("| --- | --- |")
+    for name, value in rows:
+        print(f"| {name} | {value} |")

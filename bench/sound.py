@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from machine import describe  # noqa: E402
+from machine import print_report  # noqa: E402
 from sounds import HELD_OUT_VOICES, TRAIN_VOICES, write_sound_dataset  # noqa: E402
 
 import teachable  # noqa: E402
@@ -49,12 +49,7 @@ def main() -> None:
                 accuracies.append(model.evaluate(test_set).accuracy)
             rows.append((f"held-out-voice accuracy, {classifier} (3 seeds)",
                          f"{np.mean(accuracies):.3f} (min {min(accuracies):.3f})"))
-    print(f"machine: {describe()}")
-    print()
-    print("| measure | value |")
-    print("| --- | --- |")
-    for name, value in rows:
-        print(f"| {name} | {value} |")
+    print_report(rows)
 
 
 if __name__ == "__main__":

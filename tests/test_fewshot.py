@@ -69,3 +69,12 @@ def test_empty_folder(tmp_path):
         teachable.Dataset.from_folder(tmp_path)
     with pytest.raises(DatasetError, match="not a folder"):
         teachable.Dataset.from_folder(tmp_path / "missing")
+
+
+def test_dataset_from_lists_of_in_memory_images(fewshot_train):
+    paths = sorted((fewshot_train / "cat").glob("*.jpg"))[:4] + sorted((fewshot_train / "rocket").glob("*.jpg"))[:4]
+    images = [Image.open(p) for p in paths]
+    dataset = teachable.Dataset.from_lists(images, ["cat"] * 4 + ["rocket"] * 4)
+    assert dataset.classes == ["cat", "rocket"] and dataset.counts() == {"cat": 4, "rocket": 4}
+    model = teachable.train(dataset, classifier="knn", validation_split=0)
+    assert model.predict(sorted((fewshot_train / "rocket").glob("*.jpg"))[-1]).label == "rocket"

@@ -262,3 +262,14 @@ def test_workspace(tmp_path):
     assert len(ws.list()) == 2  # foreign files are left alone, not listed
     with pytest.raises(NotFoundError):
         ws.open("../etc/passwd")
+
+
+def test_reorder_and_move(project):
+    a, b, c = (project.add_class(n).id for n in ("a", "b", "c"))
+    project.reorder_classes([c, a, b])
+    assert [x.name for x in project.classes()] == ["c", "a", "b"]
+    with pytest.raises(Exception, match="every class"):
+        project.reorder_classes([a, b])
+    [sample] = project.add_samples("a", [jpeg(photo("cat"))], embed=False)
+    project.move_sample(sample, "b")
+    assert project.sample(sample).class_id == b
