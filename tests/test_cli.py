@@ -85,3 +85,21 @@ def test_errors_are_one_line_with_nonzero_exit(model_file, tmp_path, make_args, 
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_project_commands(fewshot_train, tmp_path):
+    ws = ["project", "--workspace", tmp_path / "ws"]
+    assert "created hand-signs" in run(*ws, "create", "Hand signs").stdout
+    imported = run(*ws, "import", "hand-signs", fewshot_train)
+    assert "added 32 samples" in imported.stdout
+    assert "importing" in imported.stderr  # the progress bar
+    assert "accuracy:" in run(*ws, "train", "hand-signs", "--classifier", "knn").stdout
+    info = json.loads(run(*ws, "info", "hand-signs", "--json").stdout)
+    assert [c["count"] for c in info["classes"]] == [8, 8, 8, 8] and info["models"][0]["current"]
+    listed = json.loads(run(*ws, "list", "--json").stdout)
+    assert listed[0]["id"] == "hand-signs" and listed[0]["samples"] == 32
+    run(*ws, "export", "hand-signs", tmp_path / "out.zip")
+    run(*ws, "export", "hand-signs", tmp_path / "m.teachable", "--model")
+    assert run("predict", tmp_path / "m.teachable", next((fewshot_train / "cat").glob("*.jpg")), "--json").stdout
+    missing = run(*ws, "info", "nope", check=False)
+    assert missing.returncode == 1 and "no project 'nope'" in missing.stderr
