@@ -58,6 +58,8 @@ bench: $(TEST_STAMP)
 	$(PY) bench/export_bench.py
 	$(PY) bench/load_test.py
 	$(PY) bench/sound.py
+	@if [ -n "$(DATA)" ]; then $(PY) bench/accuracy.py --data "$(DATA)"; \
+	 else echo "bench/accuracy.py skipped: run make bench DATA=folder-of-class-folders"; fi
 
 clean:
 	rm -rf $(VENV) .node build dist src/*.egg-info .pytest_cache test-artifacts
