@@ -534,13 +534,14 @@ function trainingCard(state) {
   } }, "Reset to defaults");
   const lossChart = h("canvas", { class: "chart", width: "600", height: "300", "aria-label": "Loss per epoch" });
   const accChart = h("canvas", { class: "chart", width: "600", height: "300", "aria-label": "Accuracy per epoch" });
+  const chartNote = h("p", { class: "small muted" });
   const perClass = h("div");
   const matrix = h("div");
   const notes = h("div", { class: "small muted" });
   const element = h("section", { class: "card", "aria-label": "Training" },
     h("h2", { text: "Training" }), button, reason, progress, status,
     h("details", { class: "section" }, h("summary", { text: "Advanced" }), grid, h("div", { class: "row" }, reset)),
-    h("details", { class: "section", id: "under-the-hood" }, h("summary", { text: "Under the hood" }),
+    h("details", { class: "section", id: "under-the-hood" }, h("summary", { text: "Under the hood" }), chartNote,
       h("h3", { class: "small", text: "Loss per epoch" }), legend(), lossChart,
       h("h3", { class: "small", text: "Accuracy per epoch" }), legend(), accChart,
       h("h3", { class: "small", text: "Accuracy per class (validation)" }), perClass,
@@ -624,6 +625,8 @@ function trainingCard(state) {
     } else status.textContent = "";
     progressBar.style.width = `${Math.round(fraction * 100)}%`;
     progress.setAttribute("aria-valuenow", String(Math.round(fraction * 100)));
+    const knnRun = job.settings && job.settings.classifier === "knn" && job.state === "done";
+    chartNote.textContent = knnRun ? "kNN learns nothing epoch by epoch: it keeps the examples, so there are no curves. Its accuracy is below." : "";
     drawChart(lossChart, job.history, [["loss", "#1a73e8"], ["val_loss", "#e8710a"]]);
     drawChart(accChart, job.history, [["accuracy", "#1a73e8"], ["val_accuracy", "#e8710a"]], 1);
     showReport(job.report || (state.project.model && state.project.model.metrics), job.notes);
