@@ -28,7 +28,7 @@ from photos import write_views  # noqa: E402
 import teachable  # noqa: E402
 from teachable.embed.preprocess import prepare  # noqa: E402
 from teachable.export.bundle import write_bundle  # noqa: E402
-from teachable.export.tflite import tflite_available  # noqa: E402
+from teachable.export.tflite import tflite_available, tflite_input  # noqa: E402
 
 
 def median_ms(session, x, repeats):
@@ -47,10 +47,7 @@ def tflite_ms(path: Path, x: np.ndarray, repeats: int = 50) -> float:
     interpreter = Interpreter(model_path=str(path))
     interpreter.allocate_tensors()
     source = interpreter.get_input_details()[0]
-    value = x[None]
-    if source["dtype"] == np.int8:
-        scale, zero_point = source["quantization"]
-        value = np.clip(np.round(value / scale) + zero_point, -128, 127).astype(np.int8)
+    value = tflite_input(x[None], source)
     interpreter.set_tensor(source["index"], value)
     interpreter.invoke()
     times = []

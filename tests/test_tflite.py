@@ -11,7 +11,7 @@ import pytest
 
 import teachable
 from teachable.embed.preprocess import prepare
-from teachable.export.tflite import tflite_available
+from teachable.export.tflite import tflite_available, tflite_input
 
 pytestmark = pytest.mark.skipif(not tflite_available(), reason="needs the teachable[tflite] extra")
 
@@ -38,11 +38,7 @@ def run(path, x: np.ndarray) -> np.ndarray:
     output = next(d for d in interpreter.get_output_details() if len(d["shape"]) == 2)
     rows = []
     for image in x:
-        value = image[None]
-        if source["dtype"] == np.int8:
-            scale, zero_point = source["quantization"]
-            value = np.clip(np.round(value / scale) + zero_point, -128, 127).astype(np.int8)
-        interpreter.set_tensor(source["index"], value)
+        interpreter.set_tensor(source["index"], tflite_input(image[None], source))
         interpreter.invoke()
         rows.append(interpreter.get_tensor(output["index"])[0].copy())
     return np.stack(rows)

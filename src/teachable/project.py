@@ -529,6 +529,12 @@ class Project:
             ).fetchall()
         return [ModelInfo(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]) if r[4] else None, bool(r[5])) for r in rows]
 
+    def current_model_id(self) -> int | None:
+        """The id of the current model (one small query: the live preview asks on every frame)."""
+        with self._db.read() as conn:
+            row = conn.execute("SELECT id FROM models WHERE is_current = 1 ORDER BY id DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+
     def model_bytes(self, model_id: int | None = None) -> bytes:
         """The `.teachable` bytes of a model (the current one by default)."""
         with self._db.read() as conn:

@@ -23,6 +23,15 @@ from ..model import Model
 from .onnx_model import pipeline_module
 
 
+def tflite_input(x: np.ndarray, input_details: dict) -> np.ndarray:
+    """A preprocessed float input as the interpreter's input tensor wants it: unchanged for the
+    float32 model, ``round(x / scale) + zero_point`` as int8 for the quantised one."""
+    if input_details["dtype"] != np.int8:
+        return np.asarray(x, np.float32)
+    scale, zero_point = input_details["quantization"]
+    return np.clip(np.round(x / scale) + zero_point, -128, 127).astype(np.int8)
+
+
 def tflite_available() -> bool:
     try:
         import litert_torch  # noqa: F401

@@ -139,11 +139,10 @@ class OpenProject:
         return backbone_for(self.project.kind, self.project.backbone_id)
 
     def current_model(self) -> Model:
-        infos = self.project.models()
-        current = next((m.id for m in reversed(infos) if m.current), None)
+        current = self.project.current_model_id()
         cached = self._model_cache
         if cached is None or cached[0] != current:
-            self._model_cache = (current, self.project.model())
+            self._model_cache = (current, self.project.model(current))
         return self._model_cache[1]
 
     def live_classifier(self):
