@@ -190,6 +190,28 @@ def test_files_that_are_not_projects(tmp_path):
         Project.open(tmp_path / "missing.teachable-project")
 
 
+def test_projects_with_damaged_schema_or_text_are_refused_clearly(tmp_path):
+    """Found by fuzzing: a lost table or undecodable text must read as a damaged file."""
+    dropped = tmp_path / "dropped.teachable-project"
+    Project.create(dropped).close()
+    conn = sqlite3.connect(dropped)
+    conn.execute("DROP TABLE meta")
+    conn.commit()
+    conn.close()
+    with pytest.raises(ProjectFileError, match="damaged.*meta"):
+        Project.open(dropped)
+
+    garbled = tmp_path / "garbled.teachable-project"
+    with Project.create(garbled) as project:
+        project.add_class("cat")
+    conn = sqlite3.connect(garbled)
+    conn.execute("UPDATE classes SET name = CAST(X'80FF41' AS TEXT)")
+    conn.commit()
+    conn.close()
+    with Project.open(garbled) as project, pytest.raises(ProjectFileError, match="damaged"):
+        project.classes()
+
+
 def test_dataset_round_trip_is_byte_identical(tmp_path, fewshot_train):
     with Project.create(tmp_path / "a.teachable-project") as a:
         a.import_dataset(fewshot_train, embed=False)

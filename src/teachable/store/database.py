@@ -19,6 +19,7 @@ from ..errors import ProjectFileError, StorageFullError, TeachableError
 APPLICATION_ID = 0x54434842  # "TCHB"
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 60_000
+TABLES = frozenset({"meta", "classes", "samples", "embeddings", "models"})
 
 
 # Each entry upgrades the schema from version (index) to (index + 1).
@@ -103,11 +104,14 @@ class Database:
             header = handle.read(16)
         if header != b"SQLite format 3\x00":
             raise ProjectFileError(f"'{path}' is not a Teachable project file.")
+        conn = None
         try:
             conn = _connect(path)
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            if conn is not None:
+                conn.close()
             raise ProjectFileError(f"'{path}' is damaged and cannot be opened: {exc}.") from None
         if app_id != APPLICATION_ID:
             conn.close()
@@ -119,8 +123,21 @@ class Database:
                 f"{SCHEMA_VERSION}). Upgrade Teachable to open it."
             )
         db = cls(path, conn)
-        db._migrate(version)
+        try:
+            db._migrate(version)
+            db._check_tables()
+        except BaseException:
+            db.close()
+            raise
         return db
+
+    def _check_tables(self) -> None:
+        """A file whose schema lost a table is damaged; say so now rather than on first use."""
+        with self.read() as conn:
+            present = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        missing = sorted(TABLES - present)
+        if missing:
+            raise ProjectFileError(f"'{self.path}' is damaged: its {', '.join(missing)} table(s) are missing.")
 
     def _migrate(self, current: int) -> None:
         for version in range(current, SCHEMA_VERSION):
@@ -159,8 +176,11 @@ class Database:
                     f"The disk is full: '{self.path.name}' could not be saved. Nothing of this change was "
                     "kept; free some space and try again."
                 ) from None
-            raise
-        except sqlite3.DatabaseError as exc:
+            if "locked" in str(exc).lower() or "busy" in str(exc).lower():
+                raise
+            # Missing tables or columns, undecodable text: the file's content is damaged.
+            raise ProjectFileError(f"'{self.path}' is damaged: {exc}.") from None
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             if isinstance(exc, sqlite3.IntegrityError):
                 raise
             raise ProjectFileError(f"'{self.path}' is damaged: {exc}.") from None
