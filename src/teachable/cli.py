@@ -14,6 +14,7 @@ from . import api
 from .classify.head import DEFAULTS
 from .classify.knn import DEFAULT_K
 from .dataset import Dataset
+from .project import KINDS
 from .errors import TeachableError
 
 
@@ -61,12 +62,15 @@ def main(ctx: click.Context, device: str) -> None:
 @click.option("--k", type=click.IntRange(1, 1000), default=DEFAULT_K, show_default=True, help="Neighbours that vote (kNN).")
 @click.option("--validation-split", type=click.FloatRange(0, 1, max_open=True), default=DEFAULTS["validation_split"], show_default=True)
 @click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True)
+@click.option("--kind", type=click.Choice(["auto", *KINDS]), default="auto", show_default=True,
+              help="What the model learns from: images, sounds, body poses or hand gestures "
+                   "(auto: images or sounds, by the files).")
 @click.pass_context
 @friendly_errors
-def train(ctx, data_dir, output, classifier, epochs, batch_size, learning_rate, k, validation_split, seed):
-    """Train a model on DATA_DIR (one sub-folder of images per class)."""
-    dataset = Dataset.from_folder(data_dir)
-    click.echo(f"{len(dataset)} images in {len(dataset.classes)} classes: " + ", ".join(f"{n} ({c})" for n, c in dataset.counts().items()), err=True)
+def train(ctx, data_dir, output, classifier, epochs, batch_size, learning_rate, k, validation_split, seed, kind):
+    """Train a model on DATA_DIR (one sub-folder of images or sounds per class)."""
+    dataset = Dataset.from_folder(data_dir, kind=None if kind == "auto" else kind)
+    click.echo(f"{len(dataset)} files in {len(dataset.classes)} classes: " + ", ".join(f"{n} ({c})" for n, c in dataset.counts().items()), err=True)
     embed_bar = _bar(len(dataset), "embedding", "img")
     epoch_bar = None
 
@@ -136,7 +140,7 @@ def predict(ctx, model_path, files, as_json):
 def evaluate(ctx, model_path, data_dir, as_json):
     """Measure MODEL on DATA_DIR (one sub-folder per class, named as the model's classes)."""
     model = api.load(model_path, device=ctx.obj["device"])
-    dataset = Dataset.from_folder(data_dir)
+    dataset = Dataset.from_folder(data_dir, kind=model.kind)
     with _bar(len(dataset), "embedding", "img") as bar:
         report = model.evaluate(dataset, on_progress=bar.update)
     click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if as_json else report.format())
@@ -256,7 +260,7 @@ def project(ctx, workspace):
 
 @project.command("create")
 @click.argument("name")
-@click.option("--kind", type=click.Choice(["image", "sound"]), default="image", show_default=True)
+@click.option("--kind", type=click.Choice(list(KINDS)), default="image", show_default=True)
 @click.pass_context
 @friendly_errors
 def project_create(ctx, name, kind):

@@ -12,7 +12,7 @@ from .errors import DatasetError, TeachableError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
-SUFFIXES = {"image": IMAGE_SUFFIXES, "sound": AUDIO_SUFFIXES}
+SUFFIXES = {"image": IMAGE_SUFFIXES, "sound": AUDIO_SUFFIXES, "pose": IMAGE_SUFFIXES, "hand": IMAGE_SUFFIXES}
 
 
 def guess_kind(root: Path) -> str:
@@ -44,14 +44,16 @@ class Dataset:
     @classmethod
     def from_folder(cls, path: str | Path, kind: str | None = None) -> "Dataset":
         """Read ``path/<class name>/<files>``: images, or sounds (``kind="sound"``, guessed when
-        not given). Other files are reported in ``skipped``."""
+        not given), or photos of poses or hands (``kind="pose"`` / ``"hand"``). Other files are
+        reported in ``skipped``."""
         root = Path(path)
         if not root.is_dir():
             raise DatasetError(f"'{root}' is not a folder. Give a folder with one sub-folder per class.")
         kind = kind or guess_kind(root)
         if kind not in SUFFIXES:
-            raise DatasetError(f"Unknown dataset kind '{kind}': use image or sound.")
+            raise DatasetError(f"Unknown dataset kind '{kind}': use {', '.join(SUFFIXES)}.")
         wanted = SUFFIXES[kind]
+        files_word = "sound files" if kind == "sound" else "images"
         classes: list[str] = []
         samples: list[Path] = []
         labels: list[int] = []
@@ -59,17 +61,17 @@ class Dataset:
         for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
             files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
             images = [p for p in files if p.suffix.lower() in wanted]
-            skipped += [Skipped(str(p), f"not a{'n image' if kind == 'image' else ' sound'} file")
+            skipped += [Skipped(str(p), "not a sound file" if kind == "sound" else "not an image file")
                         for p in files if p.suffix.lower() not in wanted]
             if not images:
-                skipped.append(Skipped(str(folder), f"class folder has no {'images' if kind == 'image' else 'sound files'}"))
+                skipped.append(Skipped(str(folder), f"class folder has no {files_word}"))
                 continue
             labels += [len(classes)] * len(images)
             classes.append(folder.name)
             samples += images
         skipped += [Skipped(str(p), "files must be inside a class folder") for p in sorted(root.iterdir()) if p.is_file() and not p.name.startswith(".")]
         if not classes:
-            raise DatasetError(f"'{root}' has no class folders with {'images' if kind == 'image' else 'sound files'} in them.")
+            raise DatasetError(f"'{root}' has no class folders with {files_word} in them.")
         return cls(classes, samples, labels, skipped, kind)
 
     @classmethod

@@ -69,3 +69,13 @@ class StorageFullError(TeachableError):
 
 class InvalidAudioError(InvalidImageError):
     """The bytes are not a readable sound file, or are too long. (A kind of invalid sample.)"""
+
+
+class NothingDetectedError(InvalidImageError):
+    """A pose or hand project got a picture with no person (or no hand) in it: not a sample."""
+
+
+class MissingDependencyError(TeachableError):
+    """An optional part of Teachable is not installed (say, mediapipe for pose projects)."""
+
+    http_status = 501

@@ -59,6 +59,10 @@ def preprocessing_of(kind: str) -> dict | None:
         from .embed.audio import recipe
 
         return dict(recipe())
+    if kind in ("pose", "hand"):
+        from .embed.keypoints import recipe
+
+        return recipe(kind)
     return None
 
 

@@ -26,11 +26,11 @@ import numpy as np
 from .classify.head import DEFAULTS
 from .classify.knn import DEFAULT_K
 from .dataset import SUFFIXES
-from .embed import default_backbone_id
+from .embed import KEYPOINT_KINDS, default_backbone_id
 from .embed.preprocess import MAX_FILE_BYTES, inspect_image
 from .errors import (
     ConflictError, DatasetError, InvalidImageError, InvalidNameError, NotEnoughClassesError, NotFoundError,
-    ProjectFileError, TeachableError,
+    NothingDetectedError, ProjectFileError, TeachableError,
 )
 from .model import Model
 from .store.database import Database
@@ -39,13 +39,14 @@ SampleInput = Union[str, Path, bytes, bytearray, memoryview]
 SOURCES = ("webcam", "upload", "import", "microphone")
 MAX_NAME_LENGTH = 100
 MAX_CLASSES = 100
-KINDS = ("image", "sound")
+KINDS = ("image", "sound", "pose", "hand")
 # Teachable Machine's rule for sound projects.
 BACKGROUND = "Background Noise"
 MIN_BACKGROUND_SAMPLES = 20
 MIN_SOUND_SAMPLES = 8
 # The classes a new project starts with in the web app (a sound project always has BACKGROUND).
-DEFAULT_CLASSES = {"image": ("Class 1", "Class 2"), "sound": ("Class 2",)}
+DEFAULT_CLASSES = {"image": ("Class 1", "Class 2"), "sound": ("Class 2",), "pose": ("Class 1", "Class 2"),
+                   "hand": ("Class 1", "Class 2")}
 DEFAULT_SETTINGS = {
     "classifier": "head",
     "epochs": DEFAULTS["epochs"],
@@ -338,7 +339,8 @@ class Project:
         with self._db.write() as conn:
             if not conn.execute("SELECT 1 FROM classes WHERE id = ?", (info.id,)).fetchone():
                 raise NotFoundError(f"The class '{info.name}' was deleted.")
-            for data, media_type, width, height, duration in prepared:
+            backbone_id = self.backbone_id
+            for data, media_type, width, height, duration, vector in prepared:
                 digest = hashlib.sha256(data).hexdigest()
                 row = conn.execute("SELECT id FROM samples WHERE class_id = ? AND sha256 = ?", (info.id, digest)).fetchone()
                 if row:
@@ -350,6 +352,9 @@ class Project:
                     (info.id, data, media_type, source, digest, width, height, now(), duration),
                 )
                 ids.append(int(cursor.lastrowid))
+                if vector is not None:  # keypoint kinds: found while checking, stored at once
+                    conn.execute("INSERT INTO embeddings(sample_id, backbone, vector) VALUES (?, ?, ?)",
+                                 (ids[-1], backbone_id, np.asarray(vector, np.float32).tobytes()))
         if embed and ids:
             self.ensure_embeddings(sample_ids=ids)
         return ids
@@ -651,18 +656,28 @@ def check_sound_counts(classes: list[ClassInfo]) -> None:
         raise NotEnoughClassesError("A sound project needs " + "; ".join(problems) + ".")
 
 
-def _checked_samples(kind: str, data: bytes, label: str) -> list[tuple[bytes, str, int | None, int | None, int | None]]:
-    """What to store for one uploaded item: (bytes, media type, width, height, duration in ms).
+def _checked_samples(kind: str, data: bytes, label: str) -> list[tuple]:
+    """What to store for one uploaded item: (bytes, media type, width, height, duration in ms,
+    embedding or None).
 
     An image is stored as it is. A sound of up to 1.5 s too; a longer recording becomes
-    one-second clips.
+    one-second clips. A pose or hand photo must show a person or a hand: its landmarks are
+    found now (a picture without one is refused) and its features stored with it.
     """
     if kind == "sound":
         from .embed.audio import inspect_audio
 
-        return [(clip, media, None, None, ms) for clip, media, ms in inspect_audio(data, label)]
+        return [(clip, media, None, None, ms, None) for clip, media, ms in inspect_audio(data, label)]
     media_type, width, height = inspect_image(data, label)
-    return [(data, media_type, width, height, None)]
+    vector = None
+    if kind in KEYPOINT_KINDS:
+        from .embed.landmarks import get_landmark_backbone
+
+        try:
+            vector = get_landmark_backbone(kind).embed_one(data)
+        except NothingDetectedError as exc:
+            raise NothingDetectedError(str(exc).replace("the picture", label)) from None
+    return [(data, media_type, width, height, None, vector)]
 
 
 def _process_alive(pid: int) -> bool:

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from ..errors import ModelFileError
 
-SUPPORTED = {"image": "efficientnet-lite0-imagenet-224-v1", "sound": "speech-embedding-16k-1s-v1"}
-DIMS = {"image": 1280, "sound": 96}
+SUPPORTED = {
+    "image": "efficientnet-lite0-imagenet-224-v1",
+    "sound": "speech-embedding-16k-1s-v1",
+    "pose": "mediapipe-pose-full-v1",
+    "hand": "mediapipe-hand-full-v1",
+}
+DIMS = {"image": 1280, "sound": 96, "pose": 99, "hand": 64}
+# Kinds whose samples are pictures (the keypoint kinds read landmarks off them).
+PICTURE_KINDS = ("image", "pose", "hand")
+KEYPOINT_KINDS = ("pose", "hand")
 
 
 def default_backbone_id(kind: str) -> str:
@@ -32,6 +40,10 @@ def backbone_for(kind: str, backbone_id: str, device: str = "auto"):
         from .audio import get_sound_backbone
 
         return get_sound_backbone(device)
+    if kind in KEYPOINT_KINDS:
+        from .landmarks import get_landmark_backbone
+
+        return get_landmark_backbone(kind)
     from .image import get_backbone
 
     return get_backbone(device)

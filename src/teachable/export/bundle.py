@@ -19,6 +19,8 @@ from .onnx_model import OPSET, export_onnx
 # Per format: template file -> name in the bundle.
 TEMPLATES = {
     "onnx-sound": {"predict_sound.py": "predict.py", "README-sound.md": "README.md"},
+    "onnx-keypoints": {"predict_pose.py": "predict.py", "keypoint_features.py": "keypoint_features.py",
+                       "README-pose.md": "README.md"},
     "onnx": {"predict.py": "predict.py", "predict.mjs": "predict.mjs", "index.html": "index.html",
              "package.json": "package.json", "README.md": "README.md"},
     "tflite": {"predict_tflite.py": "predict_tflite.py", "README-tflite.md": "README.md"},
@@ -34,6 +36,9 @@ def bundle_metadata(model: Model) -> dict:
     if model.kind == "sound":
         input_spec = {**pre, "name": "embedding", "dtype": "float32", "shape": ["batch", pre["feature_dim"]],
                       "front_end": ["melspectrogram.onnx", "embedding_model.onnx"]}
+    elif model.kind in ("pose", "hand"):
+        input_spec = {**pre, "name": "features", "dtype": "float32", "shape": ["batch", pre["feature_dim"]],
+                      "front_end": "keypoint_features.py (the recipe above, in NumPy)"}
     else:
         input_spec = {
             "name": "image", "dtype": "float32", "shape": ["batch", 3, pre["size"], pre["size"]],
@@ -73,8 +78,10 @@ def bundle_files(model: Model, fmt: str = "onnx", calibration: list | None = Non
             for path in model_files():
                 files[path.name] = path.read_bytes()
             templates_key = "onnx-sound"
+        elif model.kind in ("pose", "hand"):
+            templates_key = "onnx-keypoints"
     elif model.kind != "image":
-        raise TeachableError("TensorFlow Lite export is for image models; export sound models as ONNX.")
+        raise TeachableError(f"TensorFlow Lite export is for image models; export {model.kind} models as ONNX.")
     else:
         from .tflite import export_tflite
 
@@ -86,7 +93,11 @@ def bundle_files(model: Model, fmt: str = "onnx", calibration: list | None = Non
     files["metadata.json"] = json.dumps(meta, indent=2, ensure_ascii=False).encode()
     files["labels.txt"] = ("\n".join(model.labels) + "\n").encode()
     for source, name in TEMPLATES[templates_key].items():
-        files[name] = templates.joinpath(source).read_bytes()
+        if source == "keypoint_features.py":  # the package's own recipe, so the two never drift apart
+            files[name] = resources.files("teachable.embed").joinpath("keypoints.py").read_bytes().replace(
+                b"from ..errors import NothingDetectedError", b"class NothingDetectedError(ValueError):\n    pass")
+        else:
+            files[name] = templates.joinpath(source).read_bytes()
     return files
 
 

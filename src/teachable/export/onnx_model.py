@@ -122,10 +122,16 @@ def pipeline_module(model: Model):
     return Pipeline().eval()
 
 
+def classifier_input_name(kind: str) -> str:
+    """The input of a classifier-only graph: a sound embedding, or pose / hand features."""
+    return "embedding" if kind == "sound" else "features"
+
+
 def export_onnx(model: Model) -> bytes:
     """ONNX bytes (opset 17, dynamic batch): for images the whole pipeline from the preprocessed
     image; for sounds the classifier on the 96-d embedding (the embedding models are Google's
-    ONNX files, shipped beside it in the bundle)."""
+    ONNX files, shipped beside it in the bundle); for poses and hands the classifier on the
+    keypoint features (the landmark model stays MediaPipe's)."""
     import onnx
     import torch
 
@@ -133,7 +139,7 @@ def export_onnx(model: Model) -> bytes:
         module, example, input_name = pipeline_module(model), torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE), "image"
     else:
         module = _torch_classifier(model.classifier).eval()
-        example, input_name = torch.zeros(1, model.classifier.input_dim), "embedding"
+        example, input_name = torch.zeros(1, model.classifier.input_dim), classifier_input_name(model.kind)
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")
@@ -149,6 +155,6 @@ def export_onnx(model: Model) -> bytes:
         entry.key, entry.value = key, value
     proto.doc_string = (
         "Teachable image classifier: image [N,3,224,224] -> probabilities [N,classes], label [N]" if model.kind == "image"
-        else f"Teachable {model.kind} classifier: embedding [N,{model.classifier.input_dim}] -> probabilities [N,classes], label [N]"
+        else f"Teachable {model.kind} classifier: {classifier_input_name(model.kind)} [N,{model.classifier.input_dim}] -> probabilities [N,classes], label [N]"
     )
     return proto.SerializeToString()

@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import io
 import json
 import os
 import tempfile
 import time
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
+import numpy as np
 from fastapi import FastAPI, File, Form, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -24,13 +24,15 @@ from starlette.background import BackgroundTask
 from .. import __version__
 from ..classify.head import DEFAULTS
 from ..classify.knn import DEFAULT_K
-from ..embed.preprocess import MAX_FILE_BYTES, centre_square, load_image
-from ..errors import InvalidImageError, NotFoundError, TeachableError
+from ..embed import KEYPOINT_KINDS
+from ..embed.preprocess import MAX_FILE_BYTES
+from ..errors import InvalidImageError, NotFoundError, NothingDetectedError, TeachableError
 from ..project import DEFAULT_CLASSES
 from ..store.workspace import Workspace
 from .access import AccessMiddleware
 from .common import error, install_common
 from .projects import ProjectRegistry
+from .thumbnails import thumbnail_jpeg
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
 MAX_PROJECT_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
@@ -49,7 +51,7 @@ LIMITS = {
 
 class ProjectCreate(BaseModel):
     name: str = Field(default="Untitled project", max_length=10_000)
-    kind: Literal["image", "sound"] = "image"
+    kind: Literal["image", "sound", "pose", "hand"] = "image"
 
 
 class Rename(BaseModel):
@@ -136,7 +138,7 @@ def create_app(
         models = p.models()
         current = next((m for m in reversed(models) if m.current), None)
         return {
-            "id": project_id, "name": p.name, "kind": p.kind,
+            "id": project_id, "name": p.name, "kind": p.kind, "skeleton": skeleton_of(p.kind),
             "classes": [c.to_dict() for c in p.classes()],
             "settings": p.settings, "defaults": defaults(),
             "pending_embeddings": h.pending_embeddings(),
@@ -144,6 +146,14 @@ def create_app(
             "training": h.job.to_dict(),
             "version": h.version,
         }
+
+    def skeleton_of(kind: str) -> list | None:
+        """Which landmarks the page joins with lines (pose and hand projects)."""
+        if kind not in KEYPOINT_KINDS:
+            return None
+        from ..embed.keypoints import recipe
+
+        return recipe(kind)["connections"]
 
     def defaults() -> dict:
         return {"classifier": "head", "epochs": DEFAULTS["epochs"], "batch_size": DEFAULTS["batch_size"],
@@ -298,18 +308,11 @@ def create_app(
 
     @app.get("/api/projects/{project_id}/samples/{sample_id}/thumbnail", tags=["samples"])
     def sample_thumbnail(project_id: str, sample_id: int, size: int = 96) -> Response:
-        """A small square picture: the photo, or a sound's spectrogram."""
+        """A small square picture: the photo (with the skeleton in pose and hand projects), or a
+        sound's spectrogram."""
         p = handle(project_id).project
-        size = max(16, min(size, 256))
-        if p.kind == "sound":
-            from ..embed.audio import load_audio, spectrogram_image
-
-            image = spectrogram_image(load_audio(p.sample_bytes(sample_id)), size)
-        else:
-            image = centre_square(load_image(p.sample_bytes(sample_id)), size)
-        buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=85)
-        return Response(buffer.getvalue(), media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
+        jpeg = thumbnail_jpeg(p.kind, p.sample_bytes(sample_id), max(16, min(size, 256)))
+        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
     @app.delete("/api/projects/{project_id}/samples/{sample_id}", status_code=204, tags=["samples"])
     def delete_sample(project_id: str, sample_id: int) -> Response:
@@ -375,19 +378,33 @@ def create_app(
         if not images:
             raise TeachableError("No image was sent.")
         backbone = h.backbone()
-        embeddings = await asyncio.to_thread(backbone.embed, images)
+        found = []
+        if h.project.kind in KEYPOINT_KINDS:  # the page draws the skeleton it found
+            pairs = await asyncio.to_thread(lambda: [backbone.embed_with_landmarks(x) for x in images])
+            embeddings = np.stack([vector for vector, _ in pairs])
+            found = [landmarks.to_dict() for _, landmarks in pairs]
+        else:
+            embeddings = await asyncio.to_thread(backbone.embed, images)
         if source == "live":
             predictions = h.predict_embeddings(embeddings)
         else:
             predictions = h.current_model().predict_embeddings(embeddings)
-        return {"predictions": [p.to_dict() for p in predictions]}
+        replies = [p.to_dict() for p in predictions]
+        for reply, landmarks in zip(replies, found):
+            reply["landmarks"] = landmarks
+        return {"predictions": replies}
 
     @app.websocket("/api/projects/{project_id}/live")
-    async def live(websocket: WebSocket, project_id: str):
+    async def live(websocket: WebSocket, project_id: str, mode: Literal["predict", "landmarks"] = "predict"):
         """Send JPEG frames (sound projects: one-second WAV clips) as binary messages; receive
         `{label, confidences, ms, dropped}` per frame processed. Frames that arrive while one is
         being processed replace each other: only the newest is used, so a slow server never
-        builds a queue."""
+        builds a queue.
+
+        Pose and hand projects add `landmarks` (`{points: [[x, y, visibility], ...]}`, x and y
+        as fractions of the frame) and follow the person from frame to frame (MediaPipe's video
+        mode). With `?mode=landmarks` only the landmarks come back (the capture view uses it
+        before anything can be classified)."""
         await websocket.accept()
         try:
             h = handle(project_id)
@@ -395,7 +412,14 @@ def create_app(
             await websocket.send_json({"error": str(exc)})
             await websocket.close(code=4404)
             return
-        backbone = h.backbone()
+        try:
+            backbone = h.backbone()
+        except TeachableError as exc:
+            await websocket.send_json({"error": str(exc)})
+            await websocket.close(code=4501)
+            return
+        tracking = ExitStack()  # a video-mode landmark detector for this stream only
+        tracker = tracking.enter_context(backbone.tracker()) if h.project.kind in KEYPOINT_KINDS else None
         latest: dict = {"frame": None, "dropped": 0}
         ready = asyncio.Event()
         done = False
@@ -432,18 +456,27 @@ def create_app(
                 if item is None:
                     continue
                 frame, received = item
+                reply: dict = {}
                 try:
-                    embedding = await asyncio.to_thread(backbone.embed_one, frame)
-                    [prediction] = await asyncio.to_thread(h.predict_embeddings, embedding[None])
-                    reply = {**prediction.to_dict(), "ms": round((time.perf_counter() - received) * 1000, 1),
-                             "dropped": latest["dropped"]}
+                    if tracker is not None:
+                        embedding, landmarks = await asyncio.to_thread(backbone.embed_with_landmarks, frame, tracker)
+                        reply["landmarks"] = landmarks.to_dict()
+                    else:
+                        embedding = await asyncio.to_thread(backbone.embed_one, frame)
+                    if mode == "predict":
+                        [prediction] = await asyncio.to_thread(h.predict_embeddings, embedding[None])
+                        reply.update(prediction.to_dict())
+                    reply.update(ms=round((time.perf_counter() - received) * 1000, 1), dropped=latest["dropped"])
+                except NothingDetectedError as exc:
+                    reply = {"error": str(exc), "nothing_detected": True}
                 except TeachableError as exc:
-                    reply = {"error": str(exc)}
+                    reply["error"] = str(exc)
                 await websocket.send_json(reply)
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
             receiver.cancel()
+            tracking.close()
 
     # -- access: outermost, so nothing runs for a request that is not allowed --------------------
     if allow_origins:

@@ -1,0 +1,234 @@
+"""Pose and hand backbones: MediaPipe's landmark models turn a picture into keypoint features.
+
+MediaPipe 0.10.21's legacy solutions carry their models inside the wheel (nothing is
+downloaded); only ``model_complexity=1`` is bundled, so that is the only one used. A picture
+without a person (or a hand) raises :class:`NothingDetectedError`: it never becomes a sample.
+
+Still pictures go through a detector in still-image mode. Live preview asks for a
+:meth:`LandmarkBackbone.tracker`, MediaPipe's video mode, which follows the person from frame
+to frame and is faster; each live stream has its own.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from ..errors import InvalidImageError, MissingDependencyError, NothingDetectedError
+from .keypoints import HAND_DIM, POSE_DIM, hand_features, pose_features, recipe
+from .preprocess import ImageInput, load_image
+
+MEDIAPIPE_VERSION = "0.10.21"
+INSTALL_HINT = f"pip install --no-deps mediapipe=={MEDIAPIPE_VERSION}"
+# MediaPipe works on small inputs (256 px); decoding huge photos at full size only costs time.
+MAX_SIDE = 1280
+
+
+@dataclass
+class Landmarks:
+    """What the detector found in one picture: points are x, y (fractions), z, visibility."""
+
+    points: np.ndarray
+    width: int
+    height: int
+    handedness: str | None = None  # "Left" / "Right" for hands
+    score: float = 1.0
+
+    def to_dict(self) -> dict:
+        return {"points": np.round(self.points[:, [0, 1, 3]], 4).tolist(), "handedness": self.handedness}
+
+
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """MediaPipe's C++ side prints start-up chatter straight to file descriptor 2."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    with open(os.devnull, "wb") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _solutions():
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        with _quiet_stderr():
+            from mediapipe.python.solutions import hands, pose
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"Pose and hand projects need MediaPipe, which is not installed ({exc}). Install it with: {INSTALL_HINT}"
+        ) from None
+    return pose, hands
+
+
+def picture(source: ImageInput) -> np.ndarray:
+    """An RGB uint8 array of the picture, upright (EXIF) and at most MAX_SIDE pixels wide or tall."""
+    image = load_image(source)
+    if max(image.size) > MAX_SIDE:
+        image = image.copy()
+        image.thumbnail((MAX_SIDE, MAX_SIDE))
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+
+
+class LandmarkBackbone:
+    """Shared by all projects of one kind; MediaPipe graphs are not thread-safe, so a lock guards each."""
+
+    kind: str = ""
+    id: str = ""
+    dim: int = 0
+    nothing: str = ""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._still = self._started(static=True)
+
+    def _started(self, static: bool):
+        """A detector that has run once, quietly (its first run prints set-up messages)."""
+        with _quiet_stderr():
+            solution = self._make(static)
+            solution.process(np.zeros((64, 64, 3), np.uint8))
+        return solution
+
+    def _make(self, static: bool):
+        raise NotImplementedError
+
+    def _read(self, result, width: int, height: int) -> Landmarks | None:
+        raise NotImplementedError
+
+    def features(self, found: Landmarks) -> np.ndarray:
+        raise NotImplementedError
+
+    def recipe(self) -> dict:
+        return recipe(self.kind)
+
+    def detect(self, source: ImageInput, solution=None) -> Landmarks:
+        """The landmarks in a picture; raises NothingDetectedError when there is nobody."""
+        rgb = picture(source)
+        height, width = rgb.shape[:2]
+        if solution is None:
+            with self._lock:
+                result = self._still.process(rgb)
+        else:
+            result = solution.process(rgb)
+        found = self._read(result, width, height)
+        if found is None:
+            raise NothingDetectedError(f"{self.nothing} in {_describe(source)}.")
+        return found
+
+    def embed_one(self, source: ImageInput) -> np.ndarray:
+        return self.features(self.detect(source))
+
+    def embed_with_landmarks(self, source: ImageInput, solution=None) -> tuple[np.ndarray, Landmarks]:
+        found = self.detect(source, solution)
+        return self.features(found), found
+
+    def embed_many(
+        self,
+        sources: Iterable[ImageInput],
+        batch_size: int = 32,
+        on_progress: Callable[[int], None] | None = None,
+        on_error: Callable[[int, Exception], None] | None = None,
+    ) -> tuple[np.ndarray, list[int]]:
+        """(features, positions they belong to); pictures with nobody in them go to ``on_error``."""
+        vectors, kept, pending = [], [], 0
+        for position, source in enumerate(sources):
+            try:
+                vectors.append(self.embed_one(source))
+                kept.append(position)
+            except InvalidImageError as exc:
+                if on_error is None:
+                    raise
+                on_error(position, exc)
+            pending += 1
+            if on_progress and pending >= max(1, batch_size):
+                on_progress(pending)
+                pending = 0
+        if on_progress and pending:
+            on_progress(pending)
+        embeddings = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, self.dim), np.float32)
+        return embeddings, kept
+
+    def embed(self, sources: Iterable[ImageInput], batch_size: int = 32, on_progress=None) -> np.ndarray:
+        return self.embed_many(sources, batch_size, on_progress)[0]
+
+    @contextmanager
+    def tracker(self) -> Iterator[object]:
+        """A video-mode detector for one live stream: it follows the person between frames."""
+        solution = self._started(static=False)
+        try:
+            yield solution
+        finally:
+            solution.close()
+
+
+class PoseBackbone(LandmarkBackbone):
+    kind = "pose"
+    id = "mediapipe-pose-full-v1"
+    dim = POSE_DIM
+    nothing = "No person was found"
+
+    def _make(self, static: bool):
+        pose, _ = _solutions()
+        return pose.Pose(static_image_mode=static, model_complexity=1, enable_segmentation=False,
+                         min_detection_confidence=0.5, min_tracking_confidence=0.5)
+
+    def _read(self, result, width: int, height: int) -> Landmarks | None:
+        if result.pose_landmarks is None:
+            return None
+        points = np.array([[p.x, p.y, p.z, p.visibility] for p in result.pose_landmarks.landmark], np.float32)
+        return Landmarks(points, width, height)
+
+    def features(self, found: Landmarks) -> np.ndarray:
+        return pose_features(found.points, found.width, found.height)
+
+
+class HandBackbone(LandmarkBackbone):
+    kind = "hand"
+    id = "mediapipe-hand-full-v1"
+    dim = HAND_DIM
+    nothing = "No hand was found"
+
+    def _make(self, static: bool):
+        _, hands = _solutions()
+        return hands.Hands(static_image_mode=static, model_complexity=1, max_num_hands=1,
+                           min_detection_confidence=0.5, min_tracking_confidence=0.5)
+
+    def _read(self, result, width: int, height: int) -> Landmarks | None:
+        if not result.multi_hand_landmarks:
+            return None
+        points = np.array([[p.x, p.y, p.z, 1.0] for p in result.multi_hand_landmarks[0].landmark], np.float32)
+        label = result.multi_handedness[0].classification[0]
+        return Landmarks(points, width, height, handedness=label.label, score=float(label.score))
+
+    def features(self, found: Landmarks) -> np.ndarray:
+        return hand_features(found.points, found.width, found.height, found.handedness == "Right")
+
+
+def _describe(source: object) -> str:
+    from pathlib import Path
+
+    return f"'{source}'" if isinstance(source, (str, Path)) else "the picture"
+
+
+_shared: dict[str, LandmarkBackbone] = {}
+_shared_lock = threading.Lock()
+
+
+def get_landmark_backbone(kind: str) -> LandmarkBackbone:
+    """One detector per kind per process (MediaPipe runs on the CPU; there is no GPU path here)."""
+    with _shared_lock:
+        if kind not in _shared:
+            _shared[kind] = {"pose": PoseBackbone, "hand": HandBackbone}[kind]()
+        return _shared[kind]
