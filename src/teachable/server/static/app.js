@@ -1,5 +1,6 @@
 // Teachable's page: Gather -> Train -> Preview -> Export. It talks only to the local /api.
 import { ClipCollector, RollingWindow, openMicrophone, wavBlob } from "./sound.js";
+import { drawSkeleton, isKeypointKind, overlayFor } from "./skeleton.js";
 
 const COLOURS = ["#e8710a", "#1a73e8", "#188038", "#a142f4", "#d01884", "#12b5cb", "#f9ab00", "#5f6368"];
 const CAPTURE_SIZE = 224;
@@ -116,7 +117,7 @@ function grabFrame(video, size = CAPTURE_SIZE, quality = 0.85) {
   return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", quality));
 }
 
-async function webcamView(onStop) {
+async function webcamView(onStop, skeleton = false) {
   const video = h("video", { class: "cam mirrored", autoplay: true, muted: true, playsinline: true });
   const select = h("select", { "aria-label": "Camera" });
   const wrapper = h("div", { class: "webcam-panel" }, video);
@@ -139,10 +140,36 @@ async function webcamView(onStop) {
     });
     wrapper.append(h("label", { class: "small muted" }, "Camera ", select));
   }
+  const overlay = skeleton ? overlayFor(video, "Skeleton found in the webcam view") : null;
+  if (overlay) overlay.classList.add("mirrored");
   const mirror = h("input", { type: "checkbox", checked: true });
-  mirror.addEventListener("change", () => video.classList.toggle("mirrored", mirror.checked));
+  mirror.addEventListener("change", () => {
+    video.classList.toggle("mirrored", mirror.checked);
+    if (overlay) overlay.classList.toggle("mirrored", mirror.checked);
+  });
   wrapper.append(h("label", { class: "small muted" }, mirror, " Mirror the view"));
-  return { video, wrapper, stop() { video.srcObject = null; camera.release(); } };
+  return { video, wrapper, overlay, stop() { video.srcObject = null; camera.release(); } };
+}
+
+// A live socket to the project: sends square webcam frames, hands every reply to onReply.
+// (mode "landmarks": only the skeleton, for the capture view of pose and hand projects.)
+function liveStream(state, video, mode, onReply) {
+  const protocol = location.protocol === "https:" ? "wss" : "ws";
+  let socket = null;
+  let closed = false;
+  const connect = () => {
+    socket = new WebSocket(`${protocol}://${location.host}/api/projects/${state.id}/live?mode=${mode}`);
+    socket.binaryType = "arraybuffer";
+    socket.onmessage = (event) => onReply(JSON.parse(event.data));
+    socket.onclose = () => { if (!closed) setTimeout(connect, 1000); };
+  };
+  connect();
+  const timer = setInterval(async () => {
+    if (!socket || socket.readyState !== WebSocket.OPEN || socket.bufferedAmount > 0) return;
+    const blob = await grabFrame(video, CAPTURE_SIZE, 0.8);
+    if (blob && socket.readyState === WebSocket.OPEN) socket.send(await blob.arrayBuffer());
+  }, 1000 / PREVIEW_FPS);
+  return () => { closed = true; clearInterval(timer); if (socket) socket.close(); };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -185,13 +212,17 @@ async function showProjects() {
       name,
       h("button", { class: "btn primary", type: "submit", id: "create-project" }, "New image project"),
       h("button", { class: "btn primary", type: "button", id: "create-sound-project", onclick: () => create("sound") }, "New sound project"),
+      h("button", { class: "btn primary", type: "button", id: "create-pose-project", onclick: () => create("pose"),
+        title: "Classify body poses from the webcam: only the skeleton counts, not the background" }, "New pose project"),
+      h("button", { class: "btn primary", type: "button", id: "create-hand-project", onclick: () => create("hand"),
+        title: "Classify hand gestures: 21 points of one hand, and whether it is the left or the right" }, "New hand gesture project"),
       h("button", { class: "btn", type: "button", onclick: () => fileInput.click() }, "Open from file…"),
       fileInput),
     list,
   );
   const projects = await attempt(() => api("GET", "/projects"));
   if (!projects) return;
-  if (!projects.length) list.append(h("p", { class: "empty" }, "No projects yet. Name one above and press “New image project” or “New sound project”."));
+  if (!projects.length) list.append(h("p", { class: "empty" }, "No projects yet. Name one above and press “New image project”, “New sound project”, “New pose project” or “New hand gesture project”."));
   for (const p of projects) list.append(projectItem(p));
 }
 
@@ -326,6 +357,7 @@ function soundNeed(info) { return info.name === BACKGROUND ? 20 : 8; }
 
 function classCard(state, initial) {
   const sound = state.project.kind === "sound";
+  const keypoints = isKeypointKind(state.project.kind);
   let info = initial;
   const name = h("input", { class: "class-name", value: info.name, "aria-label": "Class name" });
   const swatch = h("span", { class: "swatch" });
@@ -405,8 +437,14 @@ function classCard(state, initial) {
   async function toggleWebcam() {
     if (webcam) { closeWebcam(); return; }
     webcamButton.setAttribute("aria-pressed", "true");
-    webcam = await webcamView(closeWebcam);
+    webcam = await webcamView(closeWebcam, keypoints);
     if (!webcam) return;
+    if (keypoints) {
+      const view = webcam;
+      const stopStream = liveStream(state, view.video, "landmarks", (reply) => drawSkeleton(view.overlay, reply.landmarks, state.project.skeleton));
+      const stopView = view.stop;
+      view.stop = () => { stopStream(); stopView(); };
+    }
     const record = h("button", { class: "btn primary", "aria-label": `Hold to record samples for ${info.name}` }, "Hold to record");
     let timer = null;
     let pending = [];
@@ -741,9 +779,11 @@ function exportCard(state) {
 
 function previewCard(state) {
   const bars = h("div", { class: "bars", id: "bars" });
-  const note = h("p", { class: "small muted" });
+  const note = h("p", { class: "small muted", id: "preview-note" });
   const body = h("div");
   const sound = state.project.kind === "sound";
+  const keypoints = isKeypointKind(state.project.kind);
+  const nobody = state.project.kind === "hand" ? "No hand in view." : "No person in view.";
   const webcamTab = h("button", { "aria-pressed": "false" }, sound ? "Listen" : "Webcam");
   const fileTab = h("button", { "aria-pressed": "false" }, "File");
   const exportButton = h("button", { class: "btn", id: "export", "aria-expanded": "false" }, "Export model");
@@ -798,36 +838,28 @@ function previewCard(state) {
   }
 
   async function startWebcam() {
-    const view = await webcamView(() => switchTo(null));
+    const holder = h("div");
+    body.replaceChildren(holder);
+    const view = await webcamView(() => switchTo(null), keypoints);
     if (!view) return () => {};
-    body.replaceChildren(view.video);
-    const protocol = location.protocol === "https:" ? "wss" : "ws";
-    let socket = null;
-    let timer = null;
-    let closed = false;
+    holder.replaceChildren(view.overlay ? view.overlay.parentElement : view.video);
     const times = [];
-    const connect = () => {
-      socket = new WebSocket(`${protocol}://${location.host}/api/projects/${state.id}/live`);
-      socket.binaryType = "arraybuffer";
-      socket.onmessage = (event) => {
-        const reply = JSON.parse(event.data);
-        if (reply.error) { note.textContent = reply.error; return; }
-        note.textContent = "";
-        setBars(reply.confidences, reply.label);
-        const now = performance.now();
-        times.push(now);
-        while (times.length && now - times[0] > 2000) times.shift();
-        latency.textContent = `${(times.length / 2).toFixed(0)} predictions/s · ${reply.ms} ms server time`;
-      };
-      socket.onclose = () => { if (!closed) setTimeout(connect, 1000); };
-    };
-    connect();
-    timer = setInterval(async () => {
-      if (!socket || socket.readyState !== WebSocket.OPEN || socket.bufferedAmount > 0) return;
-      const blob = await grabFrame(view.video, CAPTURE_SIZE, 0.8);
-      if (blob && socket.readyState === WebSocket.OPEN) socket.send(await blob.arrayBuffer());
-    }, 1000 / PREVIEW_FPS);
-    return () => { closed = true; clearInterval(timer); if (socket) socket.close(); view.stop(); };
+    const stopStream = liveStream(state, view.video, "predict", (reply) => {
+      if (view.overlay) drawSkeleton(view.overlay, reply.landmarks, state.project.skeleton);
+      if (reply.nothing_detected) {
+        note.textContent = nobody;
+        setBars(null, null);
+        return;
+      }
+      if (reply.error) { note.textContent = reply.error; return; }
+      note.textContent = "";
+      setBars(reply.confidences, reply.label);
+      const now = performance.now();
+      times.push(now);
+      while (times.length && now - times[0] > 2000) times.shift();
+      latency.textContent = `${(times.length / 2).toFixed(0)} predictions/s · ${reply.ms} ms server time`;
+    });
+    return () => { stopStream(); view.stop(); };
   }
 
   async function startListening() {
@@ -876,15 +908,23 @@ function previewCard(state) {
     const input = h("input", { type: "file", accept: sound ? "audio/*,.wav,.flac,.ogg,.mp3" : "image/*",
       "aria-label": sound ? "Sound to classify" : "Image to classify" });
     const img = h(sound ? "audio" : "img", sound ? { class: "preview-audio", controls: true } : { class: "preview-img", alt: "" });
+    body.replaceChildren(input, img);
+    const overlay = keypoints ? overlayFor(img, "Skeleton found in the picture") : null;
     input.addEventListener("change", async () => {
       if (!input.files.length) return;
       img.src = URL.createObjectURL(input.files[0]);
+      if (overlay) drawSkeleton(overlay, null);
       const form = new FormData();
       form.append("file", input.files[0]);
       const result = await attempt(() => api("POST", `/projects/${state.id}/predict?source=live`, form));
-      if (result) setBars(result.predictions[0].confidences, result.predictions[0].label);
+      if (!result) { setBars(null, null); return; }
+      const [prediction] = result.predictions;
+      setBars(prediction.confidences, prediction.label);
+      if (overlay) {
+        if (!img.complete) await new Promise((resolve) => img.addEventListener("load", resolve, { once: true }));
+        drawSkeleton(overlay, prediction.landmarks, state.project.skeleton);
+      }
     });
-    body.replaceChildren(input, img);
     return () => {};
   }
 
