@@ -4,6 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed-stamp
 TEST_STAMP = $(VENV)/.test-installed-stamp
+MEDIAPIPE = 0.10.21
 
 .PHONY: install run demo chromium node-deps test bench clean
 
@@ -12,12 +13,14 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --upgrade pip
 	# The CPU build of PyTorch, pinned: a looser pin pulls a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q -e '.[pose]'
+	# Pose and hand projects: MediaPipe without its stale pins (see pyproject.toml's pose extra).
+	$(PY) -m pip install -q --no-deps mediapipe==$(MEDIAPIPE)
 	touch $(STAMP)
 
 # The test suite also needs the test tools and the TensorFlow Lite converter (a large extra).
 $(TEST_STAMP): $(STAMP)
-	$(PY) -m pip install -q -e '.[test,tflite]'
+	$(PY) -m pip install -q -e '.[test,tflite,pose]'
 	touch $(TEST_STAMP)
 
 install: $(STAMP)

@@ -388,14 +388,16 @@ function classCard(state, initial) {
     const wanted = sound ? "audio/" : "image/";
     const images = files.filter((f) => !f.type || f.type.startsWith(wanted));
     if (files.length && !images.length) { toast(sound ? "Those files are not sounds." : "Those files are not images.", "error"); return; }
+    let added = 0;
     for (let i = 0; i < images.length; i += 50) {
       const form = new FormData();
       images.slice(i, i + 50).forEach((f) => form.append("files", f, f.name || "webcam.jpg"));
       form.append("source", source);
       const result = await attempt(() => api("POST", `/projects/${state.id}/classes/${info.id}/samples`, form));
+      if (result) added += result.ids.length;
       if (result && result.errors.length) toast(`${result.errors.length} file(s) skipped: ${result.errors[0].error}`, "error");
     }
-    if (source === "upload" && images.length) toast(`Added ${images.length} image(s) to ${info.name}.`);
+    if (source === "upload" && added) toast(`Added ${added} ${sound ? "sound" : "image"}(s) to ${info.name}.`);
     state.refresh();
   }
 
