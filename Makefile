@@ -61,6 +61,7 @@ bench: $(TEST_STAMP)
 	$(PY) bench/export_bench.py
 	$(PY) bench/load_test.py
 	$(PY) bench/sound.py
+	$(PY) bench/pose_latency.py
 	@if [ -n "$(DATA)" ]; then $(PY) bench/accuracy.py --data "$(DATA)"; \
 	 else echo "bench/accuracy.py skipped: run make bench DATA=folder-of-class-folders"; fi
 
