@@ -1,9 +1,11 @@
 """Accuracy on a real labelled photo dataset: few-shot curves and the full-data figure.
 
-    python bench/accuracy.py --data DIR [--cache embeddings.npz] [--draws 5]
+    python bench/accuracy.py --data DIR [--kind image|pose|hand] [--cache embeddings.npz] [--draws 5]
 
 DIR holds class folders, either directly (split 80/20 here, stratified, seed 0) or as DIR/train
-and DIR/val. Every photo is embedded once (cached with --cache). Few-shot: for 5, 10, 20 and 50
+and DIR/val (or DIR/test). Every photo is embedded once (cached with --cache); with --kind pose
+or hand the "embedding" is the keypoint features, and photos in which MediaPipe finds nobody
+are left out (their count is printed). Few-shot: for 5, 10, 20 and 50
 training photos per class, several random draws; each model is scored on the whole held-out
 set; the table shows mean ± standard deviation. Prints Markdown tables.
 """
@@ -24,30 +26,31 @@ from machine import describe  # noqa: E402
 from teachable.classify.head import HeadClassifier, stratified_split  # noqa: E402
 from teachable.classify.knn import KNNClassifier  # noqa: E402
 from teachable.dataset import Dataset  # noqa: E402
-from teachable.embed.image import get_backbone  # noqa: E402
+from teachable.embed import backbone_for, default_backbone_id  # noqa: E402
 
 SHOTS = (5, 10, 20, 50)
 
 
-def embeddings(data: Path, cache: Path | None):
+def embeddings(data: Path, cache: Path | None, kind: str):
     if cache and cache.exists():
         saved = np.load(cache, allow_pickle=False)
         return saved["xtr"], saved["ytr"], saved["xte"], saved["yte"], list(saved["classes"])
-    backbone = get_backbone()
+    backbone = backbone_for(kind, default_backbone_id(kind))
     start = time.perf_counter()
-    if (data / "train").is_dir() and (data / "val").is_dir():
-        train, test = Dataset.from_folder(data / "train"), Dataset.from_folder(data / "val")
+    held_out = next((data / name for name in ("val", "test") if (data / name).is_dir()), None)
+    if (data / "train").is_dir() and held_out is not None:
+        train, test = Dataset.from_folder(data / "train", kind=kind), Dataset.from_folder(held_out, kind=kind)
         assert train.classes == test.classes
         xtr, ytr = train.embed(backbone)
         xte, yte = test.embed(backbone)
-        classes = train.classes
+        classes, skipped = train.classes, len(train.skipped) + len(test.skipped)
     else:
-        everything = Dataset.from_folder(data)
+        everything = Dataset.from_folder(data, kind=kind)
         x, y = everything.embed(backbone)
         split = stratified_split(y, 0.2, seed=0)
         xtr, ytr, xte, yte = x[split.train], y[split.train], x[split.validation], y[split.validation]
-        classes = everything.classes
-    print(f"embedded {len(xtr) + len(xte)} photos in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+        classes, skipped = everything.classes, len(everything.skipped)
+    print(f"embedded {len(xtr) + len(xte)} photos in {time.perf_counter() - start:.0f} s; {skipped} left out", file=sys.stderr)
     if cache:
         np.savez(cache, xtr=xtr, ytr=ytr, xte=xte, yte=yte, classes=np.array(classes))
     return xtr, ytr, xte, yte, classes
@@ -66,12 +69,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--cache", type=Path)
+    parser.add_argument("--kind", choices=["image", "pose", "hand"], default="image")
     parser.add_argument("--draws", type=int, default=5)
     args = parser.parse_args()
-    xtr, ytr, xte, yte, classes = embeddings(args.data, args.cache)
+    xtr, ytr, xte, yte, classes = embeddings(args.data, args.cache, args.kind)
     n = len(classes)
     print(f"machine: {describe()}")
-    print(f"data: {args.data} — {len(classes)} classes ({', '.join(classes)}); {len(xtr)} training, {len(xte)} held-out photos")
+    print(f"data ({args.kind}): {args.data} — {len(classes)} classes ({', '.join(classes)}); {len(xtr)} training, {len(xte)} held-out photos")
     print()
     print("| training photos per class | kNN (k=3) | trained head (defaults) |")
     print("| --- | --- | --- |")
