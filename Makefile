@@ -53,17 +53,10 @@ node-deps: .node/.installed-stamp
 test: $(TEST_STAMP) chromium node-deps
 	$(PY) -m pytest
 
+# Every benchmark, then their tables written into docs/benchmarks.md. DATA=dir of class folders
+# of photos adds the accuracy benchmark (and its plot); HANDS=dir the hand gesture one.
 bench: $(TEST_STAMP)
-	$(PY) bench/embed.py
-	$(PY) bench/classifiers.py
-	$(PY) bench/live_latency.py
-	$(PY) bench/import_speed.py
-	$(PY) bench/export_bench.py
-	$(PY) bench/load_test.py
-	$(PY) bench/sound.py
-	$(PY) bench/pose_latency.py
-	@if [ -n "$(DATA)" ]; then $(PY) bench/accuracy.py --data "$(DATA)"; \
-	 else echo "bench/accuracy.py skipped: run make bench DATA=folder-of-class-folders"; fi
+	$(PY) bench/run_all.py $(if $(DATA),--data $(DATA)) $(if $(HANDS),--hands $(HANDS))
 
 clean:
 	rm -rf $(VENV) .node build dist src/*.egg-info .pytest_cache test-artifacts

@@ -70,6 +70,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--cache", type=Path)
     parser.add_argument("--kind", choices=["image", "pose", "hand"], default="image")
+    parser.add_argument("--plot", type=Path, help="also draw the few-shot curves to this PNG file")
     parser.add_argument("--draws", type=int, default=5)
     args = parser.parse_args()
     xtr, ytr, xte, yte, classes = embeddings(args.data, args.cache, args.kind)
@@ -79,6 +80,7 @@ def main() -> None:
     print()
     print("| training photos per class | kNN (k=3) | trained head (defaults) |")
     print("| --- | --- | --- |")
+    curves = {"knn": [], "head": []}
     for shots in SHOTS:
         results = {"knn": [], "head": []}
         for draw in range(args.draws):
@@ -86,10 +88,40 @@ def main() -> None:
             pick = np.concatenate([rng.choice(np.flatnonzero(ytr == c), shots, replace=False) for c in range(n)])
             for kind in results:
                 results[kind].append(score(kind, xtr[pick], ytr[pick], xte, yte, n, draw))
+        for kind, values in results.items():
+            curves[kind].append((np.mean(values), np.std(values)))
         cells = [f"{np.mean(v):.3f} ± {np.std(v):.3f}" for v in results.values()]
         print(f"| {shots} ({args.draws} draws) | {cells[0]} | {cells[1]} |")
     full = [score(kind, xtr, ytr, xte, yte, n, 0) for kind in ("knn", "head")]
     print(f"| all {len(xtr)} | {full[0]:.3f} | {full[1]:.3f} |")
+    if args.plot:
+        plot_curves(args.plot, curves, dict(zip(("knn", "head"), full)), f"{args.data.name} ({args.kind}), {len(classes)} classes")
+
+
+def plot_curves(path: Path, curves: dict, full: dict, title: str) -> None:
+    """Held-out accuracy against training photos per class, with the spread over draws."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 3.6), dpi=110)
+    for kind, label in (("knn", "kNN (k=3)"), ("head", "trained head")):
+        mean = np.array([m for m, _ in curves[kind]])
+        spread = np.array([s for _, s in curves[kind]])
+        line = axes.plot(SHOTS, mean, marker="o", label=f"{label}; all data {full[kind]:.3f}")[0]
+        axes.fill_between(SHOTS, mean - spread, mean + spread, color=line.get_color(), alpha=0.2)
+    axes.set_xscale("log")
+    axes.set_xticks(SHOTS, [str(s) for s in SHOTS])
+    axes.set_xlabel("training photos per class")
+    axes.set_ylabel("held-out accuracy")
+    axes.set_title(title, fontsize=10)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
 
 
 if __name__ == "__main__":

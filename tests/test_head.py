@@ -72,3 +72,30 @@ def test_one_class_is_refused():
     x, y = blobs([10])
     with pytest.raises(NotEnoughClassesError):
         HeadClassifier(1).fit(x, y)
+
+
+def test_hand_written_training_step_matches_autograd_and_torch_adam():
+    """The head's fast epoch (gradients written out, one fused Adam kernel) must train exactly
+    as PyTorch's autograd with torch.optim.Adam and a class-weighted CrossEntropyLoss would."""
+    import torch
+
+    from teachable.classify.head import FusedAdam, _epoch
+
+    torch.manual_seed(0)
+    x, y = torch.randn(40, 1280), torch.randint(0, 5, (40,))
+    weight = torch.rand(5) + 0.5
+    net = torch.nn.Sequential(torch.nn.Linear(1280, 100), torch.nn.ReLU(), torch.nn.Linear(100, 5))
+    ours = [p.detach().clone() for p in net.parameters()]
+    order = torch.randperm(40, generator=torch.Generator().manual_seed(3))
+    optimiser, loss_fn, total = torch.optim.Adam(net.parameters(), lr=1e-2), torch.nn.CrossEntropyLoss(weight=weight), 0.0
+    for start in range(0, 40, 16):
+        idx = order[start : start + 16]
+        loss = loss_fn(net(x[idx]), y[idx])
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        total += float(loss.detach()) * len(idx)
+    stats = _epoch(ours, FusedAdam(ours, 1e-2), weight, x, y, None, None, 16, torch.Generator().manual_seed(3), 1, 1)
+    assert abs(stats.loss - total / 40) < 1e-5
+    for mine, reference in zip(ours, net.parameters()):
+        np.testing.assert_allclose(mine.numpy(), reference.detach().numpy(), atol=2e-6)
