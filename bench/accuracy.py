@@ -113,6 +113,7 @@ def plot_curves(path: Path, curves: dict, full: dict, title: str) -> None:
         axes.fill_between(SHOTS, mean - spread, mean + spread, color=line.get_color(), alpha=0.2)
     axes.set_xscale("log")
     axes.set_xticks(SHOTS, [str(s) for s in SHOTS])
+    axes.minorticks_off()
     axes.set_xlabel("training photos per class")
     axes.set_ylabel("held-out accuracy")
     axes.set_title(title, fontsize=10)

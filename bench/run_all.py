@@ -48,14 +48,18 @@ def suite(args) -> list[tuple[str, list[str]]]:
     return runs
 
 
-def rewrite_page(sections: list[str], quick: bool) -> None:
+def rewrite_page(sections: list[str], quick: bool, names: list[str], everything: list[str]) -> None:
     page = PAGE.read_text(encoding="utf-8") if PAGE.exists() else "# Benchmarks\n"
     if START in page and END in page:
         page = page[: page.index(START)].rstrip() + "\n"
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     block = [START, "", "## Latest `make bench` run", "",
              f"Written by `bench/run_all.py` on {stamp}{' (quick sizes: a smoke run, not the figures above)' if quick else ''}.",
-             "Each table is the benchmark's own output; the sections above explain them.", ""]
+             "Each table is the benchmark's own output; the sections above explain them."]
+    skipped = [name for name in everything if name not in names]
+    if skipped:
+        block.append(f"Not run this time: {', '.join(skipped)} (their latest figures are in the sections above).")
+    block.append("")
     block += sections + [END, ""]
     PAGE.write_text(page.rstrip() + "\n\n" + "\n".join(block), encoding="utf-8")
 
@@ -83,7 +87,11 @@ def main() -> None:
         plot = next((c for c in command if c.endswith(".png")), None)
         if plot and Path(plot).exists():
             sections += [f"![{name} few-shot curves](img/{Path(plot).name})", ""]
-    rewrite_page(sections, args.quick)
+    everything = [name for name, _ in suite(argparse.Namespace(**{**vars(args), "only": None}))]
+    for name in ("accuracy", "hand_accuracy"):
+        if name not in everything:
+            everything.append(name)
+    rewrite_page(sections, args.quick, [name for name, _ in suite(args)], everything)
     print(f"wrote {PAGE.relative_to(ROOT)}")
     if failed:
         sys.exit(f"benchmarks that failed: {', '.join(failed)}")
