@@ -176,6 +176,15 @@ def test_cli_trains_predicts_evaluates_and_exports_pose_models(pose_folders, tmp
     tflite = cli("export", model_path, "--format", "tflite", "-o", tmp_path / "t")
     assert tflite.returncode != 0 and "ONNX" in tflite.stderr
 
+    # `teachable serve-model` serves a pose model with MediaPipe in front of it
+    from teachable.server.model_app import create_model_app
+
+    with TestClient(create_model_app(model_path)) as client:
+        served = client.post("/api/predict", files=[("f", (photos[0].name, photos[0].read_bytes()))])
+        assert served.status_code == 200 and served.json()["predictions"][0]["label"] == "cameraman mirrored"
+        nobody_served = client.post("/api/predict", files=[("f", ("coffee.jpg", nobody.read_bytes()))])
+        assert nobody_served.status_code == 422 and "No person" in nobody_served.json()["error"]
+
 
 # -- the HTTP API ---------------------------------------------------------------------------------
 def test_api_pose_project_thumbnails_live_landmarks_and_errors(tmp_path):

@@ -8,7 +8,6 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 
 from .. import __version__
-from ..embed.image import get_backbone
 from ..errors import TeachableError
 from ..modelfile import read_model
 from .app import MAX_REQUEST_BYTES, images_from_request
@@ -19,7 +18,7 @@ from .common import install_common
 def create_model_app(model_path: str | Path, device: str = "auto", token: str | None = None,
                      allowed_hosts: set[str] | None = None) -> FastAPI:
     model = read_model(model_path, device)
-    backbone = get_backbone(device)
+    backbone = model.backbone  # the model's own kind: image, sound, pose or hand
     app = FastAPI(title="Teachable model server", version=__version__,
                   description=f"Serves {Path(model_path).name}: classes {', '.join(model.labels)}. "
                               "Errors are JSON: `{\"error\": message}`.")
