@@ -1,4 +1,4 @@
-"""Teachable: train image classifiers from a few examples, on your own machine."""
+"""Teachable: train classifiers of images, sounds, body poses or hand gestures from a few examples, on your own machine."""
 
 __version__ = "0.1.0"
 

@@ -48,7 +48,8 @@ def _bar(total: int, desc: str, unit: str) -> tqdm:
               help="Where to run the network.")
 @click.pass_context
 def main(ctx: click.Context, device: str) -> None:
-    """Teachable: train image classifiers from a few examples, on your own machine."""
+    """Teachable: train classifiers of images, sounds, body poses or hand gestures from a few
+    examples, on your own machine."""
     ctx.obj = {"device": device}
 
 
@@ -109,7 +110,7 @@ def train(ctx, data_dir, output, classifier, epochs, batch_size, learning_rate, 
 @click.pass_context
 @friendly_errors
 def predict(ctx, model_path, files, as_json):
-    """Classify image FILES with a trained MODEL."""
+    """Classify FILES with a trained MODEL (photos; sound files for a sound model)."""
     model = api.load(model_path, device=ctx.obj["device"])
     failed = 0
     for path in files:
