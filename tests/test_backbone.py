@@ -57,14 +57,43 @@ def test_onnx_runtime_matches_pytorch(backbone):
     np.testing.assert_allclose(ort_logits, logits.numpy(), atol=1e-3, rtol=1e-4)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return (a * b).sum(axis=1)
+
+
+@needs_cuda
 def test_cuda_path_matches_cpu(backbone):
     from teachable.embed.image import ImageBackbone
 
-    gpu = ImageBackbone("cuda")
     photos = [data.chelsea(), data.coffee()]
-    np.testing.assert_allclose(gpu.embed(photos), backbone.embed(photos), atol=2e-3, rtol=2e-3)
-    assert 281 <= gpu.classify(data.chelsea())[0].index <= 285
+    exact = ImageBackbone("cuda", precision="fp32")
+    np.testing.assert_allclose(exact.embed(photos), backbone.embed(photos), atol=2e-3, rtol=2e-3)
+    fast = ImageBackbone("cuda")  # float16 autocast by default
+    assert _cosines(fast.embed(photos), backbone.embed(photos)).min() > 0.999
+    assert 281 <= fast.classify(data.chelsea())[0].index <= 285
+
+
+@needs_cuda
+def test_cuda_bulk_path_decodes_in_processes_and_keeps_order(backbone, fewshot_train, tmp_path):
+    from teachable.embed.image import DECODE_POOL_MIN, ImageBackbone
+
+    paths = sorted(fewshot_train.rglob("*.jpg"))
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(paths[0].read_bytes()[:300])
+    sources = (paths * 3)[:DECODE_POOL_MIN] + [broken] + paths[:5]
+    errors = []
+    gpu = ImageBackbone("cuda")
+    vectors, kept = gpu.embed_many(sources, on_error=lambda i, exc: errors.append(i))
+    assert gpu._decoder is not None  # enough photos to start the worker processes
+    assert errors == [DECODE_POOL_MIN]
+    assert kept == [i for i in range(len(sources)) if i != DECODE_POOL_MIN]
+    expected = backbone.embed([sources[i] for i in kept])
+    assert _cosines(vectors, expected).min() > 0.999
 
 
 def test_single_image_path_equals_bulk_path(backbone):

@@ -75,3 +75,59 @@ def test_scale_does_not_matter_cosine():
 def test_needs_two_classes():
     with pytest.raises(NotEnoughClassesError):
         KNNClassifier(2).fit(np.ones((3, 4)), [0, 0, 0])
+
+
+def _normalised(x):
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_int8_error_bounds_hold(signed):
+    from teachable.classify.int8_search import Int8Index
+
+    rng = np.random.default_rng(7)
+    centres = rng.gamma(1.0, 0.5, size=(6, 256))
+    draw = lambda n: centres[rng.integers(0, 6, n)] + rng.normal(0, 0.4, (n, 256))  # noqa: E731
+    examples, queries = draw(3000), draw(40)
+    if not signed:
+        examples, queries = np.abs(examples), np.abs(queries)
+    examples, queries = _normalised(examples), _normalised(queries)
+    scores, bound = Int8Index(examples).approximate(queries)
+    error = np.abs(scores - queries @ examples.T)
+    assert (error <= bound).all()
+    assert error.max() > 0  # the int8 scores really are approximate
+
+
+def test_int8_index_finds_the_exact_neighbours_of_photo_embeddings(backbone, tmp_path, monkeypatch):
+    import teachable.classify.knn as knn_module
+    from photos import write_views
+
+    from teachable.classify import int8_search
+    from teachable.classify.int8_search import Int8Index
+
+    paths = sorted(write_views(tmp_path, per_class=24, seed=5).rglob("*.jpg"))
+    labels = [p.parent.name for p in paths]
+    classes = sorted(set(labels))
+    vectors = backbone.embed(paths)
+    held_out = np.arange(len(paths)) % 6 == 0
+    examples, queries = vectors[~held_out], vectors[held_out]
+    y = np.array([classes.index(c) for c in labels])[~held_out]
+
+    scores, bound = Int8Index(_normalised(examples)).approximate(_normalised(queries))
+    kth_lower = np.sort(scores - bound, axis=1)[:, -3]
+    rescored = (scores + bound >= kth_lower[:, None]).mean(axis=1)
+    assert np.median(rescored) < 0.5  # the bounds rule out most photos of other subjects
+
+    # Rescore however many candidates there are, so the pruned search answers every query.
+    monkeypatch.setattr(int8_search, "MAX_RESCORE_FRACTION", 1.0)
+    monkeypatch.setattr(knn_module, "INDEX_MIN_EXAMPLES", 10)
+    knn = KNNClassifier(len(classes), k=3).fit(examples, y)
+    for q in queries:
+        got_idx, got_sim = knn._top_k(knn._normalise(q), 3)
+        want_idx, want_sim = knn._full_top_k(knn._normalise(q), 3)
+        assert set(got_idx[0]) == set(want_idx[0])
+        np.testing.assert_allclose(np.sort(got_sim[0]), np.sort(want_sim[0]), atol=1e-5)
+    assert knn._index is not None and knn._index[1] is not None
+    want_labels, want_shares = reference(examples, y, queries, 3, len(classes))
+    np.testing.assert_array_equal(knn.predict(queries), want_labels)
+    np.testing.assert_allclose(knn.predict_proba(queries), want_shares, atol=1e-9)

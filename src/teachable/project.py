@@ -430,6 +430,7 @@ class Project:
         if not missing:
             return 0
         backbone = backbone_for(self.kind, backbone_id, device)
+        batch_size = max(batch_size, getattr(backbone, "bulk_batch_size", batch_size))
         done = 0
         for start in range(0, len(missing), batch_size):
             batch_ids = missing[start : start + batch_size]
@@ -603,8 +604,12 @@ class Project:
         result = ImportResult()
         batch: dict[str, list[tuple[str, bytes]]] = {}
         pending = 0
+        unembedded: list[int] = []
+        # Embeddings are computed in the backbone's preferred batch size (a GPU wants
+        # ~1,000 photos at once to keep its decoding processes busy), not per stored batch.
+        embed_every = self._bulk_batch_size() if embed else 0
 
-        def flush() -> None:
+        def flush(final: bool = False) -> None:
             nonlocal pending
             for class_name, items in batch.items():
                 try:
@@ -613,13 +618,17 @@ class Project:
                     info = self.add_class(class_name)
                 before = {s.id for s in self.samples(info.id)}
                 ids = self.add_samples(
-                    info.id, [data for _, data in items], source="import", embed=embed,
+                    info.id, [data for _, data in items], source="import", embed=False,
                     names=[label for label, _ in items],
                     on_error=lambda index, exc, items=items: result.skipped.append((items[index][0], str(exc))),
                 )
                 new = len(set(ids) - before)
                 result.added += new
                 result.duplicates += len(ids) - new
+                unembedded.extend(ids)
+            if embed and unembedded and (len(unembedded) >= embed_every or final):
+                self.ensure_embeddings(sample_ids=unembedded)
+                unembedded.clear()
             if on_progress:
                 on_progress(pending)
             batch.clear()
@@ -636,8 +645,14 @@ class Project:
             pending += 1
             if pending >= batch_size:
                 flush()
-        flush()
+        flush(final=True)
         return result
+
+    def _bulk_batch_size(self) -> int:
+        from .embed import backbone_for
+
+        backbone = backbone_for(self.kind, self.backbone_id)
+        return getattr(backbone, "bulk_batch_size", 32)
 
 
 def check_sound_counts(classes: list[ClassInfo]) -> None:

@@ -26,13 +26,16 @@ from ..device import resolve_device
 from ..errors import InvalidImageError
 from ..paths import cache_dir
 from . import SUPPORTED
-from .preprocess import ImageInput, prepare
+from .preprocess import ImageInput, pixels, prepare
 from .spec import FEATURE_DIM, INPUT_SIZE, weights_path
 
 BACKBONE_ID = SUPPORTED["image"]
 ONNX_EXPORT_VERSION = "1"
 ProgressCallback = Callable[[int], None]
 ErrorCallback = Callable[[int, Exception], None]
+# On a GPU: photos per network call, and the fewest photos worth starting decoding processes for.
+GPU_BATCH = 256
+DECODE_POOL_MIN = 64
 
 
 @lru_cache(maxsize=1)
@@ -109,45 +112,42 @@ class ImageBackbone:
     id = BACKBONE_ID
     dim = FEATURE_DIM
 
-    def __init__(self, device: str = "auto") -> None:
+    def __init__(self, device: str = "auto", precision: str | None = None, decode_workers: int | None = None) -> None:
         self.device = resolve_device(device)
+        self.decode_workers = decode_workers
         self.workers = max(1, min(os.cpu_count() or 1, 8))
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="teachable-embed")
         self._single = self._pooled = None
-        self._torch_module = None
+        self._gpu = None
+        self._decoder = None
         if self.device == "cuda":
-            import torch
+            from .image_gpu import DEFAULT_PRECISION, GpuImageNetwork
 
-            from .efficientnet_lite import FeaturesAndLogits, load_pretrained
-
-            self._torch_module = FeaturesAndLogits(load_pretrained()).to("cuda").to(memory_format=torch.channels_last)
+            self._gpu = GpuImageNetwork(precision or DEFAULT_PRECISION)
         else:
             path = str(backbone_onnx_path())
             self._single = _cpu_session(path, self.workers)
             self._pooled = _cpu_session(path, 1)
+
+    @property
+    def bulk_batch_size(self) -> int:
+        """How many samples a caller should hand to embed_many at once (a GPU wants many)."""
+        return GPU_BATCH * 4 if self._gpu is not None else 32
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(features N x 1280, logits N x 1000) for preprocessed N x 3 x 224 x 224 input."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         if len(batch) == 0:
             return np.zeros((0, FEATURE_DIM), np.float32), np.zeros((0, 1000), np.float32)
-        if self._torch_module is not None:
-            return self._run_cuda(batch)
+        if self._gpu is not None:
+            return self._gpu.run(batch)
         if len(batch) == 1:
             features, logits = self._single.run(None, {"image": batch})
             return features, logits
         # One image per call keeps results independent of how images were grouped.
         outputs = list(self._pool.map(lambda i: self._pooled.run(None, {"image": batch[i : i + 1]}), range(len(batch))))
         return np.concatenate([o[0] for o in outputs]), np.concatenate([o[1] for o in outputs])
-
-    def _run_cuda(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        import torch
-
-        with self._lock, torch.inference_mode():
-            tensor = torch.from_numpy(batch).to("cuda", non_blocking=True).contiguous(memory_format=torch.channels_last)
-            features, logits = self._torch_module(tensor)
-            return features.float().cpu().numpy(), logits.float().cpu().numpy()
 
     def embed(
         self,
@@ -163,6 +163,36 @@ class ImageBackbone:
             return prepare(source)
         except InvalidImageError as exc:
             return exc
+
+    def _pixels_or_error(self, source: ImageInput) -> np.ndarray | InvalidImageError:
+        try:
+            return pixels(source)
+        except InvalidImageError as exc:
+            return exc
+
+    def _embedded_batches(self, sources: list[ImageInput], batch_size: int):
+        """(batch, embedding or error per source) for each batch, in order."""
+        if self._gpu is None:
+            for chunk in _chunks(sources, batch_size):
+                yield chunk, list(self._pool.map(self._embed_or_error, chunk))
+            return
+        chunks = _chunks(sources, max(batch_size, GPU_BATCH))
+        if len(sources) >= DECODE_POOL_MIN:
+            decoded = self._decode_pool().decode(chunks)
+        else:  # too few to pay for starting worker processes
+            decoded = ((chunk, list(self._pool.map(self._pixels_or_error, chunk))) for chunk in chunks)
+        for chunk, results in decoded:
+            good = [x for x in results if not isinstance(x, InvalidImageError)]
+            features = iter(self._gpu.run_pixels(np.stack(good))[0]) if good else iter(())
+            yield chunk, [x if isinstance(x, InvalidImageError) else next(features) for x in results]
+
+    def _decode_pool(self):
+        from .decoding import DecodePool
+
+        with self._lock:
+            if self._decoder is None:
+                self._decoder = DecodePool(self.decode_workers)
+            return self._decoder
 
     def _embed_or_error(self, source: ImageInput) -> np.ndarray | InvalidImageError:
         x = self._prepare_or_error(source)
@@ -186,14 +216,7 @@ class ImageBackbone:
         vectors: list[np.ndarray] = []
         kept: list[int] = []
         position = 0
-        for chunk in _chunks(sources, batch_size):
-            if self._torch_module is not None:
-                prepared = list(self._pool.map(self._prepare_or_error, chunk))
-                good = [x for x in prepared if not isinstance(x, InvalidImageError)]
-                features = iter(self._run_cuda(np.stack(good))[0]) if good else iter(())
-                results = [x if isinstance(x, InvalidImageError) else next(features) for x in prepared]
-            else:
-                results = list(self._pool.map(self._embed_or_error, chunk))
+        for chunk, results in self._embedded_batches(list(sources), batch_size):
             for offset, result in enumerate(results):
                 if isinstance(result, InvalidImageError):
                     if on_error is None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Union
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from ..errors import ImageTooLargeError, InvalidImageError
 from .spec import INPUT_MEAN, INPUT_SIZE, INPUT_STD
@@ -111,7 +111,10 @@ def load_image(source: ImageInput, max_pixels: int = MAX_PIXELS) -> Image.Image:
         except Exception as exc:  # damaged pixel data surfaces as OSError, SyntaxError, ValueError, ...
             raise InvalidImageError(f"{_describe(source)} is damaged or truncated and could not be decoded.") from exc
     try:
-        image = ImageOps.exif_transpose(image)
+        # Only rotate when the EXIF block asks for it: exif_transpose copies the picture even
+        # when it has nothing to do, which cost a fifth of a photo's preparation time.
+        if image.getexif().get(ExifTags.Base.Orientation, 1) != 1:
+            image = ImageOps.exif_transpose(image)
     except Exception:  # a broken EXIF block should not cost the user the photo
         pass
     try:
@@ -125,19 +128,24 @@ def centre_square(image: Image.Image, size: int = INPUT_SIZE) -> Image.Image:
     width, height = image.size
     side = min(width, height)
     left, top = (width - side) // 2, (height - side) // 2
-    square = image.crop((left, top, left + side, top + side))
+    square = image if width == height else image.crop((left, top, left + side, top + side))
     return square.resize((size, size), Image.Resampling.BILINEAR)
 
 
-def to_tensor(image: Image.Image) -> np.ndarray:
-    """A 224x224 RGB image to the network's 3x224x224 float32 input."""
+def to_tensor(image: Image.Image | np.ndarray) -> np.ndarray:
+    """A 224x224 RGB image (PIL or uint8 array) to the network's 3x224x224 float32 input."""
     array = np.asarray(image, dtype=np.float32)
     return ((array - INPUT_MEAN) / INPUT_STD).transpose(2, 0, 1)
 
 
+def pixels(source: ImageInput) -> np.ndarray:
+    """Raw input to the 224x224x3 uint8 picture the network sees, before scaling."""
+    return np.asarray(centre_square(load_image(source)), dtype=np.uint8)
+
+
 def prepare(source: ImageInput) -> np.ndarray:
     """Everything from raw input to one 3x224x224 network input."""
-    return to_tensor(centre_square(load_image(source)))
+    return to_tensor(pixels(source))
 
 
 MEDIA_TYPES = {
