@@ -54,9 +54,10 @@ test: $(TEST_STAMP) chromium node-deps
 	$(PY) -m pytest
 
 # Every benchmark, then their tables written into docs/benchmarks.md. DATA=dir of class folders
-# of photos adds the accuracy benchmark (and its plot); HANDS=dir the hand gesture one.
+# of photos adds the accuracy benchmark (and its plot); HANDS=dir the hand gesture one;
+# KNN_DATA=file.npz (from bench/crop_embeddings.py) times kNN on real embeddings.
 bench: $(TEST_STAMP)
-	$(PY) bench/run_all.py $(if $(DATA),--data $(DATA)) $(if $(HANDS),--hands $(HANDS))
+	$(PY) bench/run_all.py $(if $(DATA),--data $(DATA)) $(if $(HANDS),--hands $(HANDS)) $(if $(KNN_DATA),--knn-data $(KNN_DATA))
 
 clean:
 	rm -rf $(VENV) .node build dist src/*.egg-info .pytest_cache test-artifacts

@@ -1,6 +1,6 @@
 """Run the benchmark suite and write its results into docs/benchmarks.md.
 
-    python bench/run_all.py [--data DIR] [--hands DIR] [--only NAME ...] [--quick]
+    python bench/run_all.py [--data DIR] [--hands DIR] [--knn-data FILE] [--only NAME ...] [--quick]
 
 Each benchmark prints a Markdown table; this runs them one after another and rewrites the
 "Latest `make bench` run" section at the end of docs/benchmarks.md (between its markers) with
@@ -29,7 +29,7 @@ def suite(args) -> list[tuple[str, list[str]]]:
     quick = args.quick
     runs = [
         ("embed", ["bench/embed.py", "--images", "32" if quick else "64"]),
-        ("classifiers", ["bench/classifiers.py"]),
+        ("classifiers", ["bench/classifiers.py"] + (["--data", str(args.knn_data)] if args.knn_data else [])),
         ("live_latency", ["bench/live_latency.py", "--seconds", "5" if quick else "20"]),
         ("import_speed", ["bench/import_speed.py", "--images", "300" if quick else "5000"]),
         ("export_bench", ["bench/export_bench.py"]),
@@ -68,6 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, help="class folders of photos for the accuracy benchmark")
     parser.add_argument("--hands", type=Path, help="class folders of hand photos (hand gesture accuracy)")
+    parser.add_argument("--knn-data", type=Path, help="real embeddings (.npz from bench/crop_embeddings.py) for kNN speed")
     parser.add_argument("--only", nargs="*", help="run only these benchmarks")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()

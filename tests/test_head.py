@@ -98,4 +98,5 @@ def test_hand_written_training_step_matches_autograd_and_torch_adam():
     stats = _epoch(ours, FusedAdam(ours, 1e-2), weight, x, y, None, None, 16, torch.Generator().manual_seed(3), 1, 1)
     assert abs(stats.loss - total / 40) < 1e-5
     for mine, reference in zip(ours, net.parameters()):
-        np.testing.assert_allclose(mine.numpy(), reference.detach().numpy(), atol=2e-6)
+        # 1e-5: float rounding differs by CPU (2.5e-6 seen on an AVX-512 Xeon); a wrong step is ~1e-2.
+        np.testing.assert_allclose(mine.numpy(), reference.detach().numpy(), atol=1e-5)

@@ -131,3 +131,18 @@ def test_int8_index_finds_the_exact_neighbours_of_photo_embeddings(backbone, tmp
     want_labels, want_shares = reference(examples, y, queries, 3, len(classes))
     np.testing.assert_array_equal(knn.predict(queries), want_labels)
     np.testing.assert_allclose(knn.predict_proba(queries), want_shares, atol=1e-9)
+
+
+def test_index_steps_aside_where_bounds_cannot_prune(monkeypatch):
+    """Random vectors all look alike to the int8 bounds: answers stay exact, the index pauses."""
+    import teachable.classify.knn as knn_module
+
+    monkeypatch.setattr(knn_module, "INDEX_MIN_EXAMPLES", 100)
+    rng = np.random.default_rng(3)
+    examples, labels = rng.normal(size=(2000, 1280)).astype(np.float32), rng.integers(0, 3, 2000)
+    queries = rng.normal(size=(12, 1280)).astype(np.float32)
+    knn = KNNClassifier(3, k=3).fit(examples, labels)
+    got = [knn.predict_proba(q[None])[0] for q in queries]
+    _, want = reference(examples, labels, queries, 3, 3)
+    np.testing.assert_allclose(np.array(got), want, atol=1e-9)
+    assert knn._index_misses >= knn_module.INDEX_MISSES_TO_PAUSE

@@ -21,6 +21,10 @@ CHUNK = 65_536
 # (int8_search.py): the same answer, a quarter of the memory read per query.
 INDEX_MIN_EXAMPLES = 20_000
 INDEX_MAX_QUERIES = 8
+# Where the bounds cannot separate the examples (vectors unlike real embeddings), the index
+# only adds work: after this many misses in a row it is tried again only every RETRY queries.
+INDEX_MISSES_TO_PAUSE = 4
+INDEX_RETRY = 64
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:
@@ -47,6 +51,7 @@ class KNNClassifier:
         self.labels = np.zeros(0, np.int64)
         self._index = None  # (examples it was built from, Int8Index), built on first use
         self._index_lock = threading.Lock()
+        self._index_misses = 0
 
     # -- examples -----------------------------------------------------------------------------
     def add(self, embeddings: np.ndarray, labels: np.ndarray | list[int]) -> None:
@@ -90,6 +95,7 @@ class KNNClassifier:
             return None
         with self._index_lock:
             if self._index is None or self._index[0] is not examples:
+                self._index_misses = 0
                 try:
                     from .int8_search import Int8Index
 
@@ -101,10 +107,14 @@ class KNNClassifier:
     def _top_k(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Indices and similarities of the k most similar examples for each query."""
         index = self._int8_index() if len(queries) <= INDEX_MAX_QUERIES else None
-        if index is not None:
+        paused = self._index_misses >= INDEX_MISSES_TO_PAUSE and self._index_misses % INDEX_RETRY != 0
+        if index is not None and not paused:
             found = [index.top_k(q, k) for q in queries]
             if all(f is not None for f in found):
+                self._index_misses = 0
                 return np.stack([f[0] for f in found]), np.stack([f[1] for f in found])
+        if index is not None:
+            self._index_misses += 1
         return self._full_top_k(queries, k)
 
     def _full_top_k(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
