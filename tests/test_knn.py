@@ -122,6 +122,7 @@ def test_int8_index_finds_the_exact_neighbours_of_photo_embeddings(backbone, tmp
     monkeypatch.setattr(int8_search, "MAX_RESCORE_FRACTION", 1.0)
     monkeypatch.setattr(knn_module, "INDEX_MIN_EXAMPLES", 10)
     knn = KNNClassifier(len(classes), k=3).fit(examples, y)
+    knn.prepare_index()
     for q in queries:
         got_idx, got_sim = knn._top_k(knn._normalise(q), 3)
         want_idx, want_sim = knn._full_top_k(knn._normalise(q), 3)
@@ -134,14 +135,17 @@ def test_int8_index_finds_the_exact_neighbours_of_photo_embeddings(backbone, tmp
 
 
 def test_index_steps_aside_where_bounds_cannot_prune(monkeypatch):
-    """Random vectors all look alike to the int8 bounds: answers stay exact, the index pauses."""
+    """Vectors that all point almost the same way look alike to the int8 bounds: answers stay
+    exact, and the index pauses."""
     import teachable.classify.knn as knn_module
 
     monkeypatch.setattr(knn_module, "INDEX_MIN_EXAMPLES", 100)
     rng = np.random.default_rng(3)
-    examples, labels = rng.normal(size=(2000, 1280)).astype(np.float32), rng.integers(0, 3, 2000)
-    queries = rng.normal(size=(12, 1280)).astype(np.float32)
+    examples = (1 + 0.05 * rng.normal(size=(2000, 256))).astype(np.float32)
+    labels = rng.integers(0, 3, 2000)
+    queries = (1 + 0.05 * rng.normal(size=(12, 256))).astype(np.float32)
     knn = KNNClassifier(3, k=3).fit(examples, labels)
+    knn.prepare_index()
     got = [knn.predict_proba(q[None])[0] for q in queries]
     _, want = reference(examples, labels, queries, 3, 3)
     np.testing.assert_allclose(np.array(got), want, atol=1e-9)

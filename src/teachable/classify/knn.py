@@ -49,7 +49,7 @@ class KNNClassifier:
         self.center = None if center is None else np.asarray(center, np.float32)
         self.examples = np.zeros((0, dim or 0), np.float32)
         self.labels = np.zeros(0, np.int64)
-        self._index = None  # (examples it was built from, Int8Index), built on first use
+        self._index = None  # (examples it is for, Int8Index or None until built, Event set when done)
         self._index_lock = threading.Lock()
         self._index_misses = 0
 
@@ -85,24 +85,55 @@ class KNNClassifier:
         present = np.unique(self.labels)
         if len(present) < 2:
             raise NotEnoughClassesError("kNN needs examples of at least two classes.")
+        self.prepare_index(wait=False)  # ready by the time the first frames arrive
         return self
 
     # -- prediction ---------------------------------------------------------------------------
+    def prepare_index(self, wait: bool = True) -> None:
+        """Build the int8 index for the current examples now (a few seconds at 100,000) rather
+        than in the background after the first query; ``wait=False`` starts it in the background."""
+        examples = self.examples
+        if len(examples) < INDEX_MIN_EXAMPLES:
+            return
+        with self._index_lock:
+            current = self._index
+            if current is None or current[0] is not examples:
+                current = self._index = (examples, None, threading.Event())
+                self._index_misses = 0
+                start = True
+            else:
+                start = False
+        if start and wait:
+            self._build_index(current)
+        elif start:
+            threading.Thread(target=self._build_index, args=(current,), name="teachable-knn-index", daemon=True).start()
+        if wait:
+            current[2].wait()
+
+    def _build_index(self, entry: tuple) -> None:
+        examples, _, done = entry
+        index = None
+        try:
+            from .int8_search import Int8Index
+
+            index = Int8Index(examples)
+        except (ImportError, RuntimeError, AttributeError):  # no int8 kernel on this platform
+            pass
+        finally:
+            with self._index_lock:
+                if self._index is entry:
+                    self._index = (examples, index, done)
+            done.set()
+
     def _int8_index(self):
-        """The int8 index of the current examples, or None where it does not pay (or is unavailable)."""
+        """The int8 index of the current examples, or None while it is being built, where it
+        does not pay, or where this platform has no int8 kernel. Queries never wait for it."""
         examples = self.examples
         if len(examples) < INDEX_MIN_EXAMPLES:
             return None
+        self.prepare_index(wait=False)
         with self._index_lock:
-            if self._index is None or self._index[0] is not examples:
-                self._index_misses = 0
-                try:
-                    from .int8_search import Int8Index
-
-                    self._index = (examples, Int8Index(examples))
-                except (ImportError, RuntimeError, AttributeError):  # no int8 kernel on this platform
-                    self._index = (examples, None)
-            return self._index[1]
+            return self._index[1] if self._index is not None and self._index[0] is examples else None
 
     def _top_k(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Indices and similarities of the k most similar examples for each query."""
@@ -194,4 +225,5 @@ class KNNClassifier:
         model.examples, model.labels = examples, labels
         if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
             raise ValueError("kNN labels out of range")
+        model.prepare_index(wait=False)
         return model
