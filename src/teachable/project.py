@@ -13,9 +13,11 @@ import json
 import os
 import re
 import tempfile
+import threading
 import unicodedata
 import zipfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -317,25 +319,44 @@ class Project:
         ``embed=True`` computes their embeddings right away; the server passes False and
         lets a background worker do it. ``names`` label bytes items in error messages.
         """
+        ids, _ = self._store_samples(class_ref, items, source, embed, on_error, names)
+        return ids
+
+    def _store_samples(self, class_ref, items, source, embed, on_error, names) -> tuple[list[int], int]:
+        """add_samples' work; also returns how many samples were new (not duplicates)."""
         if source not in SOURCES:
             raise TeachableError(f"Unknown sample source '{source}'.")
         info = self.class_info(class_ref)
         kind = self.kind
-        prepared = []
-        for index, item in enumerate(items):
+        items = list(items)
+
+        def check(index: int) -> list[tuple] | InvalidImageError:
+            item = items[index]
             if names is not None and index < len(names):
                 label = names[index]
             else:
                 label = str(item) if isinstance(item, (str, Path)) else f"item {index + 1}"
             try:
-                prepared += _checked_samples(kind, _read_bytes(item), f"'{label}'")
+                return _checked_samples(kind, _read_bytes(item), f"'{label}'")
             except (InvalidImageError, OSError) as exc:
-                error = exc if isinstance(exc, InvalidImageError) else InvalidImageError(f"'{label}' could not be read: {exc}.")
+                return exc if isinstance(exc, InvalidImageError) else InvalidImageError(f"'{label}' could not be read: {exc}.")
+
+        # Photos are checked (fully decoded) on every core at once; the keypoint and sound
+        # models are not shared between threads.
+        if kind == "image" and len(items) > 1:
+            outcomes = list(_checking_pool().map(check, range(len(items))))
+        else:
+            outcomes = [check(index) for index in range(len(items))]
+        prepared = []
+        for index, outcome in enumerate(outcomes):
+            if isinstance(outcome, InvalidImageError):
                 if on_error is None:
-                    raise error from None
-                on_error(index, error)
+                    raise outcome from None
+                on_error(index, outcome)
                 continue
+            prepared += outcome
         ids: list[int] = []
+        inserted = 0
         with self._db.write() as conn:
             if not conn.execute("SELECT 1 FROM classes WHERE id = ?", (info.id,)).fetchone():
                 raise NotFoundError(f"The class '{info.name}' was deleted.")
@@ -352,12 +373,13 @@ class Project:
                     (info.id, data, media_type, source, digest, width, height, now(), duration),
                 )
                 ids.append(int(cursor.lastrowid))
+                inserted += 1
                 if vector is not None:  # keypoint kinds: found while checking, stored at once
                     conn.execute("INSERT INTO embeddings(sample_id, backbone, vector) VALUES (?, ?, ?)",
                                  (ids[-1], backbone_id, np.asarray(vector, np.float32).tobytes()))
         if embed and ids:
             self.ensure_embeddings(sample_ids=ids)
-        return ids
+        return ids, inserted
 
     def samples(self, class_ref: int | str | None = None) -> list[SampleInfo]:
         query = f"SELECT {SAMPLE_COLUMNS} FROM samples"
@@ -616,13 +638,11 @@ class Project:
                     info = self.class_info(class_name)
                 except NotFoundError:
                     info = self.add_class(class_name)
-                before = {s.id for s in self.samples(info.id)}
-                ids = self.add_samples(
-                    info.id, [data for _, data in items], source="import", embed=False,
-                    names=[label for label, _ in items],
-                    on_error=lambda index, exc, items=items: result.skipped.append((items[index][0], str(exc))),
+                ids, new = self._store_samples(
+                    info.id, [data for _, data in items], "import", False,
+                    lambda index, exc, items=items: result.skipped.append((items[index][0], str(exc))),
+                    [label for label, _ in items],
                 )
-                new = len(set(ids) - before)
                 result.added += new
                 result.duplicates += len(ids) - new
                 unembedded.extend(ids)
@@ -669,6 +689,19 @@ def check_sound_counts(classes: list[ClassInfo]) -> None:
         problems.append("at least one class besides background noise")
     if problems:
         raise NotEnoughClassesError("A sound project needs " + "; ".join(problems) + ".")
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _checking_pool() -> ThreadPoolExecutor:
+    """Threads that decode photos to check them (Pillow decodes outside the GIL)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max(1, min(os.cpu_count() or 1, 8)), thread_name_prefix="teachable-check")
+        return _pool
 
 
 def _checked_samples(kind: str, data: bytes, label: str) -> list[tuple]:
