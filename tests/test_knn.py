@@ -1,39 +1,46 @@
 """The kNN classifier against a brute-force reference written the obvious way."""
 
+import math
+
 import numpy as np
 import pytest
 
 from teachable.classify.knn import KNNClassifier
-from teachable.errors import NotEnoughClassesError
+from teachable.errors import NotEnoughClassesError, TeachableError
 
 
-def reference(examples, labels, queries, k, num_classes):
-    """Loop over every query and example: cosine, sort, vote, tie-break by summed similarity."""
+def reference(examples, labels, queries, k, num_classes, temperature=0.0):
+    """Loop over every query and example: cosine, sort, vote (weighted by exp((sim - best) /
+    temperature), or one each at temperature 0), tie-break by summed similarity."""
     out_labels, out_shares = [], []
     for q in queries:
         sims = [float(np.dot(q, e) / (np.linalg.norm(q) * np.linalg.norm(e))) for e in examples]
         order = sorted(range(len(sims)), key=lambda i: -sims[i])[: min(k, len(sims))]
-        votes = [0] * num_classes
+        votes = [0.0] * num_classes
         sums = [0.0] * num_classes
         for i in order:
-            votes[labels[i]] += 1
+            votes[labels[i]] += math.exp((sims[i] - sims[order[0]]) / temperature) if temperature else 1.0
             sums[labels[i]] += sims[i]
-        best = max(range(num_classes), key=lambda c: (votes[c], sums[c]))
+        total = sum(votes)
+        top = max(votes)
+        best = max((c for c in range(num_classes) if votes[c] >= top - 1e-9), key=lambda c: sums[c])
         out_labels.append(best)
-        out_shares.append([v / len(order) for v in votes])
+        out_shares.append([v / total for v in votes])
     return np.array(out_labels), np.array(out_shares)
 
 
+@pytest.mark.parametrize("temperature", [0.0, 0.02, 0.2])
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 7])
-def test_matches_brute_force(k):
+def test_matches_brute_force(k, temperature):
     rng = np.random.default_rng(k)
     examples = rng.normal(size=(60, 32)).astype(np.float32)
     labels = rng.integers(0, 4, size=60)
     queries = rng.normal(size=(25, 32)).astype(np.float32)
-    knn = KNNClassifier(4, k=k).fit(examples, labels)
-    want_labels, want_shares = reference(examples, labels, queries, k, 4)
+    knn = KNNClassifier(4, k=k, temperature=temperature).fit(examples, labels)
+    want_labels, want_shares = reference(examples, labels, queries, k, 4, temperature)
     np.testing.assert_array_equal(knn.predict(queries), want_labels)
-    np.testing.assert_allclose(knn.predict_proba(queries), want_shares, atol=1e-9)
+    # float32 similarities, weighted by exp(sim / 0.02): shares agree to ~1e-6.
+    np.testing.assert_allclose(knn.predict_proba(queries), want_shares, atol=1e-5)
     assert np.allclose(knn.predict_proba(queries).sum(axis=1), 1.0)
 
 
@@ -45,7 +52,7 @@ def test_chunked_search_matches_single_pass(monkeypatch):
     whole = KNNClassifier(5, k=5).fit(examples, labels)
     expected = whole.predict_proba(queries), whole.predict(queries)
     monkeypatch.setattr("teachable.classify.knn.CHUNK", 37)
-    np.testing.assert_allclose(whole.predict_proba(queries), expected[0])
+    np.testing.assert_allclose(whole.predict_proba(queries), expected[0], atol=1e-6)
     np.testing.assert_array_equal(whole.predict(queries), expected[1])
 
 
@@ -61,7 +68,7 @@ def test_incremental_add_and_remove_without_training():
 
 
 def test_k_is_capped_at_the_number_of_examples():
-    knn = KNNClassifier(2, k=50).fit(np.eye(2, dtype=np.float32), [0, 1])
+    knn = KNNClassifier(2, k=50, temperature=0).fit(np.eye(2, dtype=np.float32), [0, 1])
     shares = knn.predict_proba(np.array([[1.0, 0.1]]))
     np.testing.assert_allclose(shares, [[0.5, 0.5]])
     assert knn.predict(np.array([[1.0, 0.1]]))[0] == 0  # tie broken by similarity
@@ -129,9 +136,9 @@ def test_int8_index_finds_the_exact_neighbours_of_photo_embeddings(backbone, tmp
         assert set(got_idx[0]) == set(want_idx[0])
         np.testing.assert_allclose(np.sort(got_sim[0]), np.sort(want_sim[0]), atol=1e-5)
     assert knn._index is not None and knn._index[1] is not None
-    want_labels, want_shares = reference(examples, y, queries, 3, len(classes))
+    want_labels, want_shares = reference(examples, y, queries, 3, len(classes), knn.temperature)
     np.testing.assert_array_equal(knn.predict(queries), want_labels)
-    np.testing.assert_allclose(knn.predict_proba(queries), want_shares, atol=1e-9)
+    np.testing.assert_allclose(knn.predict_proba(queries), want_shares, atol=1e-5)
 
 
 def test_index_steps_aside_where_bounds_cannot_prune(monkeypatch):
@@ -147,6 +154,20 @@ def test_index_steps_aside_where_bounds_cannot_prune(monkeypatch):
     knn = KNNClassifier(3, k=3).fit(examples, labels)
     knn.prepare_index()
     got = [knn.predict_proba(q[None])[0] for q in queries]
-    _, want = reference(examples, labels, queries, 3, 3)
-    np.testing.assert_allclose(np.array(got), want, atol=1e-9)
+    _, want = reference(examples, labels, queries, 3, 3, knn.temperature)
+    np.testing.assert_allclose(np.array(got), want, atol=1e-5)
     assert knn._index_misses >= knn_module.INDEX_MISSES_TO_PAUSE
+
+
+def test_models_saved_before_weighted_votes_keep_equal_votes():
+    rng = np.random.default_rng(4)
+    examples, labels = rng.normal(size=(40, 16)).astype(np.float32), rng.integers(0, 3, 40)
+    state = KNNClassifier(3, k=5).fit(examples, labels).state()
+    old = KNNClassifier.from_state(3, {"k": 5}, state)  # params as older versions wrote them
+    assert old.temperature == 0.0
+    queries = rng.normal(size=(10, 16)).astype(np.float32)
+    np.testing.assert_allclose(old.predict_proba(queries), reference(examples, labels, queries, 5, 3)[1], atol=1e-6)
+    new = KNNClassifier.from_state(3, KNNClassifier(3, k=5).params(), state)
+    assert new.temperature == pytest.approx(0.02)
+    with pytest.raises(TeachableError):
+        KNNClassifier(3, temperature=-1.0)

@@ -1,8 +1,12 @@
 """Cosine k-nearest-neighbours: Teachable Machine's instant classifier, no training step.
 
 Examples are stored L2-normalised, so the cosine similarity of a query to every example is
-one matrix product. The k most similar examples vote; the class with most votes wins, and
-ties go to the class whose voters are more similar in sum. Confidences are vote shares.
+one matrix product. The k most similar examples vote, each with weight
+exp((similarity - best similarity) / temperature): the nearest counts 1, one 0.02 less
+similar counts 0.37. The class with the largest vote wins (exact ties: the class whose voters
+are more similar in sum); confidences are the vote shares. On real photos and hand gestures
+this beat equal votes at every training-set size measured (docs/benchmarks.md, "Defaults").
+Models saved before weighting existed load with temperature 0: equal votes, as trained.
 """
 
 from __future__ import annotations
@@ -13,7 +17,11 @@ import numpy as np
 
 from ..errors import NotEnoughClassesError, TeachableError
 
-DEFAULT_K = 3
+DEFAULT_K = 5
+# Votes weighted by exp((sim - best) / DEFAULT_TEMPERATURE); 0 means one equal vote each.
+DEFAULT_TEMPERATURE = 0.02
+# Vote shares this close count as a tie (float rounding), broken by summed similarity.
+TIE = 1e-6
 # Similarities are computed in chunks of this many examples, so memory stays bounded
 # however many examples there are.
 CHUNK = 65_536
@@ -40,11 +48,14 @@ class KNNClassifier:
     kind = "knn"
 
     def __init__(self, num_classes: int, k: int = DEFAULT_K, dim: int | None = None,
-                 center: np.ndarray | None = None) -> None:
+                 center: np.ndarray | None = None, temperature: float = DEFAULT_TEMPERATURE) -> None:
         if k < 1:
             raise TeachableError("k must be at least 1.")
+        if not (np.isfinite(temperature) and temperature >= 0):
+            raise TeachableError("The kNN temperature must be 0 (equal votes) or more.")
         self.num_classes = num_classes
         self.k = int(k)
+        self.temperature = float(temperature)
         # Subtracted from every embedding first: sound embeddings share a large common part.
         self.center = None if center is None else np.asarray(center, np.float32)
         self.examples = np.zeros((0, dim or 0), np.float32)
@@ -176,23 +187,27 @@ class KNNClassifier:
         k = min(self.k, len(self.labels))
         idx, sims = self._top_k(queries, k)
         voter_labels = self.labels[idx]
+        sims = sims.astype(np.float64)
+        if self.temperature > 0:
+            weights = np.exp((sims - sims.max(axis=1, keepdims=True)) / self.temperature)
+        else:
+            weights = np.ones_like(sims)
         counts = np.zeros((len(queries), self.num_classes), np.float64)
         sim_sums = np.zeros((len(queries), self.num_classes), np.float64)
         rows = np.repeat(np.arange(len(queries)), k)
-        np.add.at(counts, (rows, voter_labels.ravel()), 1.0)
-        np.add.at(sim_sums, (rows, voter_labels.ravel()), sims.ravel().astype(np.float64))
-        return counts / k, sim_sums
+        np.add.at(counts, (rows, voter_labels.ravel()), weights.ravel())
+        np.add.at(sim_sums, (rows, voter_labels.ravel()), sims.ravel())
+        return counts / weights.sum(axis=1, keepdims=True), sim_sums
 
     def predict(self, embeddings: np.ndarray) -> np.ndarray:
-        """Winning class index per query: most votes, then the larger summed similarity."""
+        """Winning class index per query: the largest vote, then the larger summed similarity."""
         return self.classify(embeddings)[0]
 
     def classify(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(winning class per query, vote shares) from one search over the examples."""
         shares, sim_sums = self.votes(embeddings)
-        # Lexicographic (votes, similarity): shares are multiples of 1/k and |sums| <= k.
-        score = shares * (4.0 * self.k) + sim_sums / (2.0 * self.k)
-        return np.argmax(score, axis=1), shares
+        tied = shares >= shares.max(axis=1, keepdims=True) - TIE
+        return np.argmax(np.where(tied, sim_sums, -np.inf), axis=1), shares
 
     # -- persistence --------------------------------------------------------------------------
     @property
@@ -206,12 +221,14 @@ class KNNClassifier:
         return state
 
     def params(self) -> dict:
-        return {"k": self.k}
+        return {"k": self.k, "temperature": self.temperature}
 
     @classmethod
     def from_state(cls, num_classes: int, params: dict, state: dict[str, np.ndarray]) -> "KNNClassifier":
         center = np.asarray(state["center"], np.float32) if "center" in state else None
-        model = cls(num_classes, k=int(params.get("k", DEFAULT_K)), center=center)
+        # A model saved before weighted votes has no temperature: it keeps its equal votes.
+        model = cls(num_classes, k=int(params.get("k", DEFAULT_K)), center=center,
+                    temperature=float(params.get("temperature", 0.0)))
         examples = np.asarray(state["examples"], np.float32)
         labels = np.asarray(state["labels"], np.int64)
         if examples.ndim != 2 or labels.shape != (examples.shape[0],):

@@ -7,9 +7,9 @@ together with the backbone:
   trained on normalised inputs);
 - kNN: the stored L2-normalised examples are a constant matrix; the graph normalises the query,
   takes one MatMul for all cosine similarities, TopK, looks up the voters' one-hot labels and
-  sums them into vote shares, exactly as :class:`~teachable.classify.knn.KNNClassifier`.
-  A second output, ``label``, applies the same tie-break (most votes, then the larger summed
-  similarity).
+  sums them, weighted by similarity, into vote shares, as :class:`~teachable.classify.knn.KNNClassifier`.
+  A second output, ``label``, applies the same tie-break (the largest vote, then the larger
+  summed similarity).
 
 Inputs and outputs: ``image`` float32 [batch, 3, 224, 224] (RGB, ``(pixel - 127) / 128``,
 centre square resized bilinearly) -> ``probabilities`` float32 [batch, classes] and ``label``
@@ -66,6 +66,7 @@ def _torch_classifier(classifier):
         def __init__(self, knn: KNNClassifier) -> None:
             super().__init__()
             self.k = min(knn.k, len(knn.labels))
+            self.temperature = knn.temperature
             self.register_buffer("examples_t", torch.from_numpy(np.ascontiguousarray(knn.examples.T)))
             onehot = np.eye(knn.num_classes, dtype=np.float32)[knn.labels]
             self.register_buffer("onehot", torch.from_numpy(onehot))
@@ -77,10 +78,14 @@ def _torch_classifier(classifier):
             sims = q @ self.examples_t
             top_sims, top_idx = torch.topk(sims, self.k, dim=1)
             voters = self.onehot[top_idx]  # batch x k x classes
-            votes = voters.sum(dim=1)
+            if self.temperature > 0:  # topk sorts: the first is the most similar
+                weights = torch.exp((top_sims - top_sims[:, :1]) / self.temperature)
+            else:
+                weights = torch.ones_like(top_sims)
+            shares = (voters * weights.unsqueeze(2)).sum(dim=1) / weights.sum(dim=1, keepdim=True)
             sim_sums = (voters * top_sims.unsqueeze(2)).sum(dim=1)
-            shares = votes / self.k
-            score = shares * (4.0 * self.k) + sim_sums / (2.0 * self.k)
+            tied = shares >= shares.max(dim=1, keepdim=True).values - 1e-6
+            score = torch.where(tied, sim_sums, torch.full_like(sim_sums, -1e9))
             return shares, score.argmax(dim=1)
 
     if isinstance(classifier, HeadClassifier):
