@@ -56,6 +56,12 @@ def embeddings(data: Path, cache: Path | None, kind: str):
     return xtr, ytr, xte, yte, classes
 
 
+def draw(labels: np.ndarray, shots: int, classes: int, seed: int) -> np.ndarray:
+    """Positions of ``shots`` random training examples of every class (draw number ``seed``)."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.choice(np.flatnonzero(labels == c), shots, replace=False) for c in range(classes)])
+
+
 def score(kind: str, xtr, ytr, xte, yte, classes: int, seed: int) -> float:
     if kind == "knn":
         model = KNNClassifier(classes).fit(xtr, ytr)  # the defaults users get
@@ -83,11 +89,10 @@ def main() -> None:
     curves = {"knn": [], "head": []}
     for shots in SHOTS:
         results = {"knn": [], "head": []}
-        for draw in range(args.draws):
-            rng = np.random.default_rng(draw)
-            pick = np.concatenate([rng.choice(np.flatnonzero(ytr == c), shots, replace=False) for c in range(n)])
+        for seed in range(args.draws):
+            pick = draw(ytr, shots, n, seed)
             for kind in results:
-                results[kind].append(score(kind, xtr[pick], ytr[pick], xte, yte, n, draw))
+                results[kind].append(score(kind, xtr[pick], ytr[pick], xte, yte, n, seed))
         for kind, values in results.items():
             curves[kind].append((np.mean(values), np.std(values)))
         cells = [f"{np.mean(v):.3f} ± {np.std(v):.3f}" for v in results.values()]

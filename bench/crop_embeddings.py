@@ -16,11 +16,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
-from teachable.embed.image import ImageBackbone
-from teachable.embed.preprocess import load_image
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from photos import random_view  # noqa: E402
+
+from teachable.embed.image import ImageBackbone  # noqa: E402
+from teachable.embed.preprocess import load_image  # noqa: E402
 
 SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -31,15 +34,8 @@ def photos(root: Path) -> list[tuple[Path, str]]:
 
 def crops(path: Path, count: int, rng: np.random.Generator):
     image = load_image(path)
-    width, height = image.size
     for _ in range(count):
-        side = max(16, int(min(width, height) * rng.uniform(0.4, 1.0)))
-        left = int(rng.integers(0, width - side + 1))
-        top = int(rng.integers(0, height - side + 1))
-        view = image.crop((left, top, left + side, top + side))
-        if rng.random() < 0.5:
-            view = view.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        yield view
+        yield random_view(image, rng, scale=(0.4, 1.0))
 
 
 def main() -> None:

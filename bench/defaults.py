@@ -12,12 +12,17 @@ deviation over the draws), the current default marked.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from teachable.classify.head import HeadClassifier
-from teachable.classify.knn import DEFAULT_K, DEFAULT_TEMPERATURE, KNNClassifier
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from accuracy import draw  # noqa: E402
+
+from teachable.classify.head import HeadClassifier  # noqa: E402
+from teachable.classify.knn import DEFAULT_K, DEFAULT_TEMPERATURE, KNNClassifier  # noqa: E402
 
 SHOTS = (5, 10, 20, 50)
 KS = (1, 3, 5, 10)
@@ -63,11 +68,9 @@ def study(cache: Path, draws: int) -> None:
         cells = []
         for shots in SHOTS:
             scores = []
-            for draw in range(draws):
-                rng = np.random.default_rng(draw)
-                available = [np.flatnonzero(ytr == c) for c in range(n)]
-                pick = np.concatenate([rng.choice(a, min(shots, len(a)), replace=False) for a in available if len(a)])
-                scores.append(accuracy(make, xtr[pick], ytr[pick], xte, yte, n, draw))
+            for seed in range(draws):
+                pick = draw(ytr, shots, n, seed)
+                scores.append(accuracy(make, xtr[pick], ytr[pick], xte, yte, n, seed))
             cells.append(f"{np.mean(scores):.3f} ± {np.std(scores):.3f}")
         cells.append(f"{accuracy(make, xtr, ytr, xte, yte, n, 0):.3f}")
         default = name in DEFAULT_NAMES

@@ -64,7 +64,9 @@ def precision_rows(paths: list[Path], precision: str) -> list[tuple[str, str]]:
     from teachable.embed.image_gpu import PRECISIONS, GpuImageNetwork
 
     batch = np.stack([pixels(p) for p in paths[:256]])
-    reference_features, reference_logits = GpuImageNetwork("fp32").run_pixels(batch)
+    reference = GpuImageNetwork("fp32")
+    reference_features, reference_logits = reference.run_pixels(batch)
+    b = reference_features / np.linalg.norm(reference_features, axis=1, keepdims=True)
     rows = []
     for name in PRECISIONS:
         if name == "fp32":
@@ -72,7 +74,6 @@ def precision_rows(paths: list[Path], precision: str) -> list[tuple[str, str]]:
         network = GpuImageNetwork(name)
         features, logits = network.run_pixels(batch)
         a = features / np.linalg.norm(features, axis=1, keepdims=True)
-        b = reference_features / np.linalg.norm(reference_features, axis=1, keepdims=True)
         cosine = (a * b).sum(axis=1)
         same_top1 = (logits.argmax(1) == reference_logits.argmax(1)).mean()
         network.run_pixels(batch)
@@ -80,7 +81,6 @@ def precision_rows(paths: list[Path], precision: str) -> list[tuple[str, str]]:
         rows.append((f"{name} autocast vs float32, {len(batch)} photos: lowest cosine of embeddings / same top-1 guess",
                      f"{cosine.min():.5f} / {same_top1:.1%}"))
         rows.append((f"{name} network throughput from uint8 pixels, batch {len(batch)}", f"{rate:.0f} images/s"))
-    reference = GpuImageNetwork("fp32")
     rate = timed_rate(lambda: [reference.run_pixels(batch) for _ in range(8)], 8 * len(batch))
     rows.append((f"fp32 network throughput from uint8 pixels, batch {len(batch)}", f"{rate:.0f} images/s"))
     rows.append(("precision the backbone uses on this GPU", precision))

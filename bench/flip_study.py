@@ -12,16 +12,19 @@ Prints a Markdown table: mean held-out accuracy ± standard deviation over the d
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from teachable.classify.head import HeadClassifier
-from teachable.classify.knn import KNNClassifier
-from teachable.dataset import Dataset
-from teachable.embed.image import get_backbone
-from teachable.embed.preprocess import load_image
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from accuracy import draw, score  # noqa: E402
+
+from teachable.dataset import Dataset  # noqa: E402
+from teachable.embed.image import get_backbone  # noqa: E402
+from teachable.embed.preprocess import load_image  # noqa: E402
 
 SHOTS = (5, 10, 20, 50)
 
@@ -37,15 +40,6 @@ def flipped_embeddings(data: Path, cache: Path, count: int) -> np.ndarray:
     vectors = get_backbone("cpu").embed(mirrored)
     np.savez(target, xtr=vectors)
     return vectors
-
-
-def accuracy(kind: str, x, y, xte, yte, n: int, seed: int) -> float:
-    if kind == "knn":
-        model = KNNClassifier(n).fit(x, y)
-    else:
-        model = HeadClassifier(n)
-        model.fit(x, y, seed=seed)
-    return float((model.predict(xte) == yte).mean())
 
 
 def main() -> None:
@@ -67,14 +61,12 @@ def main() -> None:
         for kind in ("knn", "head"):
             for mirror in (False, True):
                 scores = []
-                for draw in range(args.draws if shots else 1):
-                    rng = np.random.default_rng(draw)
-                    pick = (np.concatenate([rng.choice(np.flatnonzero(ytr == c), shots, replace=False) for c in range(n)])
-                            if shots else np.arange(len(xtr)))
+                for seed in range(args.draws if shots else 1):
+                    pick = draw(ytr, shots, n, seed) if shots else np.arange(len(xtr))
                     x, y = xtr[pick], ytr[pick]
                     if mirror:
                         x, y = np.concatenate([x, flipped[pick]]), np.concatenate([y, y])
-                    scores.append(accuracy(kind, x, y, xte, yte, n, draw))
+                    scores.append(score(kind, x, y, xte, yte, n, seed))
                 cells.append(f"{np.mean(scores):.3f} ± {np.std(scores):.3f}" if shots else f"{scores[0]:.3f}")
         print(f"| {shots or 'all'} | " + " | ".join(cells) + " |")
 

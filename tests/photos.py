@@ -25,10 +25,10 @@ def photo(name: str) -> Image.Image:
     return Image.fromarray(PHOTOS[name]()).convert("RGB")
 
 
-def random_view(image: Image.Image, rng: np.random.Generator) -> Image.Image:
-    """A random crop covering 55-95% of the shorter side, mirrored half of the time."""
+def random_view(image: Image.Image, rng: np.random.Generator, scale: tuple[float, float] = (0.55, 0.95)) -> Image.Image:
+    """A random square crop covering ``scale`` (55-95%) of the shorter side, mirrored half of the time."""
     width, height = image.size
-    side = int(min(width, height) * rng.uniform(0.55, 0.95))
+    side = max(1, int(min(width, height) * rng.uniform(*scale)))
     left = int(rng.integers(0, width - side + 1))
     top = int(rng.integers(0, height - side + 1))
     view = image.crop((left, top, left + side, top + side))

@@ -28,7 +28,7 @@ import numpy as np
 from .classify.head import DEFAULTS
 from .classify.knn import DEFAULT_K
 from .dataset import SUFFIXES
-from .embed import KEYPOINT_KINDS, default_backbone_id
+from .embed import KEYPOINT_KINDS, backbone_for, default_backbone_id
 from .embed.preprocess import MAX_FILE_BYTES, inspect_image
 from .errors import (
     ConflictError, DatasetError, InvalidImageError, InvalidNameError, NotEnoughClassesError, NotFoundError,
@@ -442,8 +442,6 @@ class Project:
 
         Each batch is committed as soon as it is done, so an interrupted run keeps its work.
         """
-        from .embed import backbone_for
-
         backbone_id = self.backbone_id
         missing = self.missing_embeddings(backbone_id)
         if sample_ids is not None:
@@ -452,7 +450,7 @@ class Project:
         if not missing:
             return 0
         backbone = backbone_for(self.kind, backbone_id, device)
-        batch_size = max(batch_size, getattr(backbone, "bulk_batch_size", batch_size))
+        batch_size = _embedding_batch(backbone, batch_size)
         done = 0
         for start in range(0, len(missing), batch_size):
             batch_ids = missing[start : start + batch_size]
@@ -629,7 +627,7 @@ class Project:
         unembedded: list[int] = []
         # Embeddings are computed in the backbone's preferred batch size (a GPU wants
         # ~1,000 photos at once to keep its decoding processes busy), not per stored batch.
-        embed_every = self._bulk_batch_size() if embed else 0
+        embed_every = _embedding_batch(backbone_for(self.kind, self.backbone_id), batch_size) if embed else 0
 
         def flush(final: bool = False) -> None:
             nonlocal pending
@@ -668,12 +666,6 @@ class Project:
         flush(final=True)
         return result
 
-    def _bulk_batch_size(self) -> int:
-        from .embed import backbone_for
-
-        backbone = backbone_for(self.kind, self.backbone_id)
-        return getattr(backbone, "bulk_batch_size", 32)
-
 
 def check_sound_counts(classes: list[ClassInfo]) -> None:
     """Teachable Machine's rule: >= 20 background-noise samples and >= 8 in every other class."""
@@ -689,6 +681,11 @@ def check_sound_counts(classes: list[ClassInfo]) -> None:
         problems.append("at least one class besides background noise")
     if problems:
         raise NotEnoughClassesError("A sound project needs " + "; ".join(problems) + ".")
+
+
+def _embedding_batch(backbone, requested: int) -> int:
+    """Samples to embed at once: what the caller asked, or more where the backbone wants more."""
+    return max(requested, getattr(backbone, "bulk_batch_size", requested))
 
 
 _pool: ThreadPoolExecutor | None = None

@@ -21,15 +21,17 @@ from ..errors import InvalidImageError
 from .preprocess import ImageInput, pixels
 
 
+def pixels_or_error(source: ImageInput) -> np.ndarray | InvalidImageError:
+    """The picture's uint8 pixels, or the error that says why it cannot be read."""
+    try:
+        return pixels(source)
+    except InvalidImageError as exc:
+        return exc
+
+
 def _pixels_or_errors(sources: list[ImageInput]) -> list[np.ndarray | InvalidImageError]:
-    """Runs in a worker: one piece of a batch, each image decoded or its error kept."""
-    results: list[np.ndarray | InvalidImageError] = []
-    for source in sources:
-        try:
-            results.append(pixels(source))
-        except InvalidImageError as exc:
-            results.append(exc)  # sent back to the parent, which reports or raises it
-    return results
+    """Runs in a worker: one piece of a batch; errors go back to the parent to report or raise."""
+    return [pixels_or_error(source) for source in sources]
 
 
 def default_workers() -> int:

@@ -27,7 +27,8 @@ from ..device import resolve_device
 from ..errors import InvalidImageError
 from ..paths import cache_dir
 from . import SUPPORTED
-from .preprocess import ImageInput, pixels, prepare
+from .decoding import pixels_or_error
+from .preprocess import ImageInput, prepare
 from .spec import FEATURE_DIM, INPUT_SIZE, weights_path
 
 BACKBONE_ID = SUPPORTED["image"]
@@ -165,12 +166,6 @@ class ImageBackbone:
         except InvalidImageError as exc:
             return exc
 
-    def _pixels_or_error(self, source: ImageInput) -> np.ndarray | InvalidImageError:
-        try:
-            return pixels(source)
-        except InvalidImageError as exc:
-            return exc
-
     def _embedded_batches(self, sources: list[ImageInput], batch_size: int):
         """(batch, embedding or error per source) for each batch, in order."""
         if self._gpu is None:
@@ -181,7 +176,7 @@ class ImageBackbone:
         if len(sources) >= DECODE_POOL_MIN:
             decoded = self._decode_pool().decode(chunks)
         else:  # too few to pay for starting worker processes
-            decoded = ((chunk, list(self._pool.map(self._pixels_or_error, chunk))) for chunk in chunks)
+            decoded = ((chunk, list(self._pool.map(pixels_or_error, chunk))) for chunk in chunks)
         for chunk, results in decoded:
             good = [x for x in results if not isinstance(x, InvalidImageError)]
             features = iter(self._gpu.run_pixels(np.stack(good))[0]) if good else iter(())

@@ -25,7 +25,7 @@ import warnings
 import numpy as np
 
 from ..classify.head import HeadClassifier
-from ..classify.knn import KNNClassifier
+from ..classify.knn import TIE, KNNClassifier
 from ..embed.spec import INPUT_SIZE
 from ..model import Model
 
@@ -84,7 +84,7 @@ def _torch_classifier(classifier):
                 weights = torch.ones_like(top_sims)
             shares = (voters * weights.unsqueeze(2)).sum(dim=1) / weights.sum(dim=1, keepdim=True)
             sim_sums = (voters * top_sims.unsqueeze(2)).sum(dim=1)
-            tied = shares >= shares.max(dim=1, keepdim=True).values - 1e-6
+            tied = shares >= shares.max(dim=1, keepdim=True).values - TIE
             score = torch.where(tied, sim_sums, torch.full_like(sim_sums, -1e9))
             return shares, score.argmax(dim=1)
 
