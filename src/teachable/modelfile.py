@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .classify.head import EpochStats, HeadClassifier
+from .classify.head import HIDDEN_UNITS, EpochStats, HeadClassifier
 from .classify.knn import KNNClassifier
 from .classify.metrics import Report
 from .embed.spec import INPUT_MEAN, INPUT_SIZE, INPUT_STD
@@ -34,6 +34,10 @@ MAX_METADATA_BYTES = 4 * 1024 * 1024
 MAX_WEIGHTS_BYTES = 1024 * 1024 * 1024
 MAX_FILE_BYTES = MAX_WEIGHTS_BYTES + MAX_METADATA_BYTES
 CLASSIFIERS = {"head": HeadClassifier, "knn": KNNClassifier}
+MAX_HIDDEN_UNITS = 65_536
+# Room for one array's .npy header and its zip entry's headers, beyond the array's own bytes.
+ARRAY_OVERHEAD_BYTES = 4096
+FLOAT, INT = np.dtype("<f4"), np.dtype("<i8")
 
 IMAGE_PREPROCESSING = {
     "input": "RGB image",
@@ -148,7 +152,76 @@ def _check_metadata(meta: object) -> dict:
         raise ModelFileError("The model file does not say which backbone it was made with.")
     if not isinstance(meta.get("kind"), str):
         raise ModelFileError("The model file does not say its project kind.")
+    counts = meta.get("training_counts")
+    if counts is not None and not (isinstance(counts, dict) and all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 10**9 for v in counts.values())):
+        raise ModelFileError("The model file's training counts are invalid.")
+    for key in ("history", "notes"):
+        if meta.get(key) is not None and not isinstance(meta[key], list):
+            raise ModelFileError(f"The model file's {key} is invalid.")
+    if meta.get("metrics") is not None and not isinstance(meta["metrics"], dict):
+        raise ModelFileError("The model file's metrics are invalid.")
     return meta
+
+
+def _expected_arrays(meta: dict) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """The arrays a model's metadata implies (name -> shape, dtype), known before any is read:
+    a file whose weights declare anything bigger is refused without decompressing them."""
+    dim, classes = DIMS[meta["kind"]], len(meta["labels"])
+    params = meta["classifier"]["params"]
+    if meta["classifier"]["type"] == "head":
+        hidden = params.get("hidden_units", HIDDEN_UNITS)
+        if not isinstance(hidden, int) or not 1 <= hidden <= MAX_HIDDEN_UNITS:
+            raise ModelFileError("The model file's contents are inconsistent: invalid hidden_units.")
+        return {"w1": ((dim, hidden), FLOAT), "b1": ((hidden,), FLOAT), "w2": ((hidden, classes), FLOAT),
+                "b2": ((classes,), FLOAT), "center": ((dim,), FLOAT)}
+    counts = meta.get("training_counts") or {}
+    examples = sum(counts.values()) if counts else (MAX_WEIGHTS_BYTES // (dim * 4 + 8))
+    if examples > MAX_WEIGHTS_BYTES // (dim * 4 + 8):
+        raise ModelFileError("The model file is too large.")
+    # Without counts (never written so by Teachable) the number of examples is only bounded.
+    rows = examples if counts else -examples
+    return {"examples": ((rows, dim), FLOAT), "labels": ((rows,), INT), "center": ((dim,), FLOAT)}
+
+
+def _read_weights(raw: bytes, expected: dict[str, tuple[tuple[int, ...], np.dtype]]) -> dict[str, np.ndarray]:
+    """weights.npz, each array's header checked against ``expected`` before its data is read."""
+    state: dict[str, np.ndarray] = {}
+    rows: set[int] = set()
+    with zipfile.ZipFile(io.BytesIO(raw)) as npz:
+        for info in npz.infolist():
+            name = info.filename[:-4] if info.filename.endswith(".npy") else None
+            if name not in expected or name in state:
+                raise ModelFileError(f"The model file's weights are inconsistent: unexpected array {info.filename[:100]!r}.")
+            shape, dtype = expected[name]
+            with npz.open(info) as handle:
+                version = np.lib.format.read_magic(handle)
+                if version not in ((1, 0), (2, 0)):
+                    raise ValueError("unknown .npy version")
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                declared, fortran, found_dtype = read_header(handle, max_header_size=ARRAY_OVERHEAD_BYTES)
+                if found_dtype != dtype or fortran:
+                    raise ModelFileError(f"The model file's weights are inconsistent: its {name} array has the wrong type.")
+                if not _shape_fits(declared, shape):
+                    raise ModelFileError(f"The model file's weights are inconsistent: its {name} array has shape "
+                                         f"{declared}, not what its metadata implies.")
+                if len(shape) and shape[0] < 0:
+                    rows.add(declared[0])
+                size = int(np.prod(declared, dtype=np.int64)) * dtype.itemsize
+                data = handle.read(size + 1)
+            if len(data) != size:
+                raise ModelFileError(f"The model file's weights are damaged: its {name} array is truncated.")
+            state[name] = np.frombuffer(data, dtype=dtype).reshape(declared).copy()  # writable
+    if len(rows) > 1:
+        raise ModelFileError("The model file's contents are inconsistent: kNN examples and labels differ in number.")
+    return state
+
+
+def _shape_fits(declared: tuple, shape: tuple) -> bool:
+    """``shape`` exactly, where a negative first dimension means 'at most that many'."""
+    if len(declared) != len(shape):
+        return False
+    return all(d == s or (i == 0 and s < 0 and 0 <= d <= -s) for i, (d, s) in enumerate(zip(declared, shape)))
 
 
 def model_from_bytes(data: bytes, device: str = "auto") -> Model:
@@ -158,30 +231,35 @@ def model_from_bytes(data: bytes, device: str = "auto") -> Model:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError, ValueError):
         raise ModelFileError("This is not a Teachable model file (not a valid zip archive).") from None
-    try:
-        with archive:
+    damaged = (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError, ValueError, NotImplementedError)
+    with archive:
+        try:
             raw_meta = _member(archive, "metadata.json", MAX_METADATA_BYTES)
-            raw_weights = _member(archive, "weights.npz", MAX_WEIGHTS_BYTES)
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError, ValueError, NotImplementedError) as exc:
-        raise ModelFileError(f"The model file is damaged: {exc}.") from None
-    try:
-        meta = json.loads(raw_meta.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ModelFileError("The model file's metadata is not valid JSON.") from None
-    meta = _check_metadata(meta)
-    check_backbone(meta["kind"], meta["backbone"]["id"])
-    try:
-        with np.load(io.BytesIO(raw_weights), allow_pickle=False) as npz:
-            state = {name: npz[name] for name in npz.files}
-    except Exception:
-        raise ModelFileError("The model file's weights are damaged or not plain arrays.") from None
+        except damaged as exc:
+            raise ModelFileError(f"The model file is damaged: {exc}.") from None
+        try:
+            meta = json.loads(raw_meta.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            raise ModelFileError("The model file's metadata is not valid JSON.") from None
+        meta = _check_metadata(meta)
+        check_backbone(meta["kind"], meta["backbone"]["id"])
+        expected = _expected_arrays(meta)
+        # The weights are no bigger than the metadata says, before a byte of them is unpacked.
+        bound = sum(ARRAY_OVERHEAD_BYTES + abs(int(np.prod(shape))) * dtype.itemsize for shape, dtype in expected.values())
+        try:
+            raw_weights = _member(archive, "weights.npz", min(bound, MAX_WEIGHTS_BYTES))
+            state = _read_weights(raw_weights, expected)
+        except ModelFileError:
+            raise
+        except Exception:
+            raise ModelFileError("The model file's weights are damaged or not plain arrays.") from None
     labels = meta["labels"]
     try:
         classifier = CLASSIFIERS[meta["classifier"]["type"]].from_state(len(labels), meta["classifier"]["params"], state)
         report = Report.from_dict(meta["metrics"]) if meta.get("metrics") else None
         history = [EpochStats(**h) for h in meta.get("history") or []]
         counts = {str(k): int(v) for k, v in (meta.get("training_counts") or {}).items()}
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
         raise ModelFileError(f"The model file's contents are inconsistent: {exc}.") from None
     if classifier.input_dim != DIMS[meta["kind"]]:
         raise ModelFileError(

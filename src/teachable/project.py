@@ -497,7 +497,10 @@ class Project:
             raise TeachableError(f"Unknown setting(s): {', '.join(unknown)}.")
         if self.kind == "sound":
             check_sound_counts(self.classes())
-        self._set_meta("training", json.dumps({"pid": os.getpid(), "started": now()}))
+        with self._db.write() as conn:  # checked and claimed in one transaction: one run at a time
+            self._check_not_training(conn)
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('training', ?)",
+                         (json.dumps({"pid": os.getpid(), "started": now()}),))
         try:
             return self._train(settings, on_epoch, on_embed_progress, device)
         finally:
@@ -520,6 +523,22 @@ class Project:
         self.store_model(model, settings)
         return model
 
+    def check_not_training(self) -> None:
+        """Raise ConflictError while a training run of this project is going on (in any process)."""
+        with self._db.read() as conn:
+            self._check_not_training(conn)
+
+    def _check_not_training(self, conn) -> None:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'training'").fetchone()
+        if row is None:
+            return
+        try:
+            pid = int(json.loads(row[0]).get("pid", 0))
+        except (ValueError, TypeError, AttributeError, OverflowError):
+            return  # an unreadable marker: interrupted_training() reports and clears it
+        if pid and _process_alive(pid):
+            raise ConflictError("This project is already training; wait for it to finish.")
+
     def interrupted_training(self) -> str | None:
         """If a training run died with its process (a crash, a kill), say so once and forget it."""
         with self._db.read() as conn:
@@ -529,7 +548,7 @@ class Project:
         try:
             marker = json.loads(row[0])
             pid = int(marker.get("pid", 0))
-        except (ValueError, TypeError, AttributeError):
+        except (ValueError, TypeError, AttributeError, OverflowError, RecursionError):
             marker, pid = {}, 0
         if pid and pid != os.getpid() and _process_alive(pid):
             return None  # another program is training this project right now

@@ -47,3 +47,16 @@ def backbone_for(kind: str, backbone_id: str, device: str = "auto"):
     from .image import get_backbone
 
     return get_backbone(device)
+
+
+def media_type_of(kind: str, data: bytes) -> str | None:
+    """What a stored sample really is, read from its bytes (an image or sound type this
+    project kind accepts), or None. Samples are only ever served as this, never as a type
+    a file claims: a crafted project file cannot make the app serve HTML or script."""
+    if kind == "sound":
+        from .audio import sniff_audio
+
+        return sniff_audio(data)
+    from .preprocess import sniff_image
+
+    return sniff_image(data)

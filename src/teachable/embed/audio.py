@@ -163,6 +163,16 @@ def spectrogram_image(audio: np.ndarray, size: int = 96):
 MEDIA_TYPES = {"WAV": "audio/wav", "WAVEX": "audio/wav", "FLAC": "audio/flac", "OGG": "audio/ogg", "MP3": "audio/mpeg"}
 
 
+def sniff_audio(data: bytes) -> str | None:
+    """The media type of a sound file from its header, or None."""
+    import soundfile as sf
+
+    try:
+        return MEDIA_TYPES.get(sf.info(io.BytesIO(data)).format)
+    except Exception:  # not a sound file libsndfile knows
+        return None
+
+
 def inspect_audio(data: bytes, name: str = "the recording") -> list[tuple[bytes, str, int]]:
     """Check a sound file; return the samples to store as (bytes, media type, duration in ms).
 

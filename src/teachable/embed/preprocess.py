@@ -155,6 +155,17 @@ MEDIA_TYPES = {
 MAX_FILE_BYTES = 50 * 1024 * 1024
 
 
+def sniff_image(data: bytes) -> str | None:
+    """The media type of an image from its header (nothing decoded), or None."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as opened:
+                return MEDIA_TYPES.get(opened.format or "")
+    except Exception:  # not an image Pillow knows
+        return None
+
+
 def inspect_image(data: bytes, name: str = "the image") -> tuple[str, int, int]:
     """Check that bytes are a complete, decodable image; return (media type, width, height).
 

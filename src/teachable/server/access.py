@@ -5,6 +5,13 @@ header must then name this computer, which stops other web sites from reaching t
 through DNS rebinding. On any other address a token is required on every HTTP request and
 WebSocket: as ``Authorization: Bearer TOKEN``, as ``?token=TOKEN`` (the printed link; the
 server then sets a cookie so the page keeps working after the first visit), or that cookie.
+
+Either way, a web page from another site can still make the browser send requests here (a
+form, a no-cors ``fetch``, a WebSocket). So every request a browser marks as coming from
+another origin is refused unless that origin was allowed with ``--allow-origin``: any request
+that could change something (not GET/HEAD/OPTIONS), every WebSocket handshake, and every read
+of ``/api/``. Programs such as curl send neither ``Origin`` nor ``Sec-Fetch-Site`` and are not
+affected.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import ipaddress
 import json
 import secrets
 from http.cookies import SimpleCookie
+from typing import Callable
 from urllib.parse import parse_qs
 
 COOKIE = "teachable_token"
@@ -33,6 +41,10 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+SAME_SITE_FETCHES = {"same-origin", "none"}  # "none": typed in the address bar, a bookmark
+
+
 def _host_name(value: str) -> str:
     value = value.strip().lower()
     if value.startswith("["):
@@ -43,10 +55,32 @@ def _host_name(value: str) -> str:
 class AccessMiddleware:
     """Pure ASGI, so it guards WebSockets as well as HTTP."""
 
-    def __init__(self, app, token: str | None = None, allowed_hosts: set[str] | None = None) -> None:
+    def __init__(self, app, token: str | None = None, allowed_hosts: set[str] | None = None,
+                 allowed_origins: tuple[str, ...] | list[str] = (), public_paths: Callable[[str], bool] | None = None) -> None:
         self.app = app
         self.token = token
         self.allowed_hosts = allowed_hosts
+        self.allowed_origins = {o.rstrip("/").lower() for o in allowed_origins}
+        self.public_paths = public_paths  # read-only paths any origin may GET (published models)
+
+    def _cross_site(self, scope, headers: dict[str, str]) -> bool:
+        """Did a browser send this from a page of another origin that was not allowed?"""
+        origin = headers.get("origin")
+        scheme = {"ws": "http", "wss": "https"}.get(scope.get("scheme", "http"), scope.get("scheme", "http"))
+        own = f"{scheme}://{headers.get('host', '')}".lower()
+        if origin is not None:
+            origin = origin.rstrip("/").lower()
+            return origin != own and origin not in self.allowed_origins
+        return headers.get("sec-fetch-site", "none") not in SAME_SITE_FETCHES
+
+    def _guarded(self, scope) -> bool:
+        """Which requests must come from this app's own pages (or an allowed origin)."""
+        if scope["type"] == "websocket":
+            return True
+        if scope.get("method", "GET") not in SAFE_METHODS:
+            return True
+        path = scope.get("path", "")
+        return path.startswith("/api/") and not (self.public_paths and self.public_paths(path))
 
     def _given_token(self, scope) -> tuple[str | None, bool]:
         """(token, came from the query string)."""
@@ -71,6 +105,11 @@ class AccessMiddleware:
             host = dict(scope.get("headers", [])).get(b"host", b"").decode("latin-1")
             if _host_name(host) not in self.allowed_hosts:
                 return await self._deny(scope, receive, send, 400, "This server only answers requests addressed to this computer (localhost).")
+        if self._guarded(scope):
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            if self._cross_site(scope, headers):
+                return await self._deny(scope, receive, send, 403,
+                                        "Requests from other web sites are refused (this app only answers its own pages).")
         if self.token is None:
             return await self.app(scope, receive, send)
         given, from_query = self._given_token(scope)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
-from fastapi import FastAPI, File, Form, Request, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, File, Form, Path as PathParam, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -24,21 +24,25 @@ from starlette.background import BackgroundTask
 from .. import __version__
 from ..classify.head import DEFAULTS
 from ..classify.knn import DEFAULT_K
-from ..embed import KEYPOINT_KINDS
+from ..embed import KEYPOINT_KINDS, media_type_of
 from ..embed.preprocess import MAX_FILE_BYTES
-from ..errors import InvalidImageError, NotFoundError, NothingDetectedError, TeachableError
-from ..project import DEFAULT_CLASSES
+from ..errors import ConflictError, InvalidImageError, NotFoundError, NothingDetectedError, TeachableError
+from ..project import DEFAULT_CLASSES, EXTENSIONS
 from ..store.workspace import Workspace
 from .access import AccessMiddleware
 from .common import error, install_common
 from .projects import ProjectRegistry
-from .thumbnails import thumbnail_jpeg
+from .thumbnails import ThumbnailCache
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
 MAX_PROJECT_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
 MAX_FILES_PER_UPLOAD = 200
 MAX_PREDICT_BATCH = 64
 MAX_WS_FRAME_BYTES = 2 * 1024 * 1024
+# Ids are SQLite integers; anything outside this range names nothing (and is a 404, not a crash).
+MAX_ID = 2**62
+ClassId = Annotated[int, PathParam(ge=0, le=MAX_ID)]
+SampleId = Annotated[int, PathParam(ge=0, le=MAX_ID)]
 LIMITS = {
     "max_request_bytes": MAX_REQUEST_BYTES,
     "max_project_upload_bytes": MAX_PROJECT_UPLOAD_BYTES,
@@ -84,8 +88,9 @@ async def images_from_request(request: Request) -> list[bytes]:
         if len(uploads) > MAX_PREDICT_BATCH:
             raise TeachableError(f"At most {MAX_PREDICT_BATCH} images per request.")
         return [await u.read(MAX_FILE_BYTES + 1) for u in uploads]
+    raw = await request.body()  # outside the try: a body over the limit must stay a 413
     try:
-        body = PredictJSON.model_validate(json.loads(await request.body()))
+        body = PredictJSON.model_validate(json.loads(raw))
     except Exception:
         raise TeachableError("Send images as multipart files, or JSON {\"image\": base64} / {\"images\": [base64, ...]}.") from None
     encoded = ([body.image] if body.image else []) + (body.images or [])
@@ -111,6 +116,7 @@ def create_app(
     """
     workspace = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     registry = ProjectRegistry(workspace)
+    thumbnails = ThumbnailCache()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -201,6 +207,8 @@ def create_app(
 
     @app.patch("/api/projects/{project_id}", tags=["projects"])
     def rename_project(project_id: str, body: Rename) -> dict:
+        if handle(project_id).training:  # renaming closes the project, and would lose the run
+            raise ConflictError("This project is training; rename it when training has finished.")
         registry.close(project_id)
         new_id = workspace.rename(project_id, body.name)
         return project_summary(new_id)
@@ -244,21 +252,21 @@ def create_app(
         return info.to_dict()
 
     @app.patch("/api/projects/{project_id}/classes/{class_id}", tags=["classes"])
-    def rename_class(project_id: str, class_id: int, body: Rename) -> dict:
+    def rename_class(project_id: str, class_id: ClassId, body: Rename) -> dict:
         h = handle(project_id)
         info = h.project.rename_class(class_id, body.name)
         h.samples_changed()
         return info.to_dict()
 
     @app.delete("/api/projects/{project_id}/classes/{class_id}", status_code=204, tags=["classes"])
-    def delete_class(project_id: str, class_id: int) -> Response:
+    def delete_class(project_id: str, class_id: ClassId) -> Response:
         h = handle(project_id)
         h.project.remove_class(class_id)
         h.samples_changed()
         return Response(status_code=204)
 
     @app.post("/api/projects/{project_id}/classes/{class_id}/clear", tags=["classes"])
-    def clear_class(project_id: str, class_id: int) -> dict:
+    def clear_class(project_id: str, class_id: ClassId) -> dict:
         h = handle(project_id)
         removed = h.project.clear_class(class_id)
         h.samples_changed()
@@ -266,13 +274,13 @@ def create_app(
 
     # -- samples --------------------------------------------------------------------------------
     @app.get("/api/projects/{project_id}/classes/{class_id}/samples", tags=["samples"])
-    def list_samples(project_id: str, class_id: int) -> list[dict]:
+    def list_samples(project_id: str, class_id: ClassId) -> list[dict]:
         return [s.to_dict() for s in handle(project_id).project.samples(class_id)]
 
     @app.post("/api/projects/{project_id}/classes/{class_id}/samples", status_code=201, tags=["samples"])
     async def upload_samples(
         project_id: str,
-        class_id: int,
+        class_id: ClassId,
         files: Annotated[list[UploadFile], File(description="image files")],
         source: Annotated[Literal["webcam", "microphone", "upload"], Form()] = "upload",
     ) -> dict:
@@ -299,23 +307,31 @@ def create_app(
 
     @app.get("/api/projects/{project_id}/samples/{sample_id}/image", tags=["samples"])
     @app.get("/api/projects/{project_id}/samples/{sample_id}/data", tags=["samples"])
-    def sample_data(project_id: str, sample_id: int) -> Response:
+    def sample_data(project_id: str, sample_id: SampleId) -> Response:
         """The sample's original bytes (a photo, or a sound to play back)."""
         p = handle(project_id).project
-        info = p.sample(sample_id)
-        return Response(p.sample_bytes(sample_id), media_type=info.media_type,
-                        headers={"Cache-Control": "private, max-age=86400"})
+        data = p.sample_bytes(sample_id)
+        media_type = media_type_of(p.kind, data)  # what the bytes are, never what a file says
+        if media_type is None:
+            raise InvalidImageError(f"Sample {sample_id} is not a picture or sound Teachable can show.")
+        name = f"sample-{sample_id}{EXTENSIONS.get(media_type, '')}"
+        return Response(data, media_type=media_type, headers={
+            "Cache-Control": "private, max-age=86400",
+            "Content-Disposition": f'inline; filename="{name}"',
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        })
 
     @app.get("/api/projects/{project_id}/samples/{sample_id}/thumbnail", tags=["samples"])
-    def sample_thumbnail(project_id: str, sample_id: int, size: int = 96) -> Response:
+    def sample_thumbnail(project_id: str, sample_id: SampleId, size: int = 96) -> Response:
         """A small square picture: the photo (with the skeleton in pose and hand projects), or a
         sound's spectrogram."""
         p = handle(project_id).project
-        jpeg = thumbnail_jpeg(p.kind, p.sample_bytes(sample_id), max(16, min(size, 256)))
+        info = p.sample(sample_id)
+        jpeg = thumbnails.get(p.kind, info.sha256, max(16, min(size, 256)), lambda: p.sample_bytes(sample_id))
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
     @app.delete("/api/projects/{project_id}/samples/{sample_id}", status_code=204, tags=["samples"])
-    def delete_sample(project_id: str, sample_id: int) -> Response:
+    def delete_sample(project_id: str, sample_id: SampleId) -> Response:
         h = handle(project_id)
         h.project.remove_sample(sample_id)
         h.samples_changed()
@@ -326,10 +342,7 @@ def create_app(
     def train(project_id: str, body: Settings | None = None) -> dict:
         """Start training in the background with these settings (saved to the project)."""
         h = handle(project_id)
-        given = body.given() if body else {}
-        if given:
-            h.project.update_settings(**given)
-        return h.start_training({}).to_dict()
+        return h.start_training(body.given() if body else {}).to_dict()
 
     @app.get("/api/projects/{project_id}/train", tags=["training"])
     def training_status(project_id: str) -> dict:
@@ -344,7 +357,7 @@ def create_app(
         p = handle(project_id).project
         if model_id == "current":
             return p.model_bytes()
-        if model_id.isdigit():
+        if model_id.isascii() and model_id.isdecimal() and len(model_id) <= 18:
             return p.model_bytes(int(model_id))
         raise NotFoundError(f"There is no model {model_id!r}.")
 
@@ -361,8 +374,7 @@ def create_app(
         from ..export.bundle import bundle_zip
         from ..modelfile import model_from_bytes
 
-        model = model_from_bytes(model_bytes(project_id, model_id))
-        data = await asyncio.to_thread(bundle_zip, model)
+        data = await asyncio.to_thread(lambda: bundle_zip(model_from_bytes(model_bytes(project_id, model_id))))
         return Response(data, media_type="application/zip",
                         headers={"Content-Disposition": f'attachment; filename="{project_id}-{format}.zip"'})
 
@@ -386,9 +398,10 @@ def create_app(
         else:
             embeddings = await asyncio.to_thread(backbone.embed, images)
         if source == "live":
-            predictions = h.predict_embeddings(embeddings)
+            predictions = await asyncio.to_thread(h.predict_embeddings, embeddings)
         else:
-            predictions = h.current_model().predict_embeddings(embeddings)
+            model = await asyncio.to_thread(h.current_model)  # loading is slow: off the event loop
+            predictions = model.predict_embeddings(embeddings)
         replies = [p.to_dict() for p in predictions]
         for reply, landmarks in zip(replies, found):
             reply["landmarks"] = landmarks
@@ -455,6 +468,10 @@ def create_app(
                 item, latest["frame"] = latest["frame"], None
                 if item is None:
                     continue
+                if h.closed:  # deleted or renamed meanwhile: this stream has nothing left to show
+                    await websocket.send_json({"error": "This project was closed (renamed or deleted); reopen it."})
+                    await websocket.close(code=4410)
+                    break
                 frame, received = item
                 reply: dict = {}
                 try:
@@ -484,7 +501,7 @@ def create_app(
 
         app.add_middleware(CORSMiddleware, allow_origins=list(allow_origins), allow_methods=["*"],
                            allow_headers=["*"], allow_credentials=False)
-    app.add_middleware(AccessMiddleware, token=token, allowed_hosts=allowed_hosts)
+    app.add_middleware(AccessMiddleware, token=token, allowed_hosts=allowed_hosts, allowed_origins=tuple(allow_origins))
 
     # -- API docs, served from the swagger-ui-bundle package (no CDN) ----------------------------
     import swagger_ui_bundle

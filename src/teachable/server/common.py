@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import traceback
 from typing import Callable
 
 from fastapi import FastAPI, Request
@@ -17,6 +19,69 @@ CSP = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; 
 
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
+
+
+class BodyTooLarge(HTTPException):
+    """A request body went past its limit while it arrived (whatever its framing)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request is too large; the limit is {limit:,} bytes.")
+
+
+async def send_json(send, status: int, message: str) -> None:
+    """A complete JSON error response, for ASGI code below FastAPI's handlers."""
+    body = json.dumps({"error": message}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimit:
+    """Refuse bodies over ``limit_for(path)`` bytes with 413.
+
+    A declared Content-Length over the limit is refused before anything is read; otherwise the
+    bytes are counted as they arrive, so a chunked body (no Content-Length) is stopped at the
+    limit too instead of being buffered or spooled whole.
+    """
+
+    def __init__(self, app, limit_for: Callable[[str], int]) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self.limit_for(scope["path"])
+        length = dict(scope.get("headers", [])).get(b"content-length")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                return await send_json(send, 400, "Invalid Content-Length header.")
+            if declared > limit:
+                return await send_json(send, 413, f"The request is too large ({declared:,} bytes); the limit is {limit:,} bytes.")
+        received = 0
+        started = False
+
+        async def counted_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def watched_send(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, watched_send)
+        except BodyTooLarge as exc:  # raised where no handler turned it into a response
+            if not started:
+                await send_json(send, 413, exc.detail)
 
 
 def install_common(app: FastAPI, limit_for: Callable[[str], int]) -> None:
@@ -38,24 +103,20 @@ def install_common(app: FastAPI, limit_for: Callable[[str], int]) -> None:
     async def http_error(request: Request, exc: HTTPException):
         return error(exc.status_code, str(exc.detail))
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        limit = limit_for(request.url.path)
-        length = request.headers.get("content-length")
-        if length is not None:
-            try:
-                too_big = int(length) > limit
-            except ValueError:
-                return error(400, "Invalid Content-Length header.")
-            if too_big:
-                return error(413, f"The request is too large ({int(length):,} bytes); the limit is {limit:,} bytes.")
-        return await call_next(request)
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception):
+        traceback.print_exception(exc)  # for the person running the server; the client gets a sentence
+        return error(500, "Teachable met an unexpected problem with this request; the server log has the details.")
+
+    app.add_middleware(BodyLimit, limit_for=limit_for)  # inside the headers below, so its 413s get them
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
         response = await call_next(request)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
+        # No other site may embed what this server answers (pictures, sounds, JSON).
+        response.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
         if not request.url.path.startswith("/docs"):
             response.headers.setdefault("Content-Security-Policy", CSP)
         return response

@@ -59,7 +59,8 @@ class OpenProject:
         self._job_lock = threading.Lock()
         self._live_lock = threading.Lock()
         self._live: tuple[int, object, list[str]] | None = None
-        self._model_cache: tuple[int | None, Model] | None = None
+        self._model_lock = threading.Lock()
+        self._model_cache: tuple[int | None, Model | TeachableError] | None = None
         self._embedder = threading.Thread(target=self._embed_loop, name="teachable-embedder", daemon=True)
         self._embedder.start()
         self._wake.set()
@@ -88,7 +89,7 @@ class OpenProject:
     # -- training -----------------------------------------------------------------------------
     def start_training(self, settings: dict) -> TrainingJob:
         with self._job_lock:
-            if self.job.state in ("embedding", "training"):
+            if self.training:
                 raise ConflictError("This project is already training; wait for it to finish.")
             classes = self.project.classes()
             if self.project.kind == "sound":  # its rule says more than the generic one
@@ -99,7 +100,9 @@ class OpenProject:
             empty = [c.name for c in classes if c.count == 0]
             if empty:
                 raise NotEnoughClassesError(f"Every class needs at least one sample; these have none: {', '.join(empty)}.")
-            merged = {**self.project.settings, **settings}
+            self.project.check_not_training()  # a CLI run of `teachable project train`, say
+            # Saved only now: a refused request changes nothing.
+            merged = self.project.update_settings(**settings) if settings else self.project.settings
             self.job = TrainingJob(state="embedding", settings=merged, epochs=int(merged["epochs"]), started=time.time())
             job = self.job
         threading.Thread(target=self._train, args=(job,), name="teachable-train", daemon=True).start()
@@ -139,11 +142,20 @@ class OpenProject:
         return backbone_for(self.project.kind, self.project.backbone_id)
 
     def current_model(self) -> Model:
-        current = self.project.current_model_id()
-        cached = self._model_cache
-        if cached is None or cached[0] != current:
-            self._model_cache = (current, self.project.model(current))
-        return self._model_cache[1]
+        """The current model, loaded once (slow: call it off the event loop). A model that
+        failed to load is remembered, so a bad file costs its check once, not on every call."""
+        with self._model_lock:
+            current = self.project.current_model_id()
+            if self._model_cache is None or self._model_cache[0] != current:
+                try:
+                    loaded: Model | TeachableError = self.project.model(current)
+                except TeachableError as exc:
+                    loaded = exc
+                self._model_cache = (current, loaded)
+            model = self._model_cache[1]
+        if isinstance(model, TeachableError):
+            raise type(model)(str(model))
+        return model
 
     def live_classifier(self):
         """What live preview uses: the current kNN built from cached embeddings (instant,
@@ -171,6 +183,14 @@ class OpenProject:
         classifier, labels = self.live_classifier()
         winners, probabilities = classifier.classify(embeddings)
         return [Prediction(labels[int(w)], {n: float(p) for n, p in zip(labels, row)}) for w, row in zip(winners, probabilities)]
+
+    @property
+    def training(self) -> bool:
+        return self.job.state in ("embedding", "training")
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def close(self) -> None:
         self._closed = True

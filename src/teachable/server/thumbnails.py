@@ -4,11 +4,14 @@ projects the photo with the skeleton MediaPipe found drawn over it."""
 from __future__ import annotations
 
 import io
+import threading
+from collections import OrderedDict
+from typing import Callable
 
 from PIL import Image, ImageDraw
 
 from ..embed import KEYPOINT_KINDS
-from ..embed.preprocess import centre_square, load_image
+from ..embed.preprocess import MAX_PIXELS, centre_square, load_image
 
 SKELETON_COLOUR = (0, 230, 118)
 JOINT_COLOUR = (255, 64, 129)
@@ -39,11 +42,26 @@ def _square_points(points, width: int, height: int):
     return [((x * width - left) / side, (y * height - top) / side, v) for x, y, v in points]
 
 
+def _small_picture(data: bytes, size: int) -> Image.Image:
+    """The picture decoded at no more than needed: a JPEG is decoded straight at a reduced
+    scale (1/2 to 1/8) when the thumbnail allows, so a 64-megapixel photo costs ~1 MP."""
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Exception:
+        return load_image(data)  # which says what is wrong with it
+    if image.format != "JPEG" or image.width * image.height > MAX_PIXELS:
+        return load_image(data)  # decodes within the limits, or refuses
+    image.draft("RGB", (size * 2, size * 2))
+    return load_image(image)
+
+
 def thumbnail_jpeg(kind: str, data: bytes, size: int) -> bytes:
     if kind == "sound":
         from ..embed.audio import load_audio, spectrogram_image
 
         image = spectrogram_image(load_audio(data), size)
+    elif kind == "image":
+        image = centre_square(_small_picture(data, size), size)
     else:
         picture = load_image(data)
         image = centre_square(picture, size)
@@ -62,3 +80,32 @@ def thumbnail_jpeg(kind: str, data: bytes, size: int) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=85)
     return buffer.getvalue()
+
+
+class ThumbnailCache:
+    """Thumbnails made once and kept (they are a few kB each), with at most ``decoders``
+    pictures being decoded at a time: thirty pages asking for thirty 64-megapixel photos at
+    once wait their turn instead of holding thirty decoded photos in memory together."""
+
+    def __init__(self, entries: int = 4096, decoders: int = 2) -> None:
+        self._entries = entries
+        self._cache: OrderedDict[tuple, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+        self._decoding = threading.BoundedSemaphore(decoders)
+
+    def get(self, kind: str, sha256: str, size: int, data: Callable[[], bytes]) -> bytes:
+        key = (kind, sha256, size)  # a sample's bytes never change, so its digest names it
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        with self._decoding:
+            with self._lock:
+                cached = self._cache.get(key)
+            jpeg = cached if cached is not None else thumbnail_jpeg(kind, data(), size)
+        with self._lock:
+            self._cache[key] = jpeg
+            self._cache.move_to_end(key)
+            while len(self._cache) > self._entries:
+                self._cache.popitem(last=False)
+        return jpeg
