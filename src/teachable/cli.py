@@ -322,10 +322,10 @@ def project_info(ctx, ref, as_json):
 def project_import(ctx, ref, source):
     """Add the class folders of SOURCE (a folder or a zip) to PROJECT."""
     from .dataset import SUFFIXES
-    from .project import ImportResult, _dataset_files
+    from .project import ImportResult, dataset_files
 
     with _open_project(ctx, ref) as p:
-        total = sum(1 for _ in _dataset_files(source, ImportResult(), SUFFIXES[p.kind])) if source.exists() else 0
+        total = sum(1 for _ in dataset_files(source, ImportResult(), SUFFIXES[p.kind])) if source.exists() else 0
         with _bar(total, "importing", "file") as bar:
             result = p.import_dataset(source, on_progress=bar.update)
     for label, reason in result.skipped:
@@ -395,18 +395,18 @@ def serve(host, port, workspace, allow_origins):
     On 127.0.0.1 only this computer can connect. On any other --host, everyone must present a
     token: TEACHABLE_TOKEN, or a new one printed at start in the link to open.
     """
-    import uvicorn
-
     from .server import create_app
+    from .server.run import addresses_to_open, run
 
     token, allowed = _access_for(host)
     app = create_app(workspace, token=token, allowed_hosts=allowed, allow_origins=allow_origins)
-    shown = "localhost" if host in ("127.0.0.1", "::1") else host
-    link = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
-    click.echo(f"Teachable is running at {link}  (projects in {app.state.registry.workspace.root})", err=True)
+    links = [f"http://{shown}:{port}/" + (f"?token={token}" if token else "") for shown in addresses_to_open(host)]
+    click.echo(f"Teachable is running at {links[0]}  (projects in {app.state.registry.workspace.root})", err=True)
+    for other in links[1:]:
+        click.echo(f"  also at {other}", err=True)
     if token:
         click.echo("Anyone with this link (it holds the access token) can use your projects.", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    run(app, host, port)
 
 
 @main.command("serve-model")
@@ -421,16 +421,16 @@ def serve_model(ctx, model_path, host, port):
     Off 127.0.0.1 a token is required (TEACHABLE_TOKEN, or a new one printed at start), sent as
     `Authorization: Bearer TOKEN`.
     """
-    import uvicorn
-
     from .server.model_app import create_model_app
+    from .server.run import addresses_to_open, run
 
     token, allowed = _access_for(host)
     app = create_model_app(model_path, ctx.obj["device"], token=token, allowed_hosts=allowed)
-    click.echo(f"Serving {model_path} at http://{host}:{port}/api/predict (docs: /docs)", err=True)
+    shown = addresses_to_open(host)[0]
+    click.echo(f"Serving {model_path} at http://{shown}:{port}/api/predict (docs: /docs)", err=True)
     if token:
         click.echo(f"Send the header  Authorization: Bearer {token}", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    run(app, host, port)
 
 
 if __name__ == "__main__":  # pragma: no cover

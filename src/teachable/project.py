@@ -58,10 +58,18 @@ DEFAULT_SETTINGS = {
     "validation_split": DEFAULTS["validation_split"],
     "seed": DEFAULTS["seed"],
 }
+# Imports hold at most about this many bytes of files at once before storing them.
+MAX_IMPORT_BATCH_BYTES = 64 * 1024 * 1024
 # Imports read at most this much from a zip, in total, whatever its entries claim.
 MAX_IMPORT_ZIP_BYTES = 8 * 1024 * 1024 * 1024
 # The columns of SampleInfo, in order (the bytes themselves are read only when asked for).
 SAMPLE_COLUMNS = "id, class_id, media_type, source, sha256, width, height, created, LENGTH(data), duration_ms"
+# What a sample of each kind may be stored as (what the checks in _checked_samples produce).
+MEDIA_TYPES = {
+    "image": ("image/jpeg", "image/png", "image/gif", "image/bmp", "image/webp", "image/tiff"),
+    "sound": ("audio/wav", "audio/flac", "audio/ogg", "audio/mpeg"),
+}
+MEDIA_TYPES["pose"] = MEDIA_TYPES["hand"] = MEDIA_TYPES["image"]
 EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/bmp": ".bmp",
               "image/webp": ".webp", "image/tiff": ".tif", "audio/wav": ".wav", "audio/flac": ".flac",
               "audio/ogg": ".ogg", "audio/mpeg": ".mp3"}
@@ -172,7 +180,8 @@ class Project:
         project = cls(Database.open(Path(path)))
         try:
             if project.kind not in KINDS:
-                raise ProjectFileError(f"'{path}' is a '{project.kind}' project, which this version cannot open.")
+                raise ProjectFileError(f"'{Path(path).name}' is a '{project.kind}' project, which this version cannot open.")
+            project._check_contents()
         except Exception:
             project.close()
             raise
@@ -180,6 +189,46 @@ class Project:
 
     def close(self) -> None:
         self._db.close()
+
+    def _check_contents(self) -> None:
+        """What a project file from elsewhere must satisfy before anything reads it, checked
+        cheaply on every open: the names (they become folder names on export), the media types
+        and sources (only what an upload could have stored), the sample sizes."""
+        kind = self.kind
+        try:
+            check_name(self.name, "project")
+            with self._db.read() as conn:
+                names = [row[0] for row in conn.execute("SELECT name FROM classes")]
+                media = {row[0] for row in conn.execute("SELECT DISTINCT media_type FROM samples")}
+                sources = {row[0] for row in conn.execute("SELECT DISTINCT source FROM samples")}
+                largest = conn.execute("SELECT MAX(LENGTH(data)) FROM samples").fetchone()[0] or 0
+            for name in names:
+                if check_name(name) != name:
+                    raise InvalidNameError(f"the class name {name[:100]!r} is not in its stored form")
+        except InvalidNameError as exc:
+            raise ProjectFileError(f"'{self.path.name}' cannot be opened: {exc}") from None
+        if len(names) > MAX_CLASSES:
+            raise ProjectFileError(f"'{self.path.name}' has {len(names)} classes; at most {MAX_CLASSES} are allowed.")
+        allowed = set(MEDIA_TYPES[kind])
+        if not media <= allowed or not sources <= set(SOURCES):
+            odd = sorted(map(str, (media - allowed) | (sources - set(SOURCES))))[0]
+            raise ProjectFileError(f"'{self.path.name}' holds a sample of a kind Teachable never stores ({odd[:100]!r}).")
+        if largest > MAX_FILE_BYTES:
+            raise ProjectFileError(f"'{self.path.name}' holds a sample larger than {MAX_FILE_BYTES:,} bytes.")
+
+    def verify_samples(self) -> None:
+        """Every sample is what its media type says, read from its bytes: for a project file
+        brought in from elsewhere ("Open from file"), as strictly as an upload is checked."""
+        from .embed import media_type_of
+
+        kind = self.kind
+        with self._db.read() as conn:
+            ids = [row[0] for row in conn.execute("SELECT id FROM samples ORDER BY id")]
+        for sample_id in ids:
+            with self._db.read() as conn:
+                data, media_type = conn.execute("SELECT data, media_type FROM samples WHERE id = ?", (sample_id,)).fetchone()
+            if media_type_of(kind, bytes(data)) != media_type:
+                raise ProjectFileError(f"'{self.path.name}' holds sample {sample_id}, which is not the {media_type} it claims to be.")
 
     def __enter__(self) -> "Project":
         return self
@@ -195,7 +244,7 @@ class Project:
         with self._db.read() as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         if row is None:
-            raise ProjectFileError(f"'{self.path}' is missing its '{key}' setting; the file is damaged.")
+            raise ProjectFileError(f"'{self.path.name}' is missing its '{key}' setting; the file is damaged.")
         return row[0]
 
     def _set_meta(self, key: str, value: str) -> None:
@@ -284,14 +333,12 @@ class Project:
     def remove_class(self, ref: int | str) -> None:
         """Delete a class with all its samples (and their cached embeddings)."""
         info = self.class_info(ref)
-        with self._db.write() as conn:
-            conn.execute("DELETE FROM classes WHERE id = ?", (info.id,))
+        self._db.deleting(lambda conn: conn.execute("DELETE FROM classes WHERE id = ?", (info.id,)))
 
     def clear_class(self, ref: int | str) -> int:
         """Delete every sample of a class, keeping the class; returns how many went."""
         info = self.class_info(ref)
-        with self._db.write() as conn:
-            return conn.execute("DELETE FROM samples WHERE class_id = ?", (info.id,)).rowcount
+        return self._db.deleting(lambda conn: conn.execute("DELETE FROM samples WHERE class_id = ?", (info.id,)).rowcount)
 
     def reorder_classes(self, ids: list[int]) -> None:
         existing = {c.id for c in self.classes()}
@@ -338,8 +385,11 @@ class Project:
                 label = str(item) if isinstance(item, (str, Path)) else f"item {index + 1}"
             try:
                 return _checked_samples(kind, _read_bytes(item), f"'{label}'")
-            except (InvalidImageError, OSError) as exc:
-                return exc if isinstance(exc, InvalidImageError) else InvalidImageError(f"'{label}' could not be read: {exc}.")
+            except InvalidImageError as exc:
+                # A fresh exception: the raised one's traceback holds the file's bytes alive.
+                return type(exc)(str(exc))
+            except OSError as exc:
+                return InvalidImageError(f"'{label}' could not be read: {exc}.")
 
         # Photos are checked (fully decoded) on every core at once; the keypoint and sound
         # models are not shared between threads.
@@ -406,9 +456,9 @@ class Project:
         return bytes(row[0])
 
     def remove_sample(self, sample_id: int) -> None:
-        with self._db.write() as conn:
-            if conn.execute("DELETE FROM samples WHERE id = ?", (int(sample_id),)).rowcount == 0:
-                raise NotFoundError(f"There is no sample {sample_id} in this project.")
+        removed = self._db.deleting(lambda conn: conn.execute("DELETE FROM samples WHERE id = ?", (int(sample_id),)).rowcount)
+        if removed == 0:
+            raise NotFoundError(f"There is no sample {sample_id} in this project.")
 
     def move_sample(self, sample_id: int, class_ref: int | str) -> None:
         target = self.class_info(class_ref)
@@ -600,7 +650,7 @@ class Project:
     def export_dataset(self, target: str | Path) -> Path:
         """Write class folders with every sample's original bytes: a directory, or a ``.zip``."""
         target = Path(target)
-        entries = self._dataset_entries()
+        entries = self._dataset_entries()  # names checked again: they become paths
         if target.suffix.lower() == ".zip":
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".zip.tmp")
@@ -615,14 +665,18 @@ class Project:
                     os.unlink(tmp)
         else:
             target.mkdir(parents=True, exist_ok=True)
+            root = target.resolve()
             for info in self.classes():
-                (target / info.name).mkdir(exist_ok=True)
+                folder = (target / check_name(info.name)).resolve()
+                if folder.parent != root:
+                    raise InvalidNameError(f"The class name '{info.name}' would be written outside '{target}'.")
+                folder.mkdir(exist_ok=True)
             for relative, sample_id in entries:
                 (target / relative).write_bytes(self.sample_bytes(sample_id))
         return target
 
     def _dataset_entries(self) -> list[tuple[str, int]]:
-        names = {info.id: info.name for info in self.classes()}
+        names = {info.id: check_name(info.name) for info in self.classes()}
         return [
             (f"{names[s.class_id]}/{s.id:06d}{EXTENSIONS.get(s.media_type, '.bin')}", s.id)
             for s in self.samples()
@@ -642,14 +696,14 @@ class Project:
         """
         result = ImportResult()
         batch: dict[str, list[tuple[str, bytes]]] = {}
-        pending = 0
+        pending = pending_bytes = 0
         unembedded: list[int] = []
         # Embeddings are computed in the backbone's preferred batch size (a GPU wants
         # ~1,000 photos at once to keep its decoding processes busy), not per stored batch.
         embed_every = _embedding_batch(backbone_for(self.kind, self.backbone_id), batch_size) if embed else 0
 
         def flush(final: bool = False) -> None:
-            nonlocal pending
+            nonlocal pending, pending_bytes
             for class_name, items in batch.items():
                 try:
                     info = self.class_info(class_name)
@@ -669,9 +723,9 @@ class Project:
             if on_progress:
                 on_progress(pending)
             batch.clear()
-            pending = 0
+            pending = pending_bytes = 0
 
-        for class_name, label, read in _dataset_files(Path(source), result, SUFFIXES[self.kind]):
+        for class_name, label, read in dataset_files(Path(source), result, SUFFIXES[self.kind]):
             try:
                 class_name = check_name(class_name)
                 data = read()
@@ -680,7 +734,8 @@ class Project:
                 continue
             batch.setdefault(class_name, []).append((label, data))
             pending += 1
-            if pending >= batch_size:
+            pending_bytes += len(data)
+            if pending >= batch_size or pending_bytes >= MAX_IMPORT_BATCH_BYTES:  # big files: fewer at once
                 flush()
         flush(final=True)
         return result
@@ -754,32 +809,54 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+def read_file_bounded(path: Path) -> bytes:
+    """A file's bytes, refusing (before reading) one larger than a sample may be."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidImageError(f"'{path}' does not exist or is not a file.")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise InvalidImageError(f"'{path}' is larger than {MAX_FILE_BYTES:,} bytes.")
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_FILE_BYTES + 1)  # it may have grown since
+    if len(data) > MAX_FILE_BYTES:
+        raise InvalidImageError(f"'{path}' is larger than {MAX_FILE_BYTES:,} bytes.")
+    return data
+
+
 def _read_bytes(item: SampleInput) -> bytes:
     if isinstance(item, (str, Path)):
-        path = Path(item)
-        if not path.is_file():
-            raise InvalidImageError(f"'{path}' does not exist or is not a file.")
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise InvalidImageError(f"'{path}' is larger than {MAX_FILE_BYTES:,} bytes.")
-        return path.read_bytes()
+        return read_file_bounded(Path(item))
     if isinstance(item, (bytes, bytearray, memoryview)):
         return bytes(item)
     raise InvalidImageError(f"A sample must be a file path or bytes, not {type(item).__name__}.")
 
 
-def _dataset_files(source: Path, result: ImportResult, suffixes: set[str] = SUFFIXES["image"]
+def _files_under(folder: Path) -> list[Path]:
+    """Every file below ``folder`` (not hidden), without following links to other folders."""
+    found = []
+    for top, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(top) / name for name in files if not name.startswith(".")]
+    return sorted(p for p in found if p.is_file())
+
+
+def dataset_files(source: Path, result: ImportResult, suffixes: set[str] = SUFFIXES["image"]
                    ) -> Iterator[tuple[str, str, Callable[[], bytes]]]:
     """(class name, file label, reader) for each wanted file in class folders of a directory or zip."""
     if source.is_dir():
+        root = source.resolve()
         classes = sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
         if not classes:
             raise DatasetError(f"'{source}' has no class folders.")
         for folder in classes:
-            for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+            for path in _files_under(folder):
+                if not path.resolve().is_relative_to(root):  # a link out of the folder being imported
+                    result.skipped.append((str(path), "a link to a file outside the imported folder"))
+                    continue
                 if path.suffix.lower() not in suffixes:
                     result.skipped.append((str(path), "not a file of this project's kind"))
                     continue
-                yield folder.name, str(path), path.read_bytes
+                yield folder.name, str(path), lambda path=path: read_file_bounded(path)
         return
     if not source.is_file():
         raise DatasetError(f"'{source}' is neither a folder nor a zip file.")

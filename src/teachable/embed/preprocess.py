@@ -40,6 +40,8 @@ def _open(source: ImageInput) -> Image.Image:
         path = Path(source)
         if not path.is_file():
             raise InvalidImageError(f"'{path}' does not exist or is not a file.")
+        if path.stat().st_size > MAX_FILE_BYTES:  # before reading a byte of it
+            raise ImageTooLargeError(f"'{path}' is larger than {MAX_FILE_BYTES:,} bytes.")
         data = path.read_bytes()
     else:
         data = bytes(source)

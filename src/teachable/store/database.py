@@ -8,18 +8,24 @@ schema version, so foreign files and files from a newer Teachable are refused cl
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 from ..errors import ProjectFileError, StorageFullError, TeachableError
 
+T = TypeVar("T")
 APPLICATION_ID = 0x54434842  # "TCHB"
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 60_000
 TABLES = frozenset({"meta", "classes", "samples", "embeddings", "models"})
+# A file of this size kept beside the projects and given up when the disk is full, so that
+# deleting samples (which must write to the log first) still works and space can be freed.
+RESERVE_NAME = ".teachable-reserve"
+RESERVE_BYTES = 2 * 1024 * 1024
 
 
 # Each entry upgrades the schema from version (index) to (index + 1).
@@ -87,7 +93,7 @@ class Database:
     def create(cls, path: Path) -> "Database":
         path = Path(path)
         if path.exists():
-            raise TeachableError(f"'{path}' already exists.")
+            raise TeachableError(f"'{path.name}' already exists.")
         path.parent.mkdir(parents=True, exist_ok=True)
         db = cls(path, _connect(path))
         with db.write() as conn:
@@ -99,11 +105,11 @@ class Database:
     def open(cls, path: Path) -> "Database":
         path = Path(path)
         if not path.is_file():
-            raise ProjectFileError(f"'{path}' does not exist or is not a file.")
+            raise ProjectFileError(f"'{path.name}' does not exist or is not a file.")
         with open(path, "rb") as handle:
             header = handle.read(16)
         if header != b"SQLite format 3\x00":
-            raise ProjectFileError(f"'{path}' is not a Teachable project file.")
+            raise ProjectFileError(f"'{path.name}' is not a Teachable project file.")
         conn = None
         try:
             conn = _connect(path)
@@ -112,20 +118,21 @@ class Database:
         except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             if conn is not None:
                 conn.close()
-            raise ProjectFileError(f"'{path}' is damaged and cannot be opened: {exc}.") from None
+            raise ProjectFileError(f"'{path.name}' is damaged and cannot be opened: {exc}.") from None
         if app_id != APPLICATION_ID:
             conn.close()
-            raise ProjectFileError(f"'{path}' is an SQLite database, but not a Teachable project.")
+            raise ProjectFileError(f"'{path.name}' is an SQLite database, but not a Teachable project.")
         if version > SCHEMA_VERSION:
             conn.close()
             raise ProjectFileError(
-                f"'{path}' was saved by a newer Teachable (project format {version}; this one reads up to "
+                f"'{path.name}' was saved by a newer Teachable (project format {version}; this one reads up to "
                 f"{SCHEMA_VERSION}). Upgrade Teachable to open it."
             )
         db = cls(path, conn)
         try:
             db._migrate(version)
             db._check_tables()
+            db._check_schema()
         except BaseException:
             db.close()
             raise
@@ -137,7 +144,19 @@ class Database:
             present = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         missing = sorted(TABLES - present)
         if missing:
-            raise ProjectFileError(f"'{self.path}' is damaged: its {', '.join(missing)} table(s) are missing.")
+            raise ProjectFileError(f"'{self.path.name}' is damaged: its {', '.join(missing)} table(s) are missing.")
+
+    def _check_schema(self) -> None:
+        """Only the objects Teachable itself creates: a file from elsewhere could carry triggers
+        or views that run or fake things whenever the app reads or writes it."""
+        with self.read() as conn:
+            found = {(kind, name, " ".join((sql or "").split())) for kind, name, sql in
+                     conn.execute("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_autoindex_%'")}
+        unexpected = sorted(found - expected_schema())
+        if unexpected:
+            kind, name, _ = unexpected[0]
+            raise ProjectFileError(f"'{self.path.name}' is not a Teachable project as Teachable writes them: it holds "
+                                   f"an unexpected {kind} '{name[:100]}'.")
 
     def _migrate(self, current: int) -> None:
         for version in range(current, SCHEMA_VERSION):
@@ -179,11 +198,23 @@ class Database:
             if "locked" in str(exc).lower() or "busy" in str(exc).lower():
                 raise
             # Missing tables or columns, undecodable text: the file's content is damaged.
-            raise ProjectFileError(f"'{self.path}' is damaged: {exc}.") from None
+            raise ProjectFileError(f"'{self.path.name}' is damaged: {exc}.") from None
         except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             if isinstance(exc, sqlite3.IntegrityError):
                 raise
-            raise ProjectFileError(f"'{self.path}' is damaged: {exc}.") from None
+            raise ProjectFileError(f"'{self.path.name}' is damaged: {exc}.") from None
+
+    def deleting(self, change: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a write that only removes things; on a full disk, give up the reserve beside
+        the file (if there is one) and try once more, so a user can always delete."""
+        try:
+            with self.write() as conn:
+                return change(conn)
+        except StorageFullError:
+            if not release_reserve(self.path.parent):
+                raise
+        with self.write() as conn:
+            return change(conn)
 
     def integrity_check(self) -> str:
         with self.read() as conn:
@@ -211,6 +242,45 @@ class Database:
             except sqlite3.Error:
                 pass
             self._conn.close()
+
+
+def ensure_reserve(folder: Path) -> None:
+    """Put the reserve file in ``folder`` if it is missing and there is room for it."""
+    reserve = Path(folder) / RESERVE_NAME
+    if reserve.exists():
+        return
+    try:
+        with open(reserve, "wb") as handle:
+            handle.write(bytes(RESERVE_BYTES))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError:
+        reserve.unlink(missing_ok=True)
+
+
+def release_reserve(folder: Path) -> bool:
+    reserve = Path(folder) / RESERVE_NAME
+    try:
+        reserve.unlink()
+        return True
+    except OSError:
+        return False
+
+
+_schema: frozenset | None = None
+
+
+def expected_schema() -> frozenset:
+    """(type, name, SQL) of every object the migrations create, whitespace folded."""
+    global _schema
+    if _schema is None:
+        conn = sqlite3.connect(":memory:")
+        for migration in MIGRATIONS:
+            conn.executescript(migration)
+        _schema = frozenset((kind, name, " ".join((sql or "").split())) for kind, name, sql in
+                            conn.execute("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_autoindex_%'"))
+        conn.close()
+    return _schema
 
 
 def _connect(path: Path) -> sqlite3.Connection:

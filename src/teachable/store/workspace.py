@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import NotFoundError, TeachableError
+from .database import ensure_reserve
 from ..paths import data_dir
 
 SUFFIX = ".teachable-project"
@@ -42,6 +43,7 @@ class Workspace:
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root) if root else data_dir()
         self.root.mkdir(parents=True, exist_ok=True)
+        ensure_reserve(self.root)
 
     def path_of(self, project_id: str) -> Path:
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,80}", project_id or ""):
@@ -119,12 +121,14 @@ class Workspace:
             if extra.exists():
                 extra.unlink()
         path.unlink()
+        ensure_reserve(self.root)  # if it was given up to let deletes through a full disk
 
     def add_file(self, source: Path, name: str | None = None) -> str:
         """Copy a project file (opened from elsewhere) into the workspace; returns its id."""
         from ..project import Project
 
         with Project.open(source) as project:
+            project.verify_samples()  # from elsewhere: checked as strictly as an upload
             target = self.root / f"{self._free_id(name or project.name)}{SUFFIX}"
             project.save_copy(target)
         return self.id_of(target)

@@ -1,0 +1,87 @@
+"""Running an app under uvicorn with the limits a server open to a network needs."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from .access import is_loopback
+
+# A client gets this long to send a request's headers (a slow client could otherwise hold a
+# connection open for ever, a byte at a time, and enough of them exhaust the server).
+HEADER_TIMEOUT_S = 15.0
+# WebSocket messages larger than this end the connection (the live preview's frames are smaller).
+WS_MAX_BYTES = 4 * 1024 * 1024
+
+
+class HeaderTimeoutProtocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, closing connections whose request headers do not arrive in
+    time. uvicorn itself only times out idle keep-alive connections."""
+
+    _deadline: asyncio.TimerHandle | None = None
+    _waiting_for = None
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._waiting_for = self.cycle  # a new cycle appears once a request's headers are in
+        self._deadline = self.loop.call_later(HEADER_TIMEOUT_S, self._expire)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expire(self) -> None:
+        if self.cycle is self._waiting_for and not self.transport.is_closing():
+            self.transport.close()
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.cycle is not self._waiting_for:
+            self._disarm()
+
+    def handle_websocket_upgrade(self, event) -> None:
+        self._disarm()  # the connection now belongs to the WebSocket protocol
+        super().handle_websocket_upgrade(event)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm()  # the next request on this connection gets the same time
+
+    def connection_lost(self, exc) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+def addresses_to_open(host: str) -> list[str]:
+    """Host names a browser can open: 'localhost' for loopback, this computer's addresses on
+    its networks when listening on all of them (0.0.0.0 or ::), else the address given."""
+    if is_loopback(host):
+        return ["localhost"]
+    try:
+        wildcard = ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return [host]
+    if not wildcard:
+        return [f"[{host}]" if ":" in host and not host.startswith("[") else host]
+    name = socket.gethostname()
+    try:
+        found = socket.gethostbyname_ex(name)[2]
+    except OSError:
+        found = []
+    usable = [a for a in found if not ipaddress.ip_address(a).is_loopback]
+    return usable + [name] if usable else [name]
+
+
+def run(app, host: str, port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_level="warning", http=HeaderTimeoutProtocol, ws_max_size=WS_MAX_BYTES)
