@@ -4,12 +4,6 @@ disk during import. Afterwards every acknowledged sample and model is intact."""
 from __future__ import annotations
 
 import hashlib
-import io
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 
@@ -19,54 +13,7 @@ import pytest
 
 from teachable import Project
 from teachable.errors import StorageFullError
-from photos import photo, random_view
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`teachable serve` in its own process, on loopback."""
-
-    def __init__(self, workspace) -> None:
-        self.workspace = workspace
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.process = None
-
-    def start(self) -> "Server":
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "teachable.cli", "serve", "--port", str(self.port), "--workspace", str(self.workspace)],
-            stderr=subprocess.DEVNULL, env=os.environ.copy())
-        for _ in range(300):
-            try:
-                httpx.get(self.base + "/api/health", timeout=1)
-                return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise AssertionError("server did not start")
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-
-
-def jpegs(count: int, seed: int) -> list[bytes]:
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(count):
-        buffer = io.BytesIO()
-        random_view(photo(["cat", "rocket"][i % 2]), rng).resize((96, 96)).save(buffer, format="JPEG", quality=85)
-        out.append(buffer.getvalue())
-    return out
+from servers import Server, jpegs
 
 
 def test_sigkill_during_capture_keeps_every_acknowledged_sample(tmp_path):

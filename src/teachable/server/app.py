@@ -389,6 +389,9 @@ def create_app(
         images = await images_from_request(request)
         if not images:
             raise TeachableError("No image was sent.")
+        # The model first (off the event loop: loading is slow): a model that cannot load
+        # costs no embedding.
+        model = await asyncio.to_thread(h.current_model) if source == "model" else None
         backbone = h.backbone()
         found = []
         if h.project.kind in KEYPOINT_KINDS:  # the page draws the skeleton it found
@@ -400,7 +403,6 @@ def create_app(
         if source == "live":
             predictions = await asyncio.to_thread(h.predict_embeddings, embeddings)
         else:
-            model = await asyncio.to_thread(h.current_model)  # loading is slow: off the event loop
             predictions = model.predict_embeddings(embeddings)
         replies = [p.to_dict() for p in predictions]
         for reply, landmarks in zip(replies, found):

@@ -1,0 +1,73 @@
+"""`teachable serve` in its own process, as a user runs it, and small real photos to send it."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import numpy as np
+
+from photos import photo, random_view
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`teachable serve` in its own process, on loopback."""
+
+    def __init__(self, workspace, *args: str) -> None:
+        self.workspace = workspace
+        self.args = args  # more options for `teachable serve`
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process = None
+
+    def start(self) -> "Server":
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "teachable.cli", "serve", "--port", str(self.port), "--workspace", str(self.workspace), *self.args],
+            stderr=subprocess.DEVNULL, env=os.environ.copy())
+        for _ in range(300):
+            try:
+                httpx.get(self.base + "/api/health", timeout=1)
+                return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise AssertionError("server did not start")
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+    def peak_rss(self) -> int:
+        """The server's largest resident memory so far, in bytes (Linux)."""
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        raise AssertionError("no VmHWM in /proc")
+
+
+def jpegs(count: int, seed: int) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(count):
+        buffer = io.BytesIO()
+        random_view(photo(["cat", "rocket"][i % 2]), rng).resize((96, 96)).save(buffer, format="JPEG", quality=85)
+        out.append(buffer.getvalue())
+    return out
