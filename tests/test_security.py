@@ -26,39 +26,11 @@ import teachable
 from teachable import Project
 from teachable.errors import InvalidNameError, ModelFileError, ProjectFileError
 from teachable.server import create_app
+from crafted import HTML, png, small_project, tamper
 from photos import photo
 from servers import Server, jpegs
 
 EVIL = "https://evil.example"
-HTML = b"<!doctype html><script>fetch('/api/projects').then(r => r.text()).then(t => document.title = t)</script>"
-
-
-def png(colour=(200, 30, 30), size=(64, 64)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, colour).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def small_project(path: Path) -> Path:
-    """A real two-class project file with one photo in each class."""
-    with Project.create(path, name="Victim") as project:
-        project.add_class("cat")
-        project.add_class("rocket")
-        project.add_samples("cat", [jpegs(2, seed=3)[0]], embed=False)
-        project.add_samples("rocket", [jpegs(2, seed=3)[1]], embed=False)
-    return path
-
-
-def tamper(path: Path, *statements: str, params: tuple = ()) -> Path:
-    """Change a project file behind Teachable's back, as an attacker crafting one would."""
-    conn = sqlite3.connect(path)
-    for statement in statements:
-        conn.execute(statement, params if "?" in statement else ())
-    conn.commit()
-    conn.close()
-    return path
-
-
 @pytest.fixture()
 def client(tmp_path):
     with TestClient(create_app(tmp_path / "ws"), base_url="http://127.0.0.1:8000") as c:
