@@ -35,6 +35,7 @@ def suite(args) -> list[tuple[str, list[str]]]:
         ("export_bench", ["bench/export_bench.py"]),
         ("load_test", ["bench/load_test.py", "--clients", "10" if quick else "30", "--seconds", "10" if quick else "60"]),
         ("sound", ["bench/sound.py"]),
+        ("memory_bounds", ["bench/memory_bounds.py"]),
         ("pose_latency", ["bench/pose_latency.py", "--frames", "20" if quick else "60"]),
     ]
     for name, data, kind in (("accuracy", args.data, "image"), ("hand_accuracy", args.hands, "hand")):

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+import json
 import sqlite3
+import zipfile
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from teachable import Project
+from photos import photo
 from servers import jpegs
 
 HTML = b"<!doctype html><script>fetch('/api/projects').then(r => r.text()).then(t => document.title = t)</script>"
@@ -38,3 +42,37 @@ def tamper(path: Path, *statements: str, params: tuple = ()) -> Path:
     conn.commit()
     conn.close()
     return path
+
+
+def bomb_model(kind: str = "knn", counts: bool = True) -> bytes:
+    """A small .teachable file whose weights claim gigabytes: a stored array of zeros, deflated.
+    With ``counts`` its metadata says how many examples it has (2); without, only the array
+    headers inside can tell."""
+    meta = {"format": "teachable-model", "format_version": 1, "kind": "image", "labels": ["a", "b"],
+            "backbone": {"id": "efficientnet-lite0-imagenet-224-v1"},
+            "classifier": {"type": kind, "params": {"k": 3} if kind == "knn" else {"hidden_units": 100}}}
+    if counts:
+        meta["training_counts"] = {"a": 1, "b": 1}
+    npz = io.BytesIO()
+    with zipfile.ZipFile(npz, "w", compression=zipfile.ZIP_DEFLATED) as inner:
+        name = "examples.npy" if kind == "knn" else "w1.npy"
+        rows = 400_000
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (rows, 1280)})
+        with inner.open(name, "w", force_zip64=True) as handle:
+            handle.write(header.getvalue())
+            zeros = bytes(64 * 1024 * 1024)
+            for _ in range(rows * 1280 * 4 // len(zeros)):
+                handle.write(zeros)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("metadata.json", json.dumps(meta))
+        archive.writestr("weights.npz", npz.getvalue())
+    return out.getvalue()
+
+
+def big_jpeg(side: int = 8000) -> bytes:
+    """A 64-megapixel photo (the largest accepted), made of a real one scaled up."""
+    buffer = io.BytesIO()
+    photo("astronaut").resize((side, side)).save(buffer, format="JPEG", quality=70)
+    return buffer.getvalue()

@@ -26,7 +26,7 @@ import teachable
 from teachable import Project
 from teachable.errors import InvalidNameError, ModelFileError, ProjectFileError
 from teachable.server import create_app
-from crafted import HTML, png, small_project, tamper
+from crafted import HTML, big_jpeg, bomb_model, png, small_project, tamper
 from photos import photo
 from servers import Server, jpegs
 
@@ -219,33 +219,6 @@ def test_chunked_bodies_are_stopped_at_the_limit(server):
 
 
 # -- 5. decompression bombs in models --------------------------------------------------------------
-def bomb_model(kind: str = "knn", counts: bool = True) -> bytes:
-    """A small .teachable file whose weights claim gigabytes: a stored array of zeros, deflated.
-    With ``counts`` its metadata says how many examples it has (2); without, only the array
-    headers inside can tell."""
-    meta = {"format": "teachable-model", "format_version": 1, "kind": "image", "labels": ["a", "b"],
-            "backbone": {"id": "efficientnet-lite0-imagenet-224-v1"},
-            "classifier": {"type": kind, "params": {"k": 3} if kind == "knn" else {"hidden_units": 100}}}
-    if counts:
-        meta["training_counts"] = {"a": 1, "b": 1}
-    npz = io.BytesIO()
-    with zipfile.ZipFile(npz, "w", compression=zipfile.ZIP_DEFLATED) as inner:
-        name = "examples.npy" if kind == "knn" else "w1.npy"
-        rows = 400_000
-        header = io.BytesIO()
-        np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (rows, 1280)})
-        with inner.open(name, "w", force_zip64=True) as handle:
-            handle.write(header.getvalue())
-            zeros = bytes(64 * 1024 * 1024)
-            for _ in range(rows * 1280 * 4 // len(zeros)):
-                handle.write(zeros)
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("metadata.json", json.dumps(meta))
-        archive.writestr("weights.npz", npz.getvalue())
-    return out.getvalue()
-
-
 @pytest.fixture(scope="module", params=["with-counts", "without-counts", "head"])
 def bomb(tmp_path_factory, request) -> Path:
     path = tmp_path_factory.mktemp("bomb") / "bomb.teachable"
@@ -314,13 +287,6 @@ def test_deeply_nested_metadata_is_refused(tmp_path):
 
 
 # -- 6. memory under hostile loads -----------------------------------------------------------------
-def big_jpeg(side: int = 8000) -> bytes:
-    """A 64-megapixel photo (the largest accepted), made of a real one scaled up."""
-    buffer = io.BytesIO()
-    photo("astronaut").resize((side, side)).save(buffer, format="JPEG", quality=70)
-    return buffer.getvalue()
-
-
 def test_parallel_thumbnails_of_huge_photos_stay_bounded(server):
     project = httpx.post(server.base + "/api/projects", json={"name": "huge"}).json()
     pid, cid = project["id"], project["classes"][0]["id"]
