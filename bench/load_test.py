@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import os
 import socket
 import subprocess
@@ -28,17 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from machine import describe  # noqa: E402
-from photos import photo, random_view  # noqa: E402
-
-
-def frames(count: int, seed: int) -> list[bytes]:
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(count):
-        buffer = io.BytesIO()
-        random_view(photo(["cat", "rocket"][i % 2]), rng).resize((224, 224)).save(buffer, format="JPEG", quality=80)
-        out.append(buffer.getvalue())
-    return out
+from servers import jpegs  # noqa: E402
 
 
 async def student(base: str, ws_base: str, number: int, seconds: float, pictures: list[bytes], stats: dict) -> None:
@@ -94,7 +83,7 @@ async def student(base: str, ws_base: str, number: int, seconds: float, pictures
 
 async def run(base: str, clients: int, seconds: float) -> dict:
     stats = {"upload_ms": [], "predict_ms": [], "status": {}, "predict_errors": 0, "acknowledged": 0, "stored": 0}
-    pictures = frames(40, seed=3)
+    pictures = jpegs(40, seed=3, side=224, quality=80)
     ws_base = base.replace("http://", "ws://")
     await asyncio.gather(*(student(base, ws_base, n, seconds, pictures, stats) for n in range(clients)))
     return stats

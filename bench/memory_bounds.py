@@ -14,7 +14,6 @@ process's peak (VmHWM / ru_maxrss) against the budget.
 from __future__ import annotations
 
 import argparse
-import io
 import sqlite3
 import subprocess
 import sys

@@ -63,11 +63,12 @@ class Server:
         raise AssertionError("no VmHWM in /proc")
 
 
-def jpegs(count: int, seed: int) -> list[bytes]:
+def jpegs(count: int, seed: int, side: int = 96, quality: int = 85) -> list[bytes]:
+    """Webcam-like JPEGs: random views of the cat and the rocket, in turn."""
     rng = np.random.default_rng(seed)
     out = []
     for i in range(count):
         buffer = io.BytesIO()
-        random_view(photo(["cat", "rocket"][i % 2]), rng).resize((96, 96)).save(buffer, format="JPEG", quality=85)
+        random_view(photo(["cat", "rocket"][i % 2]), rng).resize((side, side)).save(buffer, format="JPEG", quality=quality)
         out.append(buffer.getvalue())
     return out

@@ -103,3 +103,23 @@ def test_project_commands(fewshot_train, tmp_path):
     assert run("predict", tmp_path / "m.teachable", next((fewshot_train / "cat").glob("*.jpg")), "--json").stdout
     missing = run(*ws, "info", "nope", check=False)
     assert missing.returncode == 1 and "no project 'nope'" in missing.stderr
+
+
+def test_predict_into_a_closed_pipe_exits_quietly(model_file, fewshot_test):
+    files = sorted(fewshot_test.rglob("*.jpg")) * 20
+    shell = f"{sys.executable} -m teachable.cli predict {model_file} --json {' '.join(map(str, files))} | head -n 1"
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and json.loads(result.stdout)["label"] in ("cat", "rocket", "coffee", "astronaut")
+    assert "Broken pipe" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_import_without_class_folders_says_what_layout_it_expects(tmp_path, fewshot_train):
+    import zipfile
+
+    flat = tmp_path / "flat.zip"
+    with zipfile.ZipFile(flat, "w") as archive:  # photos at the top level, no class folders
+        for path in sorted(fewshot_train.rglob("*.jpg"))[:5]:
+            archive.write(path, path.name)
+    run("project", "--workspace", tmp_path / "ws", "create", "Flat")
+    result = run("project", "--workspace", tmp_path / "ws", "import", "flat", flat, check=False)
+    assert result.returncode == 1 and "class folders" in result.stderr and "photos/cat/1.jpg" in result.stderr

@@ -218,6 +218,16 @@ def test_chunked_bodies_are_stopped_at_the_limit(server):
     assert httpx.get(server.base + "/api/health").status_code == 200
 
 
+def test_serve_model_stops_chunked_bodies_too(tmp_path, fewshot_train):
+    from teachable.server.model_app import create_model_app
+
+    model = teachable.train(teachable.Dataset.from_folder(fewshot_train), classifier="knn")
+    model.save(tmp_path / "m.teachable")
+    with TestClient(create_model_app(tmp_path / "m.teachable")) as client:
+        response = client.post("/api/predict", content=chunks(100 * 1024 * 1024), headers={"Content-Type": "application/json"})
+        assert response.status_code == 413 and "too large" in response.json()["error"]
+
+
 # -- 5. decompression bombs in models --------------------------------------------------------------
 @pytest.fixture(scope="module", params=["with-counts", "without-counts", "head"])
 def bomb(tmp_path_factory, request) -> Path:
@@ -318,7 +328,9 @@ def run_measured(args: list[str]) -> tuple[subprocess.CompletedProcess, int]:
     return result, peak
 
 
-def test_zip_import_of_large_undecodable_entries_stays_bounded(tmp_path):
+def test_zip_import_of_large_undecodable_entries_stays_bounded(tmp_path, backbone):
+    """(``backbone``: the network is prepared once per installation, a cost of its own; the
+    importer here finds it ready, as it would after the first use.)"""
     archive = tmp_path / "junk.zip"
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
         for i in range(24):  # 24 x 49 MB that unpack but are no photos
@@ -332,7 +344,7 @@ def test_zip_import_of_large_undecodable_entries_stays_bounded(tmp_path):
     assert peak < 1200 * 1024 * 1024, f"{peak / 2**20:.0f} MB"
 
 
-def test_folder_import_skips_huge_files_unread_and_links_out_of_the_tree(tmp_path):
+def test_folder_import_skips_huge_files_unread_and_links_out_of_the_tree(tmp_path, backbone):
     folder = tmp_path / "photos" / "cats"
     folder.mkdir(parents=True)
     (folder / "ok.jpg").write_bytes(jpegs(1, seed=8)[0])

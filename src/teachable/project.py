@@ -57,6 +57,8 @@ DEFAULT_SETTINGS = {
     "validation_split": DEFAULTS["validation_split"],
     "seed": DEFAULTS["seed"],
 }
+LAYOUT = ("Put each class's files in a folder named after the class (photos/cat/1.jpg, photos/dog/2.jpg) "
+          "and import the folder that holds them, or a zip of it.")
 # Imports hold at most about this many bytes of files at once before storing them.
 MAX_IMPORT_BATCH_BYTES = 64 * 1024 * 1024
 # Imports read at most this much from a zip, in total, whatever its entries claim.
@@ -724,7 +726,9 @@ class Project:
             batch.clear()
             pending = pending_bytes = 0
 
+        found = 0
         for class_name, label, read in dataset_files(Path(source), result, SUFFIXES[self.kind]):
+            found += 1
             try:
                 class_name = check_name(class_name)
                 data = read()
@@ -737,6 +741,9 @@ class Project:
             if pending >= batch_size or pending_bytes >= MAX_IMPORT_BATCH_BYTES:  # big files: fewer at once
                 flush()
         flush(final=True)
+        if not found:
+            raise DatasetError(f"'{Path(source).name}' has no {self.kind} files inside class folders "
+                               f"({len(result.skipped)} other entries skipped). {LAYOUT}")
         return result
 
 
@@ -846,7 +853,7 @@ def dataset_files(source: Path, result: ImportResult, suffixes: set[str] = SUFFI
         root = source.resolve()
         classes = sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
         if not classes:
-            raise DatasetError(f"'{source}' has no class folders.")
+            raise DatasetError(f"'{source}' has no class folders. {LAYOUT}")
         for folder in classes:
             for path in _files_under(folder):
                 if not path.resolve().is_relative_to(root):  # a link out of the folder being imported
