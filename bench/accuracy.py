@@ -26,7 +26,7 @@ from machine import describe  # noqa: E402
 from teachable.classify.head import HeadClassifier, stratified_split  # noqa: E402
 from teachable.classify.knn import KNNClassifier  # noqa: E402
 from teachable.dataset import Dataset  # noqa: E402
-from teachable.embed import backbone_for, default_backbone_id  # noqa: E402
+from teachable.kinds import get_kind  # noqa: E402
 
 SHOTS = (5, 10, 20, 50)
 
@@ -35,7 +35,7 @@ def embeddings(data: Path, cache: Path | None, kind: str):
     if cache and cache.exists():
         saved = np.load(cache, allow_pickle=False)
         return saved["xtr"], saved["ytr"], saved["xte"], saved["yte"], list(saved["classes"])
-    backbone = backbone_for(kind, default_backbone_id(kind))
+    backbone = get_kind(kind).backbone()
     start = time.perf_counter()
     held_out = next((data / name for name in ("val", "test") if (data / name).is_dir()), None)
     if (data / "train").is_dir() and held_out is not None:

@@ -15,7 +15,7 @@ import teachable
 from teachable import Project
 from teachable.embed.preprocess import inspect_image
 from teachable.errors import TeachableError
-from teachable.modelfile import model_from_bytes
+from teachable.model import Model
 from photos import photo
 
 # The suite replays the same examples on every run (CI must not fail by chance); set
@@ -92,7 +92,7 @@ def test_model_loading_survives_mutated_model_files(model_file):
     @given(data=mutations(model_file))
     def check(data):
         try:
-            model = model_from_bytes(data)
+            model = Model.from_bytes(data)
         except TeachableError:
             return
         assert len(model.labels) >= 2  # whatever loads is a usable model

@@ -21,7 +21,7 @@ from teachable.embed.keypoints import (
 )
 from teachable.embed.landmarks import get_landmark_backbone
 from teachable.errors import NothingDetectedError
-from teachable.modelfile import model_from_bytes
+from teachable.model import Model
 from people import HELD_OUT_MOVES, POSE_CLASSES, TRAIN_MOVES, moved, person, write_pose_folder
 from photos import photo
 
@@ -136,7 +136,7 @@ def test_pose_project_learns_three_poses(pose_folders, tmp_path, classifier):
         assert model.kind == "pose" and model.backbone_id == "mediapipe-pose-full-v1"
         report = model.evaluate(teachable.Dataset.from_folder(held_out, kind="pose"))
         assert report.accuracy == 1.0, report.format()
-        reloaded = model_from_bytes(model.to_bytes())
+        reloaded = Model.from_bytes(model.to_bytes())
         assert reloaded.predict(moved(person("cameraman", mirrored=True), *HELD_OUT_MOVES[-1])).label == "cameraman mirrored"
 
 

@@ -8,6 +8,6 @@ from .dataset import Dataset  # noqa: E402
 from .errors import TeachableError  # noqa: E402
 from .model import Model, Prediction  # noqa: E402
 from .project import Project  # noqa: E402
-from .store.workspace import Workspace  # noqa: E402
+from .workspace import Workspace  # noqa: E402
 
 __all__ = ["Dataset", "Model", "Prediction", "Project", "Report", "Workspace", "TeachableError", "imagenet_guesses", "load", "train", "__version__"]

@@ -5,27 +5,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from .classify.head import DEFAULTS, EpochCallback
-from .classify.knn import DEFAULT_K
+from .classify.head import EpochCallback
 from .dataset import Dataset
-from .embed import backbone_for, default_backbone_id
+from .kinds import get_kind
 from .embed.image import ImageNetGuess, get_backbone
 from .embed.preprocess import ImageInput
 from .errors import NotEnoughClassesError
 from .model import Model
-from .modelfile import read_model
+from .settings import DEFAULT_SETTINGS
 from .training import ClassifierName, fit
 
 
 def train(
     dataset: Dataset,
     classifier: ClassifierName = "head",
-    epochs: int = DEFAULTS["epochs"],
-    batch_size: int = DEFAULTS["batch_size"],
-    learning_rate: float = DEFAULTS["learning_rate"],
-    k: int = DEFAULT_K,
-    validation_split: float = DEFAULTS["validation_split"],
-    seed: int = DEFAULTS["seed"],
+    epochs: int = DEFAULT_SETTINGS["epochs"],
+    batch_size: int = DEFAULT_SETTINGS["batch_size"],
+    learning_rate: float = DEFAULT_SETTINGS["learning_rate"],
+    k: int = DEFAULT_SETTINGS["k"],
+    validation_split: float = DEFAULT_SETTINGS["validation_split"],
+    seed: int = DEFAULT_SETTINGS["seed"],
     on_epoch: EpochCallback | None = None,
     on_embed_progress: Callable[[int], None] | None = None,
     device: str = "auto",
@@ -35,7 +34,7 @@ def train(
         raise NotEnoughClassesError(
             f"Training needs at least two classes; the dataset has {len(dataset.classes)}."
         )
-    backbone = backbone_for(dataset.kind, default_backbone_id(dataset.kind), device)
+    backbone = get_kind(dataset.kind).backbone(device)
     embeddings, y = dataset.embed(backbone, on_embed_progress)
     model = fit(
         embeddings, y, dataset.classes, backbone.id, dataset.kind, classifier,
@@ -51,7 +50,7 @@ def train(
 
 def load(path: str | Path, device: str = "auto") -> Model:
     """Open a `.teachable` model file."""
-    return read_model(path, device)
+    return Model.load(path, device)
 
 
 def imagenet_guesses(image: ImageInput, top: int = 5, device: str = "auto") -> list[ImageNetGuess]:

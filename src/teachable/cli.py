@@ -12,11 +12,10 @@ import click
 from tqdm import tqdm
 
 from . import api
-from .classify.head import DEFAULTS
-from .classify.knn import DEFAULT_K
 from .dataset import Dataset
-from .project import KINDS
 from .errors import TeachableError
+from .kinds import KINDS
+from .settings import SETTINGS, Setting
 
 
 def friendly_errors(command):
@@ -43,6 +42,27 @@ def friendly_errors(command):
     return wrapper
 
 
+def _click_type(setting: Setting):
+    if setting.choices:
+        return click.Choice(list(setting.choices))
+    kind = click.IntRange if setting.type is int else click.FloatRange
+    return kind(setting.minimum, setting.maximum, min_open=setting.min_open, max_open=setting.max_open)
+
+
+def training_options(with_defaults: bool):
+    """The training settings as options (from teachable.settings): with their defaults for
+    `train`, without for `project train` (where a project's own settings fill the gaps)."""
+
+    def decorate(command):
+        for setting in reversed(SETTINGS):
+            command = click.option(f"--{setting.name.replace('_', '-')}", setting.name, type=_click_type(setting),
+                                   default=setting.default if with_defaults else None, show_default=with_defaults,
+                                   help=setting.help)(command)
+        return command
+
+    return decorate
+
+
 def _bar(total: int, desc: str, unit: str) -> tqdm:
     return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=False)
 
@@ -61,13 +81,7 @@ def main(ctx: click.Context, device: str) -> None:
 @main.command()
 @click.argument("data_dir", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Where to write the .teachable model.")
-@click.option("--classifier", type=click.Choice(["head", "knn"]), default="head", show_default=True)
-@click.option("--epochs", type=click.IntRange(1, 10_000), default=DEFAULTS["epochs"], show_default=True)
-@click.option("--batch-size", type=click.IntRange(1, 65_536), default=DEFAULTS["batch_size"], show_default=True)
-@click.option("--learning-rate", type=click.FloatRange(0, 10, min_open=True), default=DEFAULTS["learning_rate"], show_default=True)
-@click.option("--k", type=click.IntRange(1, 1000), default=DEFAULT_K, show_default=True, help="Neighbours that vote (kNN).")
-@click.option("--validation-split", type=click.FloatRange(0, 1, max_open=True), default=DEFAULTS["validation_split"], show_default=True)
-@click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True)
+@training_options(with_defaults=True)
 @click.option("--kind", type=click.Choice(["auto", *KINDS]), default="auto", show_default=True,
               help="What the model learns from: images, sounds, body poses or hand gestures "
                    "(auto: images or sounds, by the files).")
@@ -240,7 +254,7 @@ def listen(ctx, model_path, source, overlap, threshold, as_json):
 
 
 def _workspace(ctx: click.Context):
-    from .store.workspace import Workspace
+    from .workspace import Workspace
 
     return Workspace(ctx.obj.get("workspace"))
 
@@ -326,11 +340,10 @@ def project_info(ctx, ref, as_json):
 @friendly_errors
 def project_import(ctx, ref, source):
     """Add the class folders of SOURCE (a folder or a zip) to PROJECT."""
-    from .dataset import SUFFIXES
-    from .project import ImportResult, dataset_files
+    from .intake import ImportResult, dataset_files
 
     with _open_project(ctx, ref) as p:
-        total = sum(1 for _ in dataset_files(source, ImportResult(), SUFFIXES[p.kind])) if source.exists() else 0
+        total = sum(1 for _ in dataset_files(source, ImportResult(), p.rules)) if source.exists() else 0
         with _bar(total, "importing", "file") as bar:
             result = p.import_dataset(source, on_progress=bar.update)
     for label, reason in result.skipped:
@@ -356,13 +369,7 @@ def project_export(ctx, ref, target, as_model):
 
 @project.command("train")
 @click.argument("ref", metavar="PROJECT")
-@click.option("--classifier", type=click.Choice(["head", "knn"]))
-@click.option("--epochs", type=click.IntRange(1, 10_000))
-@click.option("--batch-size", type=click.IntRange(1, 65_536))
-@click.option("--learning-rate", type=click.FloatRange(0, 10, min_open=True))
-@click.option("--k", type=click.IntRange(1, 1000))
-@click.option("--validation-split", type=click.FloatRange(0, 1, max_open=True))
-@click.option("--seed", type=int)
+@training_options(with_defaults=False)
 @click.pass_context
 @friendly_errors
 def project_train(ctx, ref, **options):

@@ -9,10 +9,8 @@ from typing import Callable
 import numpy as np
 
 from .errors import DatasetError, TeachableError
+from .kinds import AUDIO_SUFFIXES, IMAGE_SUFFIXES, KINDS
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
-SUFFIXES = {"image": IMAGE_SUFFIXES, "sound": AUDIO_SUFFIXES, "pose": IMAGE_SUFFIXES, "hand": IMAGE_SUFFIXES}
 
 
 def guess_kind(root: Path) -> str:
@@ -50,10 +48,10 @@ class Dataset:
         if not root.is_dir():
             raise DatasetError(f"'{root}' is not a folder. Give a folder with one sub-folder per class.")
         kind = kind or guess_kind(root)
-        if kind not in SUFFIXES:
-            raise DatasetError(f"Unknown dataset kind '{kind}': use {', '.join(SUFFIXES)}.")
-        wanted = SUFFIXES[kind]
-        files_word = "sound files" if kind == "sound" else "images"
+        if kind not in KINDS:
+            raise DatasetError(f"Unknown dataset kind '{kind}': use {', '.join(KINDS)}.")
+        wanted = KINDS[kind].suffixes
+        files_word = KINDS[kind].samples_word
         classes: list[str] = []
         samples: list[Path] = []
         labels: list[int] = []
@@ -61,7 +59,7 @@ class Dataset:
         for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
             files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
             images = [p for p in files if p.suffix.lower() in wanted]
-            skipped += [Skipped(str(p), "not a sound file" if kind == "sound" else "not an image file")
+            skipped += [Skipped(str(p), f"not one of the {files_word} a {kind} project takes")
                         for p in files if p.suffix.lower() not in wanted]
             if not images:
                 skipped.append(Skipped(str(folder), f"class folder has no {files_word}"))
@@ -105,7 +103,7 @@ class Dataset:
             where = str(sample) if isinstance(sample, (str, Path)) else f"sample {position}"
             self.skipped.append(Skipped(where, str(error)))
 
-        if self.kind == "sound":
+        if KINDS[self.kind].audio:
             result = self._embed_sounds(backbone, on_progress, report)
         else:
             embeddings, kept = backbone.embed_many(self.samples, on_progress=on_progress, on_error=report)

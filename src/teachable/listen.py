@@ -11,7 +11,7 @@ import numpy as np
 from .embed.audio import CLIP_SAMPLES, SAMPLE_RATE, AudioInput, load_audio
 from .errors import TeachableError
 from .model import Model
-from .project import BACKGROUND
+from .kinds import BACKGROUND, get_kind
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Detection:
 
 
 def _check(model: Model, overlap: float, threshold: float) -> int:
-    if model.kind != "sound":
+    if not get_kind(model.kind).audio:
         raise TeachableError("Listening needs a sound model (this one is for images).")
     if not 0 <= overlap < 1:
         raise TeachableError("The overlap factor must be at least 0 and below 1.")

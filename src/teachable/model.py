@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Union
 
 import numpy as np
 
+from . import __version__, modelfile
 from .classify.head import EpochStats, HeadClassifier
 from .classify.knn import KNNClassifier
 from .classify.metrics import Report
 from .dataset import Dataset
-from .embed import backbone_for
 from .embed.preprocess import ImageInput
+from .errors import ModelFileError
+from .kinds import KINDS, get_kind
 
 Classifier = Union[HeadClassifier, KNNClassifier]
+CLASSIFIERS = {"head": HeadClassifier, "knn": KNNClassifier}
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,9 @@ class Model:
 
     @property
     def backbone(self):
-        return backbone_for(self.kind, self.backbone_id, self.device)
+        kind = get_kind(self.kind)
+        kind.check_backbone(self.backbone_id)
+        return kind.backbone(self.device)
 
     # -- prediction ---------------------------------------------------------------------------
     def predict_embeddings(self, embeddings: np.ndarray) -> list[Prediction]:
@@ -88,14 +94,61 @@ class Model:
         report.notes += [f"skipped {s.path}: {s.reason}" for s in dataset.skipped]
         return report
 
-    # -- files --------------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """Write a ``.teachable`` file (a zip: metadata.json + weights.npz)."""
-        from .modelfile import write_model
+    # -- state and files ----------------------------------------------------------------------
+    def metadata(self) -> dict:
+        """Everything about the model but its arrays: labels, backbone and recipe, classifier,
+        report, history (metadata.json of a model file, and of every export)."""
+        return {
+            "format": modelfile.FORMAT,
+            "format_version": modelfile.FORMAT_VERSION,
+            "teachable_version": __version__,
+            "kind": self.kind,
+            "labels": list(self.labels),
+            "backbone": {"id": self.backbone_id, "preprocessing": get_kind(self.kind).recipe()},
+            "classifier": {"type": self.classifier.kind, "params": self.classifier.params()},
+            "metrics": self.report.to_dict() if self.report else None,
+            "history": [h.to_dict() for h in self.history],
+            "training_counts": dict(self.training_counts),
+            "notes": list(self.notes),
+            "created": self.created or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
 
-        return write_model(self, Path(path))
+    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """(metadata, arrays): all a model is, for :mod:`teachable.modelfile` to pack."""
+        return self.metadata(), self.classifier.state()
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray], device: str = "auto") -> "Model":
+        """The model that :meth:`to_state` described (as checked by :func:`modelfile.unpack`)."""
+        labels = meta["labels"]
+        try:
+            classifier = CLASSIFIERS[meta["classifier"]["type"]].from_state(len(labels), meta["classifier"]["params"], arrays)
+            report = Report.from_dict(meta["metrics"]) if meta.get("metrics") else None
+            history = [EpochStats(**h) for h in meta.get("history") or []]
+            counts = {str(k): int(v) for k, v in (meta.get("training_counts") or {}).items()}
+        except (KeyError, ValueError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
+            raise ModelFileError(f"The model file's contents are inconsistent: {exc}.") from None
+        dim = KINDS[meta["kind"]].dim
+        if classifier.input_dim != dim:
+            raise ModelFileError(f"The model file's contents are inconsistent: its classifier takes "
+                                 f"{classifier.input_dim} numbers, the backbone gives {dim}.")
+        return cls(labels=list(labels), classifier=classifier, backbone_id=meta["backbone"]["id"], kind=meta["kind"],
+                   report=report, history=history, training_counts=counts, created=str(meta.get("created", "")),
+                   notes=[str(n) for n in meta.get("notes") or []], device=device)
 
     def to_bytes(self) -> bytes:
-        from .modelfile import model_to_bytes
+        """The bytes of a ``.teachable`` file (a zip: metadata.json + weights.npz)."""
+        return modelfile.pack(*self.to_state())
 
-        return model_to_bytes(self)
+    @classmethod
+    def from_bytes(cls, data: bytes, device: str = "auto") -> "Model":
+        return cls.from_state(*modelfile.unpack(data), device=device)
+
+    def save(self, path: str | Path) -> Path:
+        """Write a ``.teachable`` file, atomically."""
+        return modelfile.write(self.to_bytes(), Path(path))
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "auto") -> "Model":
+        """Open a ``.teachable`` file; any problem is a ModelFileError with a clear message."""
+        return cls.from_bytes(modelfile.read(path), device)

@@ -1,5 +1,8 @@
 """The `.teachable` model file: a zip holding metadata.json and weights.npz.
 
+This module only packs and unpacks (metadata, arrays) and checks them; what they mean is
+:class:`teachable.model.Model`'s business (``to_state`` / ``from_state``).
+
 Reading is defensive, since model files travel between people: sizes are bounded before
 anything is decompressed, the JSON is checked field by field, arrays load with
 ``allow_pickle=False`` (no code can run), shapes and values are validated, and a file from a
@@ -14,97 +17,44 @@ import os
 import tempfile
 import zipfile
 import zlib
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .classify.head import HIDDEN_UNITS, EpochStats, HeadClassifier
-from .classify.knn import KNNClassifier
-from .classify.metrics import Report
-from .embed.spec import INPUT_MEAN, INPUT_SIZE, INPUT_STD
-from .embed import DIMS, check_backbone
+from .classify.head import HIDDEN_UNITS
 from .errors import ModelFileError
-from .model import Model
+from .kinds import KINDS
 
 FORMAT = "teachable-model"
 FORMAT_VERSION = 1
 MAX_METADATA_BYTES = 4 * 1024 * 1024
 MAX_WEIGHTS_BYTES = 1024 * 1024 * 1024
 MAX_FILE_BYTES = MAX_WEIGHTS_BYTES + MAX_METADATA_BYTES
-CLASSIFIERS = {"head": HeadClassifier, "knn": KNNClassifier}
+CLASSIFIERS = ("head", "knn")
 MAX_HIDDEN_UNITS = 65_536
 # Room for one array's .npy header and its zip entry's headers, beyond the array's own bytes.
 ARRAY_OVERHEAD_BYTES = 4096
 FLOAT, INT = np.dtype("<f4"), np.dtype("<i8")
 
-IMAGE_PREPROCESSING = {
-    "input": "RGB image",
-    "steps": [
-        "apply EXIF orientation",
-        "convert to 8-bit RGB (transparent pixels on white)",
-        "crop the centred square (side = the shorter edge)",
-        f"resize to {INPUT_SIZE}x{INPUT_SIZE}, bilinear",
-        f"x = (rgb - {INPUT_MEAN:g}) / {INPUT_STD:g}, float32, layout NCHW",
-    ],
-    "size": INPUT_SIZE,
-    "mean": INPUT_MEAN,
-    "std": INPUT_STD,
-    "layout": "NCHW",
-}
-
-
-def preprocessing_of(kind: str) -> dict | None:
-    """How raw input becomes the backbone's input, written into every model file."""
-    if kind == "image":
-        return IMAGE_PREPROCESSING
-    if kind == "sound":
-        from .embed.audio import recipe
-
-        return dict(recipe())
-    if kind in ("pose", "hand"):
-        from .embed.keypoints import recipe
-
-        return recipe(kind)
-    return None
-
-
-def metadata_of(model: Model) -> dict:
-    return {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "teachable_version": __version__,
-        "kind": model.kind,
-        "labels": list(model.labels),
-        "backbone": {"id": model.backbone_id, "preprocessing": preprocessing_of(model.kind)},
-        "classifier": {"type": model.classifier.kind, "params": model.classifier.params()},
-        "metrics": model.report.to_dict() if model.report else None,
-        "history": [h.to_dict() for h in model.history],
-        "training_counts": dict(model.training_counts),
-        "notes": list(model.notes),
-        "created": model.created or datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def model_to_bytes(model: Model) -> bytes:
+def pack(meta: dict, arrays: dict[str, np.ndarray]) -> bytes:
+    """The bytes of a `.teachable` file."""
     weights = io.BytesIO()
-    np.savez(weights, **model.classifier.state())
+    np.savez(weights, **arrays)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("metadata.json", json.dumps(metadata_of(model), indent=2, ensure_ascii=False))
+        archive.writestr("metadata.json", json.dumps(meta, indent=2, ensure_ascii=False))
         archive.writestr("weights.npz", weights.getvalue())
     return buffer.getvalue()
 
 
-def write_model(model: Model, path: Path) -> Path:
+def write(data: bytes, path: Path) -> Path:
     """Write atomically: a crash mid-write never leaves a half model at ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".teachable")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(model_to_bytes(model))
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -112,6 +62,16 @@ def write_model(model: Model, path: Path) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def read(path: str | Path) -> bytes:
+    """A model file's bytes; any problem is a :class:`ModelFileError` with a clear message."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"'{path}' does not exist or is not a file.")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ModelFileError(f"'{path}' is too large to be a Teachable model.")
+    return path.read_bytes()
 
 
 def _member(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
@@ -167,7 +127,7 @@ def _check_metadata(meta: object) -> dict:
 def _expected_arrays(meta: dict) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """The arrays a model's metadata implies (name -> shape, dtype), known before any is read:
     a file whose weights declare anything bigger is refused without decompressing them."""
-    dim, classes = DIMS[meta["kind"]], len(meta["labels"])
+    dim, classes = KINDS[meta["kind"]].dim, len(meta["labels"])
     params = meta["classifier"]["params"]
     if meta["classifier"]["type"] == "head":
         hidden = params.get("hidden_units", HIDDEN_UNITS)
@@ -224,7 +184,9 @@ def _shape_fits(declared: tuple, shape: tuple) -> bool:
     return all(d == s or (i == 0 and s < 0 and 0 <= d <= -s) for i, (d, s) in enumerate(zip(declared, shape)))
 
 
-def model_from_bytes(data: bytes, device: str = "auto") -> Model:
+def unpack(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
+    """(metadata, arrays) of a `.teachable` file, both checked: the metadata field by field,
+    every array's size against what the metadata implies before it is unpacked."""
     if len(data) > MAX_FILE_BYTES:
         raise ModelFileError("The model file is too large.")
     try:
@@ -242,7 +204,9 @@ def model_from_bytes(data: bytes, device: str = "auto") -> Model:
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             raise ModelFileError("The model file's metadata is not valid JSON.") from None
         meta = _check_metadata(meta)
-        check_backbone(meta["kind"], meta["backbone"]["id"])
+        if meta["kind"] not in KINDS:
+            raise ModelFileError(f"Projects of kind '{meta['kind'][:100]}' are not supported by this version of Teachable.")
+        KINDS[meta["kind"]].check_backbone(meta["backbone"]["id"])
         expected = _expected_arrays(meta)
         # The weights are no bigger than the metadata says, before a byte of them is unpacked.
         bound = sum(ARRAY_OVERHEAD_BYTES + abs(int(np.prod(shape))) * dtype.itemsize for shape, dtype in expected.values())
@@ -253,38 +217,4 @@ def model_from_bytes(data: bytes, device: str = "auto") -> Model:
             raise
         except Exception:
             raise ModelFileError("The model file's weights are damaged or not plain arrays.") from None
-    labels = meta["labels"]
-    try:
-        classifier = CLASSIFIERS[meta["classifier"]["type"]].from_state(len(labels), meta["classifier"]["params"], state)
-        report = Report.from_dict(meta["metrics"]) if meta.get("metrics") else None
-        history = [EpochStats(**h) for h in meta.get("history") or []]
-        counts = {str(k): int(v) for k, v in (meta.get("training_counts") or {}).items()}
-    except (KeyError, ValueError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
-        raise ModelFileError(f"The model file's contents are inconsistent: {exc}.") from None
-    if classifier.input_dim != DIMS[meta["kind"]]:
-        raise ModelFileError(
-            f"The model file's contents are inconsistent: its classifier takes {classifier.input_dim} numbers, "
-            f"the backbone gives {DIMS[meta['kind']]}."
-        )
-    return Model(
-        labels=list(labels),
-        classifier=classifier,
-        backbone_id=meta["backbone"]["id"],
-        kind=meta["kind"],
-        report=report,
-        history=history,
-        training_counts=counts,
-        created=str(meta.get("created", "")),
-        notes=[str(n) for n in meta.get("notes") or []],
-        device=device,
-    )
-
-
-def read_model(path: str | Path, device: str = "auto") -> Model:
-    """Load a `.teachable` file; any problem is a :class:`ModelFileError` with a clear message."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"'{path}' does not exist or is not a file.")
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise ModelFileError(f"'{path}' is too large to be a Teachable model.")
-    return model_from_bytes(path.read_bytes(), device)
+    return meta, state

@@ -11,14 +11,15 @@ from typing import Literal
 
 import numpy as np
 
-from .classify.head import DEFAULTS, EpochCallback, HeadClassifier, stratified_split
-from .classify.knn import DEFAULT_K, KNNClassifier
+from .classify.head import EpochCallback, HeadClassifier, stratified_split
+from .classify.knn import KNNClassifier
 from .classify.metrics import Report
 from .errors import NotEnoughClassesError, TeachableError
+from .kinds import get_kind
 from .model import Model
+from .settings import DEFAULT_SETTINGS
 
 ClassifierName = Literal["head", "knn"]
-CENTRED_KINDS = ("sound",)
 
 
 def check_trainable(labels: list[str], y: np.ndarray) -> None:
@@ -38,12 +39,12 @@ def fit(
     backbone_id: str,
     kind: str = "image",
     classifier: ClassifierName = "head",
-    epochs: int = DEFAULTS["epochs"],
-    batch_size: int = DEFAULTS["batch_size"],
-    learning_rate: float = DEFAULTS["learning_rate"],
-    k: int = DEFAULT_K,
-    validation_split: float = DEFAULTS["validation_split"],
-    seed: int = DEFAULTS["seed"],
+    epochs: int = DEFAULT_SETTINGS["epochs"],
+    batch_size: int = DEFAULT_SETTINGS["batch_size"],
+    learning_rate: float = DEFAULT_SETTINGS["learning_rate"],
+    k: int = DEFAULT_SETTINGS["k"],
+    validation_split: float = DEFAULT_SETTINGS["validation_split"],
+    seed: int = DEFAULT_SETTINGS["seed"],
     on_epoch: EpochCallback | None = None,
     device: str = "auto",
 ) -> Model:
@@ -60,7 +61,7 @@ def fit(
     val_x, val_y = embeddings[split.validation], y[split.validation]
     history = []
     # Sound embeddings share a large common component: centre them on the training mean.
-    center = train_x.mean(axis=0) if kind in CENTRED_KINDS else None
+    center = train_x.mean(axis=0) if get_kind(kind).centred else None
     if classifier == "head":
         model_clf = HeadClassifier(len(labels), center=center)
         history = model_clf.fit(

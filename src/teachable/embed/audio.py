@@ -27,9 +27,9 @@ from typing import Callable, Iterable, Union
 import numpy as np
 
 from ..errors import InvalidAudioError
-from . import SUPPORTED
+from . import SOUND_BACKBONE
 
-BACKBONE_ID = SUPPORTED["sound"]
+BACKBONE_ID = SOUND_BACKBONE
 
 SAMPLE_RATE = 16_000
 CLIP_SECONDS = 1.0

@@ -26,12 +26,12 @@ import numpy as np
 from ..device import resolve_device
 from ..errors import InvalidImageError
 from ..paths import cache_dir
-from . import SUPPORTED
+from . import IMAGE_BACKBONE
 from .decoding import pixels_or_error
 from .preprocess import ImageInput, prepare
 from .spec import FEATURE_DIM, INPUT_SIZE, weights_path
 
-BACKBONE_ID = SUPPORTED["image"]
+BACKBONE_ID = IMAGE_BACKBONE
 ONNX_EXPORT_VERSION = "1"
 ProgressCallback = Callable[[int], None]
 ErrorCallback = Callable[[int, Exception], None]

@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from ..errors import InvalidImageError, MissingDependencyError, NothingDetectedError
+from . import HAND_BACKBONE, POSE_BACKBONE
 from .keypoints import HAND_DIM, POSE_DIM, hand_features, pose_features, recipe
 from .preprocess import ImageInput, load_image
 
@@ -175,7 +176,7 @@ class LandmarkBackbone:
 
 class PoseBackbone(LandmarkBackbone):
     kind = "pose"
-    id = "mediapipe-pose-full-v1"
+    id = POSE_BACKBONE
     dim = POSE_DIM
     nothing = "No person was found"
 
@@ -196,7 +197,7 @@ class PoseBackbone(LandmarkBackbone):
 
 class HandBackbone(LandmarkBackbone):
     kind = "hand"
-    id = "mediapipe-hand-full-v1"
+    id = HAND_BACKBONE
     dim = HAND_DIM
     nothing = "No hand was found"
 

@@ -150,6 +150,23 @@ def prepare(source: ImageInput) -> np.ndarray:
     return to_tensor(pixels(source))
 
 
+# The recipe above as data, written into every image model file and export.
+IMAGE_PREPROCESSING = {
+    "input": "RGB image",
+    "steps": [
+        "apply EXIF orientation",
+        "convert to 8-bit RGB (transparent pixels on white)",
+        "crop the centred square (side = the shorter edge)",
+        f"resize to {INPUT_SIZE}x{INPUT_SIZE}, bilinear",
+        f"x = (rgb - {INPUT_MEAN:g}) / {INPUT_STD:g}, float32, layout NCHW",
+    ],
+    "size": INPUT_SIZE,
+    "mean": INPUT_MEAN,
+    "std": INPUT_STD,
+    "layout": "NCHW",
+}
+
+
 MEDIA_TYPES = {
     "JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "BMP": "image/bmp",
     "WEBP": "image/webp", "TIFF": "image/tiff", "MPO": "image/jpeg",

@@ -29,9 +29,7 @@ FORMATS = ("onnx", "tflite")
 
 
 def bundle_metadata(model: Model) -> dict:
-    from ..modelfile import metadata_of
-
-    meta = metadata_of(model)
+    meta = model.metadata()
     pre = meta["backbone"]["preprocessing"]
     if model.kind == "sound":
         input_spec = {**pre, "name": "embedding", "dtype": "float32", "shape": ["batch", pre["feature_dim"]],

@@ -96,9 +96,7 @@ def _torch_classifier(classifier):
 
 
 def onnx_metadata(model: Model) -> dict[str, str]:
-    from ..modelfile import metadata_of
-
-    meta = metadata_of(model)
+    meta = model.metadata()
     return {
         "teachable": json.dumps({k: meta[k] for k in ("format_version", "teachable_version", "kind", "labels", "backbone", "classifier", "created")}),
         "labels": json.dumps(model.labels, ensure_ascii=False),

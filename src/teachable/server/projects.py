@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..classify.knn import KNNClassifier
 from ..errors import ConflictError, NotEnoughClassesError, TeachableError
 from ..model import Model, Prediction
-from ..project import Project, check_sound_counts
-from ..training import CENTRED_KINDS
-from ..store.workspace import Workspace
+from ..project import Project
+from ..workspace import Workspace
+from ..training import fit
 
 
 @dataclass
@@ -49,7 +48,8 @@ class OpenProject:
 
     def __init__(self, project: Project) -> None:
         self.project = project
-        self.version = 0  # bumps whenever samples or embeddings change
+        self._version = 0  # bumps whenever samples, embeddings or the model change
+        self._version_lock = threading.Lock()
         self.job = TrainingJob()
         interrupted = project.interrupted_training()
         if interrupted:
@@ -58,7 +58,7 @@ class OpenProject:
         self._closed = False
         self._job_lock = threading.Lock()
         self._live_lock = threading.Lock()
-        self._live: tuple[int, object, list[str]] | None = None
+        self._live: tuple[int, Model] | None = None
         self._model_lock = threading.Lock()
         self._model_cache: tuple[int | None, Model | TeachableError] | None = None
         self._embedder = threading.Thread(target=self._embed_loop, name="teachable-embedder", daemon=True)
@@ -66,8 +66,17 @@ class OpenProject:
         self._wake.set()
 
     # -- background embedding -----------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def bump(self) -> None:
+        """Something the pages show changed (several threads do this: the lock keeps every bump)."""
+        with self._version_lock:
+            self._version += 1
+
     def samples_changed(self) -> None:
-        self.version += 1
+        self.bump()
         self._wake.set()
 
     def _embed_loop(self) -> None:
@@ -78,7 +87,7 @@ class OpenProject:
                 return
             try:
                 if self.project.ensure_embeddings(on_progress=lambda n: None):
-                    self.version += 1
+                    self.bump()
             except Exception:  # keep the worker alive; training reports embedding problems itself
                 traceback.print_exc()
                 time.sleep(1)
@@ -91,15 +100,7 @@ class OpenProject:
         with self._job_lock:
             if self.training:
                 raise ConflictError("This project is already training; wait for it to finish.")
-            classes = self.project.classes()
-            if self.project.kind == "sound":  # its rule says more than the generic one
-                check_sound_counts(classes)
-            with_samples = [c for c in classes if c.count > 0]
-            if len(with_samples) < 2:
-                raise NotEnoughClassesError("Training needs at least two classes with samples.")
-            empty = [c.name for c in classes if c.count == 0]
-            if empty:
-                raise NotEnoughClassesError(f"Every class needs at least one sample; these have none: {', '.join(empty)}.")
+            self.project.rules.check_counts(self.project.classes())
             self.project.check_not_training()  # a CLI run of `teachable project train`, say
             # Saved only now: a refused request changes nothing.
             merged = self.project.update_settings(**settings) if settings else self.project.settings
@@ -132,14 +133,14 @@ class OpenProject:
             job.error, job.state = f"Training failed unexpectedly: {exc}", "failed"
         finally:
             job.finished = time.time()
-            self.version += 1
+            self.bump()
 
     # -- prediction ---------------------------------------------------------------------------
     def backbone(self):
         """The backbone for this project's kind (shared by all projects of that kind)."""
-        from ..embed import backbone_for
-
-        return backbone_for(self.project.kind, self.project.backbone_id)
+        rules = self.project.rules
+        rules.check_backbone(self.project.backbone_id)
+        return rules.backbone()
 
     def current_model(self) -> Model:
         """The current model, loaded once (slow: call it off the event loop). A model that
@@ -157,32 +158,28 @@ class OpenProject:
             raise type(model)(str(model))
         return model
 
-    def live_classifier(self):
-        """What live preview uses: the current kNN built from cached embeddings (instant,
-        updates as samples arrive) when the project is set to kNN, else the trained model."""
+    def live_model(self) -> Model:
+        """What live preview uses: when the project is set to kNN, a kNN of every cached
+        embedding (instant, and up to date as samples arrive), made by the same ``fit`` as any
+        model; otherwise the trained model."""
         if self.project.settings["classifier"] != "knn":
-            model = self.current_model()
-            return model.classifier, model.labels
+            return self.current_model()
         with self._live_lock:
             if self._live is None or self._live[0] != self.version:
                 version = self.version
                 classes = self.project.classes()
                 vectors, class_ids, _ = self.project.embeddings()
                 position = {c.id: i for i, c in enumerate(classes)}
-                labels = [c.name for c in classes]
-                present = {position[c] for c in class_ids}
-                if len(classes) < 2 or len(present) < len(classes):
+                if len(classes) < 2 or len({position[c] for c in class_ids}) < len(classes):
                     raise NotEnoughClassesError("Live kNN needs at least one embedded sample in every class (and two classes).")
-                center = vectors.mean(axis=0) if self.project.kind in CENTRED_KINDS else None
-                knn = KNNClassifier(len(classes), k=int(self.project.settings["k"]), center=center)
-                knn.add(vectors, [position[c] for c in class_ids])
-                self._live = (version, knn, labels)
-            return self._live[1], self._live[2]
+                y = np.array([position[c] for c in class_ids], np.int64)
+                model = fit(vectors, y, [c.name for c in classes], self.project.backbone_id, self.project.kind,
+                            classifier="knn", k=int(self.project.settings["k"]), validation_split=0)
+                self._live = (version, model)
+            return self._live[1]
 
     def predict_embeddings(self, embeddings: np.ndarray) -> list[Prediction]:
-        classifier, labels = self.live_classifier()
-        winners, probabilities = classifier.classify(embeddings)
-        return [Prediction(labels[int(w)], {n: float(p) for n, p in zip(labels, row)}) for w, row in zip(winners, probabilities)]
+        return self.live_model().predict_embeddings(embeddings)
 
     @property
     def training(self) -> bool:

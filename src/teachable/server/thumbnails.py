@@ -10,7 +10,7 @@ from typing import Callable
 
 from PIL import Image, ImageDraw
 
-from ..embed import KEYPOINT_KINDS
+from ..kinds import Kind
 from ..embed.preprocess import MAX_PIXELS, centre_square, load_image
 
 SKELETON_COLOUR = (0, 230, 118)
@@ -55,28 +55,25 @@ def _small_picture(data: bytes, size: int) -> Image.Image:
     return load_image(image)
 
 
-def thumbnail_jpeg(kind: str, data: bytes, size: int) -> bytes:
-    if kind == "sound":
+def thumbnail_jpeg(kind: Kind, data: bytes, size: int) -> bytes:
+    if kind.audio:
         from ..embed.audio import load_audio, spectrogram_image
 
         image = spectrogram_image(load_audio(data), size)
-    elif kind == "image":
+    elif not kind.keypoints:
         image = centre_square(_small_picture(data, size), size)
-    else:
+    else:  # the photo with the skeleton found in it
+        from ..errors import NothingDetectedError
+
         picture = load_image(data)
         image = centre_square(picture, size)
-        if kind in KEYPOINT_KINDS:
-            from ..embed.keypoints import recipe
-            from ..embed.landmarks import get_landmark_backbone
-            from ..errors import NothingDetectedError
-
-            try:
-                found = get_landmark_backbone(kind).detect(picture)
-            except NothingDetectedError:
-                found = None
-            if found is not None:
-                points = _square_points(found.to_dict()["points"], *picture.size)
-                image = draw_skeleton(image, points, recipe(kind)["connections"])
+        try:
+            found = kind.backbone().detect(picture)
+        except NothingDetectedError:
+            found = None
+        if found is not None:
+            points = _square_points(found.to_dict()["points"], *picture.size)
+            image = draw_skeleton(image, points, kind.skeleton())
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=85)
     return buffer.getvalue()
@@ -93,8 +90,8 @@ class ThumbnailCache:
         self._lock = threading.Lock()
         self._decoding = threading.BoundedSemaphore(decoders)
 
-    def get(self, kind: str, sha256: str, size: int, data: Callable[[], bytes]) -> bytes:
-        key = (kind, sha256, size)  # a sample's bytes never change, so its digest names it
+    def get(self, kind: Kind, sha256: str, size: int, data: Callable[[], bytes]) -> bytes:
+        key = (kind.name, sha256, size)  # a sample's bytes never change, so its digest names it
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)

@@ -8,9 +8,11 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import NotFoundError, TeachableError
-from .database import ensure_reserve
-from ..paths import data_dir
+from .errors import NotFoundError, TeachableError
+from .names import check_name
+from .paths import data_dir
+from .project import Project
+from .store.database import ensure_reserve
 
 SUFFIX = ".teachable-project"
 
@@ -62,8 +64,6 @@ class Workspace:
         return candidate
 
     def list(self) -> list[ProjectEntry]:
-        from ..project import Project
-
         entries = []
         for path in sorted(self.root.glob(f"*{SUFFIX}")):
             try:
@@ -76,16 +76,15 @@ class Workspace:
         return sorted(entries, key=lambda e: -e.modified)
 
     def create(self, name: str, kind: str = "image", default_classes: tuple[str, ...] = ()):
-        from ..project import Project, check_name
 
         name = check_name(name, "project")
         project = Project.create(self.root / f"{self._free_id(name)}{SUFFIX}", kind=kind, name=name)
         for class_name in default_classes:
-            project.add_class(class_name)
+            if class_name != project.rules.special_class:  # already there
+                project.add_class(class_name)
         return project
 
     def open(self, project_id: str):
-        from ..project import Project
 
         return Project.open(self.path_of(project_id))
 
@@ -94,7 +93,6 @@ class Workspace:
 
     def rename(self, project_id: str, new_name: str) -> str:
         """Rename a project (its name and its file); returns the new id."""
-        from ..project import check_name
 
         new_name = check_name(new_name, "project")
         with self.open(project_id) as project:
@@ -105,7 +103,6 @@ class Workspace:
         return new_id
 
     def duplicate(self, project_id: str, new_name: str | None = None) -> str:
-        from ..project import Project
 
         with self.open(project_id) as project:
             name = new_name or f"{project.name} (copy)"
@@ -125,7 +122,6 @@ class Workspace:
 
     def add_file(self, source: Path, name: str | None = None) -> str:
         """Copy a project file (opened from elsewhere) into the workspace; returns its id."""
-        from ..project import Project
 
         with Project.open(source) as project:
             project.verify_samples()  # from elsewhere: checked as strictly as an upload

@@ -1,0 +1,28 @@
+"""Names people give to projects and classes: checked once, the same way everywhere.
+
+Class names become folder names when a project is exported, so a name can never be a path.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from .errors import InvalidNameError
+
+MAX_NAME_LENGTH = 100
+
+
+def check_name(name: object, what: str = "class") -> str:
+    """A usable name: trimmed, 1-100 characters, no path separators or control characters."""
+    if not isinstance(name, str):
+        raise InvalidNameError(f"A {what} name must be text.")
+    name = unicodedata.normalize("NFC", name).strip()
+    if not name:
+        raise InvalidNameError(f"A {what} name cannot be empty.")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidNameError(f"A {what} name can be at most {MAX_NAME_LENGTH} characters (this one has {len(name):,}).")
+    if "/" in name or "\\" in name:
+        raise InvalidNameError(f"A {what} name cannot contain '/' or '\\\\': '{name}'.")
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in name) or name in (".", ".."):
+        raise InvalidNameError(f"A {what} name cannot contain control characters or be '.' or '..'.")
+    return name

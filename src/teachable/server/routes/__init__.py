@@ -1,0 +1,5 @@
+"""One router per resource of the HTTP API."""
+
+from . import classes, meta, models, prediction, projects, samples, training
+
+ROUTERS = [meta.router, projects.router, classes.router, samples.router, training.router, models.router, prediction.router]

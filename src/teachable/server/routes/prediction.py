@@ -1,0 +1,146 @@
+"""Prediction: classify sent images or sounds, and the live preview's WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import ExitStack
+from typing import Literal
+
+import numpy as np
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from ...errors import NothingDetectedError, TeachableError
+from ..deps import ImagesDep, ProjectDep
+from ..limits import MAX_WS_FRAME_BYTES
+from ..projects import OpenProject
+from ..schemas import ERRORS, PredictionsOut
+
+router = APIRouter(prefix="/api/projects/{project_id}", tags=["prediction"], responses=ERRORS)
+
+
+def embed_all(h: OpenProject, images: list[bytes]) -> tuple[np.ndarray, list[dict]]:
+    """Embeddings of the images, and for pose and hand projects the skeletons found in them."""
+    backbone = h.backbone()
+    if not h.project.rules.keypoints:
+        return backbone.embed(images), []
+    pairs = [backbone.embed_with_landmarks(x) for x in images]
+    return np.stack([vector for vector, _ in pairs]), [landmarks.to_dict() for _, landmarks in pairs]
+
+
+@router.post("/predict", response_model=PredictionsOut, response_model_exclude_none=True)
+async def predict(h: ProjectDep, images: ImagesDep, source: Literal["model", "live"] = "model") -> dict:
+    """Classify images (or sounds, in a sound project) with the project's current model
+    (`source=live`: what the preview uses).
+
+    Send multipart files (any field name) or JSON `{"image": base64}` / `{"images": [...]}`."""
+    # Everything slow runs off the event loop; the model first, so one that cannot load costs
+    # no embedding.
+    model = await asyncio.to_thread(h.current_model) if source == "model" else None
+    embeddings, found = await asyncio.to_thread(embed_all, h, images)
+    if model is None:
+        model = await asyncio.to_thread(h.live_model)
+    replies = [p.to_dict() for p in model.predict_embeddings(embeddings)]
+    for reply, landmarks in zip(replies, found):
+        reply["landmarks"] = landmarks
+    return {"predictions": replies}
+
+
+class LatestFrame:
+    """Frames that arrive while one is processed replace each other: only the newest is used,
+    so a slow server never builds a queue."""
+
+    def __init__(self) -> None:
+        self.frame: tuple[bytes, float] | None = None
+        self.dropped = 0
+        self.closed = False
+        self.ready = asyncio.Event()
+
+    def put(self, frame: bytes) -> None:
+        if self.frame is not None:
+            self.dropped += 1
+        self.frame = (frame, time.perf_counter())
+        self.ready.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self.ready.set()
+
+    async def take(self) -> tuple[bytes, float] | None:
+        """The newest frame, or None once the stream has ended."""
+        while True:
+            await self.ready.wait()
+            self.ready.clear()
+            if self.closed:
+                return None
+            item, self.frame = self.frame, None
+            if item is not None:
+                return item
+
+
+async def receive_frames(websocket: WebSocket, frames: LatestFrame) -> None:
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            frame = message.get("bytes")
+            if frame is None:
+                continue
+            if len(frame) > MAX_WS_FRAME_BYTES:
+                await websocket.send_json({"error": f"Frames must be at most {MAX_WS_FRAME_BYTES:,} bytes."})
+                continue
+            frames.put(frame)
+    finally:
+        frames.close()
+
+
+@router.websocket("/live")
+async def live(websocket: WebSocket, project_id: str, mode: Literal["predict", "landmarks"] = "predict"):
+    """Send JPEG frames (sound projects: one-second WAV clips) as binary messages; receive
+    `{label, confidences, ms, dropped}` per frame processed (only the newest frame is used).
+
+    Pose and hand projects add `landmarks` (`{points: [[x, y, visibility], ...]}`, x and y
+    as fractions of the frame) and follow the person from frame to frame (MediaPipe's video
+    mode). With `?mode=landmarks` only the landmarks come back (the capture view uses it
+    before anything can be classified)."""
+    await websocket.accept()
+    try:
+        h: OpenProject = websocket.app.state.registry.get(project_id)
+        backbone = await asyncio.to_thread(h.backbone)
+    except TeachableError as exc:
+        await websocket.send_json({"error": str(exc)})
+        await websocket.close(code=4404)
+        return
+    tracking = ExitStack()  # a video-mode landmark detector for this stream only
+    tracker = tracking.enter_context(backbone.tracker()) if h.project.rules.keypoints else None
+    frames = LatestFrame()
+    receiver = asyncio.create_task(receive_frames(websocket, frames))
+    try:
+        while (item := await frames.take()) is not None:
+            if h.closed:  # deleted or renamed meanwhile: this stream has nothing left to show
+                await websocket.send_json({"error": "This project was closed (renamed or deleted); reopen it."})
+                await websocket.close(code=4410)
+                break
+            frame, received = item
+            reply: dict = {}
+            try:
+                if tracker is not None:
+                    embedding, landmarks = await asyncio.to_thread(backbone.embed_with_landmarks, frame, tracker)
+                    reply["landmarks"] = landmarks.to_dict()
+                else:
+                    embedding = await asyncio.to_thread(backbone.embed_one, frame)
+                if mode == "predict":
+                    [prediction] = await asyncio.to_thread(h.predict_embeddings, embedding[None])
+                    reply.update(prediction.to_dict())
+                reply.update(ms=round((time.perf_counter() - received) * 1000, 1), dropped=frames.dropped)
+            except NothingDetectedError as exc:
+                reply = {"error": str(exc), "nothing_detected": True}
+            except TeachableError as exc:
+                reply["error"] = str(exc)
+            await websocket.send_json(reply)
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        receiver.cancel()
+        tracking.close()

@@ -1,0 +1,114 @@
+"""Projects: list, create, open from a file, rename, duplicate, delete, download, settings."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+
+from fastapi import APIRouter, File, Response, UploadFile
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+from ...errors import ConflictError, TeachableError
+from ...kinds import get_kind
+from ...settings import DEFAULT_SETTINGS
+from ..deps import ProjectDep, RegistryDep, WorkspaceDep
+from ..limits import MAX_PROJECT_UPLOAD_BYTES
+from ..projects import OpenProject, ProjectRegistry
+from ..schemas import ERRORS, ProjectCreate, ProjectEntryOut, ProjectOut, Rename, SettingsIn
+
+router = APIRouter(prefix="/api/projects", tags=["projects"], responses=ERRORS)
+
+
+def summary(registry: ProjectRegistry, project_id: str) -> dict:
+    """A project as the page shows it: classes, settings, model, training, version."""
+    h: OpenProject = registry.get(project_id)
+    p = h.project
+    current = next((m for m in reversed(p.models()) if m.current), None)
+    return {
+        "id": project_id, "name": p.name, "kind": p.kind, "skeleton": p.rules.skeleton(),
+        "classes": [c.to_dict() for c in p.classes()],
+        "settings": p.settings, "defaults": dict(DEFAULT_SETTINGS),
+        "pending_embeddings": h.pending_embeddings(),
+        "model": current.to_dict() if current else None,
+        "training": h.job.to_dict(),
+        "version": h.version,
+    }
+
+
+@router.get("", response_model=list[ProjectEntryOut])
+def list_projects(workspace: WorkspaceDep) -> list[dict]:
+    return [e.to_dict() for e in workspace.list()]
+
+
+@router.post("", status_code=201, response_model=ProjectOut)
+def create_project(body: ProjectCreate, workspace: WorkspaceDep, registry: RegistryDep) -> dict:
+    with workspace.create(body.name, kind=body.kind, default_classes=get_kind(body.kind).default_classes) as project:
+        project_id = workspace.id_of(project.path)
+    return summary(registry, project_id)
+
+
+@router.post("/open", status_code=201, response_model=ProjectOut)
+async def open_project_file(workspace: WorkspaceDep, registry: RegistryDep, file: UploadFile = File(...)) -> dict:
+    """Upload a project file (as saved by 'Save to file') into the workspace."""
+    fd, tmp = tempfile.mkstemp(suffix=".teachable-project", dir=workspace.root)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            total = 0
+            while chunk := await file.read(1 << 20):
+                total += len(chunk)
+                if total > MAX_PROJECT_UPLOAD_BYTES:
+                    raise TeachableError("The project file is too large.")
+                out.write(chunk)
+        project_id = await asyncio.to_thread(workspace.add_file, Path(tmp))
+    finally:
+        for extra in (tmp, f"{tmp}-wal", f"{tmp}-shm"):
+            if os.path.exists(extra):
+                os.unlink(extra)
+    return summary(registry, project_id)
+
+
+@router.get("/{project_id}", response_model=ProjectOut)
+def get_project(project_id: str, registry: RegistryDep) -> dict:
+    return summary(registry, project_id)
+
+
+@router.patch("/{project_id}", response_model=ProjectOut)
+def rename_project(project_id: str, body: Rename, h: ProjectDep, workspace: WorkspaceDep, registry: RegistryDep) -> dict:
+    if h.training:  # renaming closes the project, and would lose the run
+        raise ConflictError("This project is training; rename it when training has finished.")
+    registry.close(project_id)
+    return summary(registry, workspace.rename(project_id, body.name))
+
+
+@router.delete("/{project_id}", status_code=204)
+def delete_project(project_id: str, workspace: WorkspaceDep, registry: RegistryDep) -> Response:
+    workspace.path_of(project_id)
+    registry.close(project_id)
+    workspace.delete(project_id)
+    return Response(status_code=204)
+
+
+@router.post("/{project_id}/duplicate", status_code=201, response_model=ProjectOut)
+def duplicate_project(project_id: str, h: ProjectDep, workspace: WorkspaceDep, registry: RegistryDep) -> dict:
+    return summary(registry, workspace.duplicate(project_id))
+
+
+@router.get("/{project_id}/file", response_class=FileResponse)
+def download_project(project_id: str, h: ProjectDep):
+    """The whole project as one file, to keep or share ('Save to file')."""
+    fd, tmp = tempfile.mkstemp(suffix=".teachable-project")
+    os.close(fd)
+    os.unlink(tmp)
+    h.project.save_copy(Path(tmp))
+    return FileResponse(tmp, media_type="application/vnd.sqlite3", filename=f"{project_id}.teachable-project",
+                        background=BackgroundTask(os.unlink, tmp))
+
+
+@router.put("/{project_id}/settings", response_model=dict)
+def put_settings(h: ProjectDep, body: SettingsIn) -> dict:  # type: ignore[valid-type]
+    settings = h.project.update_settings(**body.given())
+    h.bump()
+    return settings

@@ -1,0 +1,85 @@
+"""Samples: upload into a class, list, fetch (original bytes or a thumbnail), delete."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi.responses import JSONResponse
+
+from ...embed.preprocess import MAX_FILE_BYTES
+from ...errors import InvalidImageError
+from ...kinds import EXTENSIONS
+from ..common import error
+from ..deps import ClassId, ProjectDep, SampleId, ThumbnailsDep
+from ..limits import MAX_FILES_PER_UPLOAD
+from ..schemas import ERRORS, SampleOut, UploadOut
+
+router = APIRouter(prefix="/api/projects/{project_id}", tags=["samples"], responses=ERRORS)
+
+
+@router.get("/classes/{class_id}/samples", response_model=list[SampleOut])
+def list_samples(h: ProjectDep, class_id: ClassId) -> list[dict]:
+    return [s.to_dict() for s in h.project.samples(class_id)]
+
+
+@router.post("/classes/{class_id}/samples", status_code=201, response_model=UploadOut)
+async def upload_samples(
+    h: ProjectDep,
+    class_id: ClassId,
+    files: Annotated[list[UploadFile], File(description="image or sound files")],
+    source: Annotated[Literal["webcam", "microphone", "upload"], Form()] = "upload",
+):
+    """Add files to a class. Good files are stored even when others in the batch are bad;
+    each bad one is listed in `errors`. Embeddings are computed in the background."""
+    h.project.class_info(class_id)
+    if len(files) > MAX_FILES_PER_UPLOAD:
+        return error(413, f"At most {MAX_FILES_PER_UPLOAD} files per upload; this one has {len(files)}.")
+    names, payloads = [], []
+    for upload in files:
+        payloads.append(await upload.read(MAX_FILE_BYTES + 1))
+        names.append(upload.filename or "upload")
+    errors: list[dict] = []
+    ids = await asyncio.to_thread(
+        h.project.add_samples, class_id, payloads, source, False,
+        lambda index, exc: errors.append({"file": names[index], "error": str(exc)}), names,
+    )
+    h.samples_changed()
+    if not ids and errors:
+        return JSONResponse({"error": errors[0]["error"], "errors": errors, "ids": []}, status_code=422)
+    return {"ids": ids, "errors": errors, "class": h.project.class_info(class_id).to_dict()}
+
+
+@router.get("/samples/{sample_id}/image", response_class=Response, include_in_schema=False)
+@router.get("/samples/{sample_id}/data", response_class=Response)
+def sample_data(h: ProjectDep, sample_id: SampleId) -> Response:
+    """The sample's original bytes (a photo, or a sound to play back), served as what the bytes
+    are — never as a type a file claims."""
+    p = h.project
+    data = p.sample_bytes(sample_id)
+    media_type = p.rules.media_type_of(data)
+    if media_type is None:
+        raise InvalidImageError(f"Sample {sample_id} is not a picture or sound Teachable can show.")
+    return Response(data, media_type=media_type, headers={
+        "Cache-Control": "private, max-age=86400",
+        "Content-Disposition": f'inline; filename="sample-{sample_id}{EXTENSIONS.get(media_type, "")}"',
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    })
+
+
+@router.get("/samples/{sample_id}/thumbnail", response_class=Response)
+def sample_thumbnail(h: ProjectDep, sample_id: SampleId, thumbnails: ThumbnailsDep, size: int = 96) -> Response:
+    """A small square JPEG: the photo (with the skeleton in pose and hand projects), or a
+    sound's spectrogram."""
+    p = h.project
+    info = p.sample(sample_id)
+    jpeg = thumbnails.get(p.rules, info.sha256, max(16, min(size, 256)), lambda: p.sample_bytes(sample_id))
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
+
+
+@router.delete("/samples/{sample_id}", status_code=204)
+def delete_sample(h: ProjectDep, sample_id: SampleId) -> Response:
+    h.project.remove_sample(sample_id)
+    h.samples_changed()
+    return Response(status_code=204)

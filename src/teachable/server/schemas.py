@@ -1,0 +1,180 @@
+"""What the API accepts and answers, as models: ``/openapi.json`` documents every answer."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from ..kinds import KINDS
+from ..settings import SETTINGS, Setting
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="A sentence for a person: what went wrong and what to do.")
+
+
+ERRORS = {status: {"model": ErrorOut} for status in (400, 403, 404, 409, 413, 422, 507)}
+
+
+class ProjectCreate(BaseModel):
+    name: str = Field(default="Untitled project", max_length=10_000)
+    kind: Literal[tuple(KINDS)] = "image"  # type: ignore[valid-type]
+
+
+class Rename(BaseModel):
+    name: str = Field(max_length=10_000)
+
+
+def _field(setting: Setting):
+    if setting.choices:
+        return Optional[Literal[setting.choices]], Field(default=None, description=setting.help)  # type: ignore[valid-type]
+    bounds = {}
+    if setting.minimum is not None:
+        bounds["gt" if setting.min_open else "ge"] = setting.minimum
+    if setting.maximum is not None:
+        bounds["lt" if setting.max_open else "le"] = setting.maximum
+    return Optional[setting.type], Field(default=None, description=setting.help, **bounds)
+
+
+class _SettingsBase(BaseModel):
+    def given(self) -> dict:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+# The training settings a request may change; made from teachable.settings.SETTINGS.
+SettingsIn = create_model("SettingsIn", __base__=_SettingsBase, **{s.name: _field(s) for s in SETTINGS})
+
+
+class ClassOut(BaseModel):
+    id: int
+    name: str
+    position: int
+    count: int
+
+
+class SampleOut(BaseModel):
+    id: int
+    class_id: int
+    media_type: str
+    source: str
+    sha256: str
+    width: Optional[int]
+    height: Optional[int]
+    created: str
+    size: int
+    duration_ms: Optional[int] = None
+
+
+class ModelOut(BaseModel):
+    id: int
+    created: str
+    classifier: str
+    settings: dict
+    metrics: Optional[dict]
+    current: bool
+
+
+class TrainingJobOut(BaseModel):
+    state: Literal["idle", "embedding", "training", "done", "failed"]
+    settings: dict
+    epoch: int
+    epochs: int
+    embedded: int
+    to_embed: int
+    history: list[dict]
+    error: Optional[str]
+    started: float
+    finished: float
+    model_id: Optional[int]
+    report: Optional[dict]
+    notes: list[str]
+
+
+class TrainingStatusOut(TrainingJobOut):
+    pending_embeddings: int
+
+
+class ProjectOut(BaseModel):
+    id: str
+    name: str
+    kind: str
+    skeleton: Optional[list]
+    classes: list[ClassOut]
+    settings: dict
+    defaults: dict
+    pending_embeddings: int
+    model: Optional[ModelOut]
+    training: TrainingJobOut
+    version: int
+
+
+class ProjectEntryOut(BaseModel):
+    id: str
+    name: str
+    kind: str
+    classes: int
+    samples: int
+    modified: float
+
+
+class UploadError(BaseModel):
+    file: str
+    error: str
+
+
+class UploadOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    ids: list[int]
+    errors: list[UploadError]
+    class_: ClassOut = Field(alias="class")
+
+
+class ClearOut(BaseModel):
+    removed: int
+
+
+class PredictionOut(BaseModel):
+    label: str
+    confidence: float
+    confidences: dict[str, float]
+    landmarks: Optional[dict] = Field(default=None, description="pose and hand projects: the skeleton found")
+
+
+class PredictionsOut(BaseModel):
+    predictions: list[PredictionOut]
+
+
+class HealthOut(BaseModel):
+    ok: bool
+    version: str
+    limits: dict[str, int]
+
+
+class KindOut(BaseModel):
+    name: str
+    title: str
+    summary: str
+    accept: list[str]
+    samples_word: str
+    default_classes: list[str]
+    special_class: Optional[str]
+    min_special: int
+    min_per_class: int
+    audio: bool
+    keypoints: bool
+    skeleton: Optional[list]
+    exports: list[str]
+    dim: int
+
+
+class SettingOut(BaseModel):
+    name: str
+    type: str
+    default: object
+    help: str
+    minimum: Optional[float]
+    maximum: Optional[float]
+    min_open: bool
+    max_open: bool
+    choices: list[str]

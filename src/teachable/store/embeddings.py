@@ -1,0 +1,42 @@
+"""Where embeddings are cached: one vector per (sample, backbone). A new backbone simply has
+no rows yet, so nothing is ever deleted to invalidate them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .database import Database
+
+
+class EmbeddingStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def missing(self, backbone_id: str) -> list[int]:
+        """Ids of the samples with no embedding from this backbone yet."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                "SELECT s.id FROM samples s LEFT JOIN embeddings e ON e.sample_id = s.id AND e.backbone = ? "
+                "WHERE e.sample_id IS NULL ORDER BY s.id", (backbone_id,)
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def put(self, backbone_id: str, vectors: list[tuple[int, np.ndarray]]) -> None:
+        """Store (sample id, vector) pairs in one transaction, skipping samples deleted meanwhile."""
+        with self._db.write() as conn:
+            for sample_id, vector in vectors:
+                if conn.execute("SELECT 1 FROM samples WHERE id = ?", (sample_id,)).fetchone():
+                    conn.execute("INSERT OR REPLACE INTO embeddings(sample_id, backbone, vector) VALUES (?, ?, ?)",
+                                 (sample_id, backbone_id, np.asarray(vector, np.float32).tobytes()))
+
+    def all(self, backbone_id: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """(vectors, class ids, sample ids) of every sample with a cached embedding, by sample id."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                "SELECT s.id, s.class_id, e.vector FROM samples s JOIN embeddings e "
+                "ON e.sample_id = s.id AND e.backbone = ? ORDER BY s.id", (backbone_id,)
+            ).fetchall()
+        if not rows:
+            return np.zeros((0, 0), np.float32), np.zeros(0, np.int64), []
+        vectors = np.stack([np.frombuffer(row[2], dtype=np.float32) for row in rows])
+        return vectors, np.array([row[1] for row in rows], np.int64), [row[0] for row in rows]
