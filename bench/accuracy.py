@@ -66,8 +66,7 @@ def score(kind: str, xtr, ytr, xte, yte, classes: int, seed: int) -> float:
     if kind == "knn":
         model = KNNClassifier(classes).fit(xtr, ytr)  # the defaults users get
     else:
-        model = HeadClassifier(classes)
-        model.fit(xtr, ytr, seed=seed)
+        model = HeadClassifier(classes, seed=seed).fit(xtr, ytr)
     return float((model.predict(xte) == yte).mean())
 
 

@@ -84,7 +84,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     rows = []
     x, y = vectors(1000, 5, rng)
-    HeadClassifier(5).fit(x[:64], y[:64], epochs=2)  # warm-up: imports PyTorch, first-call set-up
+    HeadClassifier(5, epochs=2).fit(x[:64], y[:64])  # warm-up: imports PyTorch, first-call set-up
     times = []
     for _ in range(5):
         start = time.perf_counter()

@@ -32,10 +32,10 @@ NORMS = ("none", "l2")
 
 def variants() -> dict[str, object]:
     def knn(k: int, temperature: float):
-        return lambda n: KNNClassifier(n, k=k, temperature=temperature)
+        return lambda n, seed: KNNClassifier(n, k=k, temperature=temperature)
 
     def head(norm: str):
-        return lambda n: HeadClassifier(n, input_norm=norm)
+        return lambda n, seed: HeadClassifier(n, input_norm=norm, seed=seed)
 
     found: dict[str, object] = {f"kNN k={k}, equal votes": knn(k, 0.0) for k in KS}
     found.update({f"kNN k={k}, votes weighted (temperature {t})": knn(k, t) for k, t in WEIGHTED})
@@ -47,11 +47,7 @@ DEFAULT_NAMES = (f"kNN k={DEFAULT_K}, votes weighted (temperature {DEFAULT_TEMPE
 
 
 def accuracy(make, xtr, ytr, xte, yte, n: int, seed: int) -> float:
-    model = make(n)
-    if isinstance(model, HeadClassifier):
-        model.fit(xtr, ytr, seed=seed)
-    else:
-        model.fit(xtr, ytr)
+    model = make(n, seed).fit(xtr, ytr)
     return float((model.predict(xte) == yte).mean())
 
 

@@ -17,21 +17,21 @@ def blobs(counts, dim=20, seed=0):
 
 def test_same_seed_same_weights_and_history():
     x, y = blobs([30, 30, 30])
-    a, b = HeadClassifier(3), HeadClassifier(3)
-    ha = a.fit(x, y, epochs=5, seed=7)
-    hb = b.fit(x, y, epochs=5, seed=7)
+    a, b = HeadClassifier(3, epochs=5, seed=7), HeadClassifier(3, epochs=5, seed=7)
+    ha = a.fit(x, y).history
+    hb = b.fit(x, y).history
     for name in a.weights:
         np.testing.assert_array_equal(a.weights[name], b.weights[name])
     assert [h.loss for h in ha] == [h.loss for h in hb]
-    c = HeadClassifier(3)
-    c.fit(x, y, epochs=5, seed=8)
+    c = HeadClassifier(3, epochs=5, seed=8)
+    c.fit(x, y)
     assert not np.array_equal(a.weights["w1"], c.weights["w1"])
 
 
 def test_epoch_callback_and_learning():
     x, y = blobs([40, 40])
     seen = []
-    history = HeadClassifier(2).fit(x, y, epochs=8, validation=(x[:10], y[:10]), on_epoch=seen.append)
+    history = HeadClassifier(2, epochs=8).fit(x, y, validation=(x[:10], y[:10]), on_epoch=seen.append).history
     assert [s.epoch for s in seen] == list(range(1, 9)) and seen == history
     assert seen[-1].loss < seen[0].loss
     assert seen[-1].accuracy > 0.95 and seen[-1].val_accuracy is not None
@@ -39,16 +39,16 @@ def test_epoch_callback_and_learning():
 
 def test_probabilities_sum_to_one():
     x, y = blobs([20, 20, 20])
-    head = HeadClassifier(3)
-    head.fit(x, y, epochs=3)
+    head = HeadClassifier(3, epochs=3)
+    head.fit(x, y)
     p = head.predict_proba(x)
     assert p.shape == (60, 3) and np.allclose(p.sum(axis=1), 1)
 
 
 def test_minority_class_is_not_drowned():
     x, y = blobs([200, 8], seed=3)
-    head = HeadClassifier(2)
-    head.fit(x, y, epochs=20)
+    head = HeadClassifier(2, epochs=20)
+    head.fit(x, y)
     rare = head.predict(x[y == 1])
     assert (rare == 1).mean() >= 0.75
 

@@ -27,7 +27,6 @@ from teachable import Project
 from teachable.errors import InvalidNameError, ModelFileError, ProjectFileError
 from teachable.server import create_app
 from crafted import HTML, big_jpeg, bomb_model, png, small_project, tamper
-from photos import photo
 from servers import Server, jpegs
 
 EVIL = "https://evil.example"

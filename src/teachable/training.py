@@ -59,19 +59,16 @@ def fit(
     split = stratified_split(y, validation_split, seed, labels)
     train_x, train_y = embeddings[split.train], y[split.train]
     val_x, val_y = embeddings[split.validation], y[split.validation]
-    history = []
-    # Sound embeddings share a large common component: centre them on the training mean.
-    center = train_x.mean(axis=0) if get_kind(kind).centred else None
+    # Some kinds' embeddings share a large common component: centred on the training mean.
+    centre = get_kind(kind).centred
     if classifier == "head":
-        model_clf = HeadClassifier(len(labels), center=center)
-        history = model_clf.fit(
-            train_x, train_y, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-            seed=seed, validation=(val_x, val_y) if len(val_y) else None, on_epoch=on_epoch,
-        )
+        model_clf = HeadClassifier(len(labels), epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                                   seed=seed, centre=centre)
+        model_clf.fit(train_x, train_y, validation=(val_x, val_y) if len(val_y) else None, on_epoch=on_epoch)
     elif classifier == "knn":
         if int(k) < 1:
             raise TeachableError("k must be at least 1.")
-        model_clf = KNNClassifier(len(labels), k=k, center=center).fit(train_x, train_y)
+        model_clf = KNNClassifier(len(labels), k=k, centre=centre).fit(train_x, train_y)
     else:
         raise TeachableError(f"Unknown classifier {classifier!r}: use 'head' or 'knn'.")
 
@@ -93,7 +90,7 @@ def fit(
         backbone_id=backbone_id,
         kind=kind,
         report=report,
-        history=history,
+        history=list(model_clf.history) if classifier == "head" else [],
         training_counts={name: int(n) for name, n in zip(labels, counts)},
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         notes=notes,

@@ -76,19 +76,32 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int, names: list
 
 
 class HeadClassifier:
-    """A two-layer softmax classifier on embeddings."""
+    """A two-layer softmax classifier on embeddings.
+
+    Like every classifier here: the constructor stores the hyperparameters, :meth:`fit` learns
+    (the weights, and with ``centre`` the mean subtracted from every embedding) and returns the
+    classifier; ``classify`` / ``predict`` use it; ``state`` / ``params`` / ``from_state``
+    save and restore it.
+    """
 
     kind = "head"
 
-    def __init__(self, num_classes: int, input_norm: str = "none", center: np.ndarray | None = None) -> None:
+    def __init__(self, num_classes: int, epochs: int = DEFAULTS["epochs"], batch_size: int = DEFAULTS["batch_size"],
+                 learning_rate: float = DEFAULTS["learning_rate"], seed: int = DEFAULTS["seed"],
+                 input_norm: str = "none", centre: bool = False) -> None:
         if input_norm not in ("none", "l2"):
             raise TeachableError("input_norm must be 'none' or 'l2'.")
+        if epochs < 1 or batch_size < 1 or not learning_rate > 0:
+            raise TeachableError("epochs and batch_size must be at least 1 and learning_rate above 0.")
         self.num_classes = num_classes
         self.input_norm = input_norm
-        # Subtracted from every embedding first (sound embeddings share a large common part).
-        self.center = None if center is None else np.asarray(center, np.float32)
+        self.centre = centre
+        self.hyper = {"epochs": int(epochs), "batch_size": int(batch_size), "learning_rate": float(learning_rate), "seed": int(seed)}
+        # Learned by fit: subtracted from every embedding first (sound embeddings share a large
+        # common part), the weights, and the per-epoch history.
+        self.center: np.ndarray | None = None
         self.weights: dict[str, np.ndarray] = {}
-        self.hyper: dict = {}
+        self.history: list[EpochStats] = []
 
     def _inputs(self, embeddings: np.ndarray) -> np.ndarray:
         x = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
@@ -100,23 +113,18 @@ class HeadClassifier:
         self,
         embeddings: np.ndarray,
         labels: np.ndarray,
-        epochs: int = DEFAULTS["epochs"],
-        batch_size: int = DEFAULTS["batch_size"],
-        learning_rate: float = DEFAULTS["learning_rate"],
-        seed: int = DEFAULTS["seed"],
         validation: tuple[np.ndarray, np.ndarray] | None = None,
         on_epoch: EpochCallback | None = None,
-    ) -> list[EpochStats]:
-        """Train from scratch; returns the per-epoch history (also sent to ``on_epoch``)."""
+    ) -> "HeadClassifier":
+        """Train from scratch; the per-epoch history is kept in ``history`` (and sent to ``on_epoch``)."""
         import torch
         from torch import nn
 
-        if epochs < 1 or batch_size < 1 or not learning_rate > 0:
-            raise TeachableError("epochs and batch_size must be at least 1 and learning_rate above 0.")
         labels = np.asarray(labels, dtype=np.int64)
         if len(np.unique(labels)) < 2:
             raise NotEnoughClassesError("Training needs samples in at least two classes.")
-        self.hyper = {"epochs": int(epochs), "batch_size": int(batch_size), "learning_rate": float(learning_rate), "seed": int(seed)}
+        epochs, batch_size, learning_rate, seed = (self.hyper[k] for k in ("epochs", "batch_size", "learning_rate", "seed"))
+        self.center = np.asarray(embeddings, np.float32).mean(axis=0) if self.centre else None
 
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
@@ -150,7 +158,8 @@ class HeadClassifier:
 
         w1, b1, w2, b2 = (p.detach().numpy() for p in params)
         self.weights = {"w1": w1.T.copy(), "b1": b1.copy(), "w2": w2.T.copy(), "b2": b2.copy()}
-        return history
+        self.history = history
+        return self
 
     def logits(self, embeddings: np.ndarray) -> np.ndarray:
         if not self.weights:
@@ -190,7 +199,8 @@ class HeadClassifier:
     @classmethod
     def from_state(cls, num_classes: int, params: dict, state: dict[str, np.ndarray]) -> "HeadClassifier":
         center = np.asarray(state["center"], np.float32) if "center" in state else None
-        model = cls(num_classes, input_norm=params.get("input_norm", "none"), center=center)
+        model = cls(num_classes, input_norm=params.get("input_norm", "none"), centre=center is not None)
+        model.center = center
         model.hyper = {k: params[k] for k in ("epochs", "batch_size", "learning_rate", "seed") if k in params}
         weights = {name: np.asarray(state[name], np.float32) for name in ("w1", "b1", "w2", "b2")}
         w1, b1, w2, b2 = weights["w1"], weights["b1"], weights["w2"], weights["b2"]

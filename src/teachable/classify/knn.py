@@ -48,7 +48,7 @@ class KNNClassifier:
     kind = "knn"
 
     def __init__(self, num_classes: int, k: int = DEFAULT_K, dim: int | None = None,
-                 center: np.ndarray | None = None, temperature: float = DEFAULT_TEMPERATURE) -> None:
+                 centre: bool = False, temperature: float = DEFAULT_TEMPERATURE) -> None:
         if k < 1:
             raise TeachableError("k must be at least 1.")
         if not (np.isfinite(temperature) and temperature >= 0):
@@ -56,8 +56,10 @@ class KNNClassifier:
         self.num_classes = num_classes
         self.k = int(k)
         self.temperature = float(temperature)
-        # Subtracted from every embedding first: sound embeddings share a large common part.
-        self.center = None if center is None else np.asarray(center, np.float32)
+        # With ``centre``, fit learns the mean subtracted from every embedding first (sound
+        # embeddings share a large common part).
+        self.centre = centre
+        self.center: np.ndarray | None = None
         self.examples = np.zeros((0, dim or 0), np.float32)
         self.labels = np.zeros(0, np.int64)
         self._index = None  # (examples it is for, Int8Index or None until built, Event set when done)
@@ -90,6 +92,8 @@ class KNNClassifier:
         self.examples, self.labels = self.examples[keep], self.labels[keep]
 
     def fit(self, embeddings: np.ndarray, labels: np.ndarray | list[int]) -> "KNNClassifier":
+        """Keep these examples (and learn the centre, if asked to); returns the classifier."""
+        self.center = np.asarray(embeddings, np.float32).mean(axis=0) if self.centre else None
         self.examples = np.zeros((0, np.atleast_2d(embeddings).shape[-1]), np.float32)
         self.labels = np.zeros(0, np.int64)
         self.add(embeddings, labels)
@@ -227,8 +231,9 @@ class KNNClassifier:
     def from_state(cls, num_classes: int, params: dict, state: dict[str, np.ndarray]) -> "KNNClassifier":
         center = np.asarray(state["center"], np.float32) if "center" in state else None
         # A model saved before weighted votes has no temperature: it keeps its equal votes.
-        model = cls(num_classes, k=int(params.get("k", DEFAULT_K)), center=center,
+        model = cls(num_classes, k=int(params.get("k", DEFAULT_K)), centre=center is not None,
                     temperature=float(params.get("temperature", 0.0)))
+        model.center = center
         examples = np.asarray(state["examples"], np.float32)
         labels = np.asarray(state["labels"], np.int64)
         if examples.ndim != 2 or labels.shape != (examples.shape[0],):

@@ -4,8 +4,6 @@ const LINE = "#00e676";
 const JOINT = "#ff4081";
 const VISIBLE = 0.3;
 
-export function isKeypointKind(kind) { return kind === "pose" || kind === "hand"; }
-
 // Draws landmarks ({points: [[x, y, visibility], ...]}, x and y as fractions) on a canvas that
 // covers exactly the picture they were found in. No landmarks: clears it.
 export function drawSkeleton(canvas, landmarks, connections) {

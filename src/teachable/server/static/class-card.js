@@ -1,0 +1,117 @@
+// One class: its name, samples (thumbnails), and the ways to add more (webcam or microphone,
+// upload, drop). What it accepts and how many samples it needs come from the kind's rules.
+import { api, needOf } from "./api.js";
+import { droppedFiles, microphoneRecorder, webcamRecorder } from "./capture.js";
+import { attempt, colourOf, h, toast } from "./dom.js";
+
+export function classCard(state, initial) {
+  const kind = state.kind;
+  const audio = kind.audio;
+  const noun = kind.samples_word;
+  let info = initial;
+  const name = h("input", { class: "class-name", value: info.name, "aria-label": "Class name" });
+  const swatch = h("span", { class: "swatch" });
+  const count = h("span", { class: "count" });
+  const thumbs = h("div", { class: "thumbs", "aria-label": "Samples" });
+  const fileInput = h("input", { type: "file", accept: [audio ? "audio/*" : "image/*", ...kind.accept].join(","), multiple: true,
+    class: "visually-hidden", "aria-label": audio ? "Choose sound files" : "Choose image files" });
+  const drop = h("div", { class: "dropzone" }, `Drop ${noun} or folders here`);
+  const captureButton = h("button", { class: "btn", "aria-pressed": "false" }, audio ? "Microphone" : "Webcam");
+  const panel = h("div");
+  let shownSamples = "";
+  let recorder = null;
+
+  name.addEventListener("change", async () => {
+    const updated = await attempt(() => api("PATCH", `/projects/${state.id}/classes/${info.id}`, { name: name.value }));
+    if (updated) state.refresh(); else name.value = info.name;
+  });
+  fileInput.addEventListener("change", () => { upload([...fileInput.files], "upload"); fileInput.value = ""; });
+  drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", async (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    upload(await droppedFiles(e.dataTransfer), "upload");
+  });
+
+  async function upload(files, source) {
+    const wanted = audio ? "audio/" : "image/";
+    const accepted = files.filter((f) => !f.type || f.type.startsWith(wanted));
+    if (files.length && !accepted.length) { toast(`Those files are not ${noun}.`, "error"); return; }
+    let added = 0;
+    for (let i = 0; i < accepted.length; i += 50) {
+      const form = new FormData();
+      accepted.slice(i, i + 50).forEach((f) => form.append("files", f, f.name || "webcam.jpg"));
+      form.append("source", source);
+      const result = await attempt(() => api("POST", `/projects/${state.id}/classes/${info.id}/samples`, form));
+      if (result) added += result.ids.length;
+      if (result && result.errors.length) toast(`${result.errors.length} file(s) skipped: ${result.errors[0].error}`, "error");
+    }
+    if (source === "upload" && added) toast(`Added ${added} ${audio ? "sound" : "image"}(s) to ${info.name}.`);
+    state.refresh();
+  }
+
+  async function toggleCapture() {
+    if (recorder) { closeCapture(); return; }
+    captureButton.setAttribute("aria-pressed", "true");
+    recorder = audio ? await microphoneRecorder(() => info, upload, closeCapture)
+      : await webcamRecorder(state, () => info, upload, closeCapture);
+    if (recorder) panel.replaceChildren(recorder.element);
+  }
+  function closeCapture() {
+    if (recorder) recorder.stop();
+    recorder = null;
+    panel.replaceChildren();
+    captureButton.setAttribute("aria-pressed", "false");
+  }
+  captureButton.addEventListener("click", toggleCapture);
+
+  const menu = h("details", { class: "menu" },
+    h("summary", { "aria-label": "Class options" }, "⋮"),
+    h("div", { class: "menu-items" },
+      h("button", { onclick: async () => {
+        menu.open = false;
+        if (!confirm(`Remove every sample from “${info.name}”?`)) return;
+        if (await attempt(() => api("POST", `/projects/${state.id}/classes/${info.id}/clear`), "Class cleared.")) state.refresh();
+      } }, "Remove all samples"),
+      h("button", { onclick: async () => {
+        menu.open = false;
+        if (!confirm(`Delete the class “${info.name}” and its samples?`)) return;
+        if (await attempt(() => api("DELETE", `/projects/${state.id}/classes/${info.id}`), "Class deleted.") !== undefined) state.refresh();
+      } }, "Delete class")));
+
+  const element = h("article", { class: "card class-card" },
+    h("div", { class: "class-head" }, swatch, name, count, menu),
+    thumbs,
+    h("div", { class: "row" }, captureButton,
+      h("button", { class: "btn", onclick: () => fileInput.click() }, "Upload"), fileInput),
+    drop, panel);
+
+  async function loadThumbnails() {
+    const samples = await attempt(() => api("GET", `/projects/${state.id}/classes/${info.id}/samples`));
+    if (!samples) return;
+    thumbs.replaceChildren(...samples.slice().reverse().map((s) => h("div", { class: audio ? "thumb sound" : "thumb" },
+      h("img", { src: `/api/projects/${state.id}/samples/${s.id}/thumbnail`, alt: audio ? `Sound sample ${s.id}: click to play` : `Sample ${s.id}`,
+        loading: "lazy", title: audio ? "Play" : "",
+        onclick: audio ? () => new Audio(`/api/projects/${state.id}/samples/${s.id}/data`).play() : undefined }),
+      h("button", { "aria-label": `Delete sample ${s.id}`, title: "Delete this sample", onclick: async () => {
+        if (await attempt(() => api("DELETE", `/projects/${state.id}/samples/${s.id}`)) !== undefined) state.refresh();
+      } }, "×"))));
+  }
+
+  return {
+    element,
+    update(next, index) {
+      info = next;
+      if (document.activeElement !== name) name.value = info.name;
+      swatch.style.background = colourOf(index);
+      // Kinds with a special class (sound) show how far each class is from its minimum.
+      const need = needOf(kind, info);
+      count.textContent = kind.special_class ? `${info.count} / ${need} samples` : `${info.count} sample${info.count === 1 ? "" : "s"}`;
+      count.classList.toggle("short", Boolean(kind.special_class) && info.count < need);
+      const signature = `${info.count}:${state.project.version}`;
+      if (signature !== shownSamples) { shownSamples = signature; loadThumbnails(); }
+    },
+    destroy() { closeCapture(); },
+  };
+}

@@ -1,0 +1,183 @@
+// The preview: the model working live on the webcam (or the microphone), or on a chosen file,
+// with one bar per class; and the export panel.
+import { api, liveSocketURL } from "./api.js";
+import { liveStream, webcamView } from "./camera.js";
+import { attempt, colourOf, h, toast } from "./dom.js";
+import { exportCard } from "./export-card.js";
+import { drawSkeleton, overlayFor } from "./skeleton.js";
+import { RollingWindow, openMicrophone, wavBlob } from "./sound.js";
+
+export function previewCard(state) {
+  const bars = h("div", { class: "bars", id: "bars" });
+  const note = h("p", { class: "small muted", id: "preview-note" });
+  const body = h("div");
+  const audio = state.kind.audio;
+  const keypoints = state.kind.keypoints;
+  const webcamTab = h("button", { "aria-pressed": "false" }, audio ? "Listen" : "Webcam");
+  const fileTab = h("button", { "aria-pressed": "false" }, "File");
+  const exportButton = h("button", { class: "btn", id: "export", "aria-expanded": "false" }, "Export model");
+  const latency = h("p", { class: "small muted", id: "latency" });
+  const exportPanel = exportCard(state);
+  exportPanel.hidden = true;
+  const element = h("section", { class: "card", "aria-label": "Preview" },
+    h("h2", { text: "Preview" }),
+    h("div", { class: "row" }, h("div", { class: "switch", role: "group", "aria-label": "Preview input" }, webcamTab, fileTab), exportButton),
+    note, body, bars, latency, exportPanel);
+  let mode = null;
+  let stopMode = () => {};
+  state.cleanups.push(() => stopMode());
+
+  exportButton.addEventListener("click", () => {
+    exportPanel.hidden = !exportPanel.hidden;
+    exportButton.setAttribute("aria-expanded", String(!exportPanel.hidden));
+    if (!exportPanel.hidden) exportPanel.scrollIntoView({ behavior: "smooth", block: "nearest" });
+  });
+
+  function ready() {
+    const p = state.project;
+    if (p.settings.classifier === "knn") {
+      const empty = p.classes.filter((c) => c.count === 0);
+      if (p.classes.length < 2 || empty.length) return `${audio ? "Listening" : "kNN preview"} starts as soon as every class (at least two) has a sample.`;
+      return "";
+    }
+    return p.model ? "" : "Train a model to preview it (or choose kNN under Advanced for instant results).";
+  }
+
+  let last = [null, null];
+  function setBars(confidences, winner) {
+    last = [confidences, winner];
+    const names = state.project.classes.map((c) => c.name);
+    if (bars.dataset.names !== names.join("\n")) {
+      bars.dataset.names = names.join("\n");
+      bars.replaceChildren(...names.map((name, i) => {
+        const fill = h("div", { class: "fill" });
+        fill.style.background = colourOf(i);
+        return h("div", { class: "bar", "data-label": name }, h("span", { class: "label", text: name }),
+          h("div", { class: "track" }, fill, h("span", { class: "pct", text: "0%" })));
+      }));
+    }
+    for (const bar of bars.children) {
+      const value = confidences ? confidences[bar.dataset.label] || 0 : 0;
+      bar.querySelector(".fill").style.width = `${(value * 100).toFixed(1)}%`;
+      bar.querySelector(".pct").textContent = `${Math.round(value * 100)}%`;
+      bar.classList.toggle("winner", bar.dataset.label === winner);
+    }
+    bars.dataset.winner = winner || "";
+  }
+
+  async function startWebcam() {
+    const holder = h("div");
+    body.replaceChildren(holder);
+    const view = await webcamView(() => switchTo(null), keypoints);
+    if (!view) return () => {};
+    holder.replaceChildren(view.overlay ? view.overlay.parentElement : view.video);
+    const times = [];
+    const stopStream = liveStream(state, view.video, "predict", (reply) => {
+      if (view.overlay) drawSkeleton(view.overlay, reply.landmarks, state.project.skeleton);
+      if (reply.error) {
+        note.textContent = reply.error;
+        if (reply.nothing_detected) setBars(null, null);
+        return;
+      }
+      note.textContent = "";
+      setBars(reply.confidences, reply.label);
+      const now = performance.now();
+      times.push(now);
+      while (times.length && now - times[0] > 2000) times.shift();
+      latency.textContent = `${(times.length / 2).toFixed(0)} predictions/s · ${reply.ms} ms server time`;
+    });
+    return () => { stopStream(); view.stop(); };
+  }
+
+  async function startListening() {
+    const overlap = h("select", { "aria-label": "Overlap factor" },
+      ...["0.25", "0.5", "0.75"].map((v) => h("option", { value: v, text: v })));
+    overlap.value = "0.5";
+    const threshold = h("input", { type: "range", min: "0", max: "1", step: "0.05", value: "0.5", "aria-label": "Probability threshold" });
+    const heard = h("p", { class: "heard", id: "heard", "aria-live": "polite" });
+    const spectrogram = h("canvas", { class: "spectrogram", width: "320", height: "96", "aria-label": "Live spectrogram" });
+    const meter = h("meter", { min: "0", max: "1", value: "0", class: "level", "aria-label": "Sound level" });
+    body.replaceChildren(h("div", { class: "form-grid" },
+      h("label", { text: "Overlap factor" }), overlap, h("label", { text: "Probability threshold" }), threshold),
+      h("label", { class: "small muted" }, "Level ", meter), spectrogram, heard);
+    const recent = new RollingWindow();
+    let mic;
+    try {
+      mic = await openMicrophone({ onSamples: (s) => recent.push(s), meter, spectrogram });
+    } catch (err) {
+      toast(`The microphone could not be opened: ${err.message}.`, "error");
+      return () => {};
+    }
+    const socket = new WebSocket(liveSocketURL(state.id));
+    socket.onmessage = (event) => {
+      const reply = JSON.parse(event.data);
+      if (reply.error) { note.textContent = reply.error; return; }
+      note.textContent = "";
+      const sure = reply.confidence >= parseFloat(threshold.value);
+      setBars(reply.confidences, sure ? reply.label : null);
+      heard.textContent = sure ? `Heard: ${reply.label}` : "…";
+    };
+    let timer = null;
+    const schedule = () => {
+      timer = setTimeout(async () => {
+        if (recent.full() && socket.readyState === WebSocket.OPEN && socket.bufferedAmount === 0) {
+          socket.send(await wavBlob(recent.snapshot()).arrayBuffer());
+        }
+        schedule();
+      }, 1000 * (1 - parseFloat(overlap.value)));
+    };
+    schedule();
+    return () => { clearTimeout(timer); socket.close(); mic.close(); };
+  }
+
+  function startFile() {
+    const input = h("input", { type: "file", accept: [audio ? "audio/*" : "image/*", ...state.kind.accept].join(","),
+      "aria-label": audio ? "Sound to classify" : "Image to classify" });
+    const shown = h(audio ? "audio" : "img", audio ? { class: "preview-audio", controls: true } : { class: "preview-img", alt: "" });
+    body.replaceChildren(input, shown);
+    const overlay = keypoints ? overlayFor(shown, "Skeleton found in the picture") : null;
+    input.addEventListener("change", async () => {
+      if (!input.files.length) return;
+      shown.src = URL.createObjectURL(input.files[0]);
+      if (overlay) drawSkeleton(overlay, null);
+      const form = new FormData();
+      form.append("file", input.files[0]);
+      const result = await attempt(() => api("POST", `/projects/${state.id}/predict?source=live`, form));
+      if (!result) { setBars(null, null); return; }
+      const [prediction] = result.predictions;
+      setBars(prediction.confidences, prediction.label);
+      if (overlay) {
+        if (!shown.complete) await new Promise((resolve) => shown.addEventListener("load", resolve, { once: true }));
+        drawSkeleton(overlay, prediction.landmarks, state.project.skeleton);
+      }
+    });
+    return () => {};
+  }
+
+  async function switchTo(next) {
+    stopMode();
+    stopMode = () => {};
+    mode = next;
+    webcamTab.setAttribute("aria-pressed", String(mode === "webcam"));
+    fileTab.setAttribute("aria-pressed", String(mode === "file"));
+    body.replaceChildren();
+    latency.textContent = "";
+    if (mode === "webcam") stopMode = audio ? await startListening() : await startWebcam();
+    else if (mode === "file") stopMode = startFile();
+  }
+  webcamTab.addEventListener("click", () => switchTo(mode === "webcam" ? null : "webcam"));
+  fileTab.addEventListener("click", () => switchTo(mode === "file" ? null : "file"));
+
+  return {
+    element,
+    update() {
+      const why = ready();
+      note.textContent = why;
+      webcamTab.disabled = fileTab.disabled = Boolean(why);
+      exportButton.disabled = !state.project.model;
+      exportButton.title = state.project.model ? "Download the trained model (.teachable)" : "Train a model first";
+      if (why && mode) switchTo(null);
+      setBars(...(mode ? last : [null, null]));
+    },
+  };
+}

@@ -1,0 +1,73 @@
+// One project: its classes (gather), the training card, and the preview (with export).
+import { api, loadRules } from "./api.js";
+import { classCard } from "./class-card.js";
+import { attempt, download, h } from "./dom.js";
+import { previewCard } from "./preview-card.js";
+import { trainingCard } from "./training-card.js";
+
+// Returns the function that leaves the view (stops cameras, timers, sockets).
+export async function showProject(app, id) {
+  const state = { id, project: null, rules: null, alive: true, cleanups: [] };
+  const leave = () => { state.alive = false; state.cleanups.forEach((f) => f()); };
+  const [rules, project] = await Promise.all([attempt(() => loadRules()), attempt(() => api("GET", `/projects/${id}`))]);
+  if (!project || !rules) { app.append(h("p", { class: "empty" }, h("a", { href: "#/" }, "Back to your projects"))); return leave; }
+  state.project = project;
+  state.kind = rules.kinds[project.kind];
+  state.settingRules = rules.settings;
+  document.title = `Teachable: ${project.name}`;
+
+  const classesColumn = h("section", { class: "stack", "aria-label": "Classes" });
+  const training = trainingCard(state);
+  const preview = previewCard(state);
+  const title = h("input", { class: "title", value: project.name, "aria-label": "Project name" });
+  title.addEventListener("change", async () => {
+    const updated = await attempt(() => api("PATCH", `/projects/${state.id}`, { name: title.value }), "Project renamed.");
+    if (updated && updated.id !== state.id) location.hash = `#/p/${updated.id}`;
+  });
+  app.append(
+    h("div", { class: "project-head" },
+      h("a", { href: "#/", class: "btn" }, "← Projects"), title,
+      h("button", { class: "btn", onclick: () => download(`/api/projects/${state.id}/file`, `${state.id}.teachable-project`) }, "Save to file")),
+    h("div", { class: "columns" }, classesColumn, training.element, preview.element),
+  );
+
+  state.refresh = async () => {
+    const fresh = await attempt(() => api("GET", `/projects/${state.id}`));
+    if (!fresh || !state.alive) return;
+    state.project = fresh;
+    renderClasses();
+    training.update();
+    preview.update();
+  };
+
+  const cards = new Map();
+  const addButton = h("button", { class: "btn add-class", onclick: async () => {
+    const used = new Set(state.project.classes.map((c) => c.name));
+    let n = state.project.classes.length + 1;
+    while (used.has(`Class ${n}`)) n++;
+    if (await attempt(() => api("POST", `/projects/${state.id}/classes`, { name: `Class ${n}` }))) state.refresh();
+  } }, "+ Add a class");
+  function renderClasses() {
+    const ids = new Set(state.project.classes.map((c) => c.id));
+    for (const [cid, card] of cards) if (!ids.has(cid)) { card.destroy(); cards.delete(cid); }
+    state.project.classes.forEach((info, index) => {
+      if (!cards.has(info.id)) cards.set(info.id, classCard(state, info));
+      cards.get(info.id).update(info, index);
+    });
+    const wanted = state.project.classes.map((c) => cards.get(c.id).element);
+    const current = [...classesColumn.children].slice(0, -1);
+    // Re-inserting a card would cancel a recording in progress (its button loses the pointer).
+    if (classesColumn.lastElementChild !== addButton || current.length !== wanted.length
+        || current.some((el, i) => el !== wanted[i])) {
+      classesColumn.replaceChildren(...wanted, addButton);
+    }
+  }
+  renderClasses();
+  training.update();
+  preview.update();
+  if (["embedding", "training"].includes(project.training.state)) training.follow();
+  // embeddings are computed in the background: refresh while some are pending
+  const timer = setInterval(() => { if (state.project.pending_embeddings > 0) state.refresh(); }, 1500);
+  state.cleanups.push(() => clearInterval(timer));
+  return leave;
+}

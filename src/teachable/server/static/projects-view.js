@@ -1,0 +1,67 @@
+// The first page: the kinds of project to start (told by the server, with a line on each),
+// and the projects already made.
+import { api, loadRules } from "./api.js";
+import { attempt, download, h } from "./dom.js";
+
+export async function showProjects(app, route) {
+  document.title = "Teachable: projects";
+  const rules = await attempt(() => loadRules());
+  if (!rules) return null;
+  const list = h("div", { class: "project-list" });
+  const name = h("input", { type: "text", placeholder: "Name of a new project", "aria-label": "New project name", value: "" });
+  const fileInput = h("input", { type: "file", accept: ".teachable-project", class: "visually-hidden", "aria-label": "Project file" });
+  fileInput.addEventListener("change", async () => {
+    if (!fileInput.files.length) return;
+    const form = new FormData();
+    form.append("file", fileInput.files[0]);
+    const project = await attempt(() => api("POST", "/projects/open", form), "Project opened.");
+    if (project) location.hash = `#/p/${project.id}`;
+  });
+  const create = async (kind) => {
+    const project = await attempt(() => api("POST", "/projects", { name: name.value.trim() || "Untitled project", kind }));
+    if (project) location.hash = `#/p/${project.id}`;
+  };
+  const [first, ...others] = rules.kindList;
+  const button = (kind, type) => h("button", { class: "btn primary", type, id: kind === first ? "create-project" : `create-${kind.name}-project`,
+    title: kind.summary, onclick: type === "button" ? () => create(kind.name) : undefined }, `New ${kind.title.toLowerCase()}`);
+  app.append(
+    h("h1", { text: "Your projects" }),
+    h("form", { class: "new-project card", onsubmit: (e) => { e.preventDefault(); create(first.name); } },
+      name, button(first, "submit"), ...others.map((kind) => button(kind, "button")),
+      h("button", { class: "btn", type: "button", onclick: () => fileInput.click() }, "Open from file…"),
+      fileInput),
+    list,
+  );
+  const projects = await attempt(() => api("GET", "/projects"));
+  if (!projects) return null;
+  const titles = rules.kindList.map((k) => `“New ${k.title.toLowerCase()}”`);
+  if (!projects.length) list.append(h("p", { class: "empty" }, `No projects yet. Name one above and press ${titles.slice(0, -1).join(", ")} or ${titles.at(-1)}.`));
+  for (const p of projects) list.append(projectItem(p, route));
+  return null;
+}
+
+function projectItem(p, route) {
+  const rename = async () => {
+    const name = prompt("New name for the project", p.name);
+    if (name && name.trim()) {
+      const done = await attempt(() => api("PATCH", `/projects/${p.id}`, { name }), "Renamed.");
+      if (done) route();
+    }
+  };
+  const remove = async () => {
+    if (!confirm(`Delete “${p.name}” and all its samples and models? This cannot be undone.`)) return;
+    if (await attempt(() => api("DELETE", `/projects/${p.id}`), "Project deleted.") !== undefined) route();
+  };
+  const duplicate = async () => {
+    if (await attempt(() => api("POST", `/projects/${p.id}/duplicate`), "Project duplicated.")) route();
+  };
+  return h("article", { class: "card project-item" },
+    h("h2", {}, h("a", { href: `#/p/${p.id}` }, p.name)),
+    h("p", { class: "muted small" }, `${p.kind} project · ${p.classes} classes · ${p.samples} samples`),
+    h("div", { class: "row" },
+      h("a", { class: "btn primary", href: `#/p/${p.id}` }, "Open"),
+      h("button", { class: "btn", onclick: rename }, "Rename"),
+      h("button", { class: "btn", onclick: duplicate }, "Duplicate"),
+      h("button", { class: "btn", onclick: () => download(`/api/projects/${p.id}/file`, `${p.id}.teachable-project`) }, "Save to file"),
+      h("button", { class: "btn danger", onclick: remove }, "Delete")));
+}

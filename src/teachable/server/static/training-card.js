@@ -1,0 +1,158 @@
+// The training card: the Train button (disabled with the reason why, from the kind's rules),
+// progress, the settings form (made from the server's settings: defaults and ranges), and
+// under the hood the curves, per-class accuracy and confusion matrix.
+import { api, needOf } from "./api.js";
+import { drawChart, legend, reportTables } from "./charts.js";
+import { attempt, h, toast } from "./dom.js";
+
+// The settings the form shows, with their labels and element ids.
+const FORM = [["classifier", "Classifier", "opt-classifier"], ["epochs", "Epochs", "opt-epochs"],
+  ["batch_size", "Batch size", "opt-batch"], ["learning_rate", "Learning rate", "opt-lr"], ["k", "k (neighbours)", "opt-k"]];
+const CHOICES = { head: "Trained head (softmax)", knn: "k nearest neighbours (instant)" };
+const HEAD_ONLY = ["epochs", "batch_size", "learning_rate"];
+
+function settingInput(rule, id) {
+  if (rule.type === "choice") return h("select", { id, title: rule.help }, ...rule.choices.map((c) => h("option", { value: c, text: CHOICES[c] || c })));
+  const step = rule.type === "int" ? "1" : "any";
+  const min = rule.minimum === null ? undefined : String(rule.min_open ? rule.minimum + (rule.type === "int" ? 1 : 1e-6) : rule.minimum);
+  return h("input", { id, type: "number", step, min, max: rule.maximum === null ? undefined : String(rule.maximum), title: rule.help });
+}
+
+export function trainingCard(state) {
+  const button = h("button", { class: "btn primary", id: "train" }, "Train model");
+  const reason = h("p", { class: "reason" });
+  const progressBar = h("div");
+  const progress = h("div", { class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100" }, progressBar);
+  const status = h("p", { class: "small muted", "aria-live": "polite" });
+  const fields = {};
+  const grid = h("div", { class: "form-grid" });
+  for (const [key, label, id] of FORM) {
+    fields[key] = settingInput(state.settingRules[key], id);
+    grid.append(h("label", { for: id, text: label }), fields[key]);
+    fields[key].addEventListener("change", saveSettings);
+  }
+  const reset = h("button", { class: "btn", type: "button", onclick: async () => {
+    const saved = await attempt(() => api("PUT", `/projects/${state.id}/settings`, pick(state.project.defaults)), "Settings reset to defaults.");
+    if (saved) { state.project.settings = saved; fill(); state.refresh(); }
+  } }, "Reset to defaults");
+  const lossChart = h("canvas", { class: "chart", width: "600", height: "300", "aria-label": "Loss per epoch" });
+  const accChart = h("canvas", { class: "chart", width: "600", height: "300", "aria-label": "Accuracy per epoch" });
+  const chartNote = h("p", { class: "small muted" });
+  const perClass = h("div");
+  const matrix = h("div");
+  const notes = h("div", { class: "small muted" });
+  const element = h("section", { class: "card", "aria-label": "Training" },
+    h("h2", { text: "Training" }), button, reason, progress, status,
+    h("details", { class: "section" }, h("summary", { text: "Advanced" }), grid, h("div", { class: "row" }, reset)),
+    h("details", { class: "section", id: "under-the-hood" }, h("summary", { text: "Under the hood" }), chartNote,
+      h("h3", { class: "small", text: "Loss per epoch" }), legend(), lossChart,
+      h("h3", { class: "small", text: "Accuracy per epoch" }), legend(), accChart,
+      h("h3", { class: "small", text: "Accuracy per class (validation)" }), perClass,
+      h("h3", { class: "small", text: "Confusion matrix (rows: true class, columns: predicted)" }), matrix, notes));
+  progress.hidden = true;
+
+  function pick(values) {
+    return Object.fromEntries(Object.keys(fields).map((key) => [key, values[key]]));
+  }
+  function fill() {
+    const s = state.project.settings;
+    for (const key of Object.keys(fields)) fields[key].value = s[key];
+    const knn = s.classifier === "knn";
+    for (const key of HEAD_ONLY) fields[key].disabled = knn;
+    fields.k.disabled = !knn;
+  }
+  async function saveSettings() {
+    const body = {};
+    for (const [key, input] of Object.entries(fields)) {
+      const rule = state.settingRules[key];
+      body[key] = rule.type === "choice" ? input.value : rule.type === "int" ? parseInt(input.value, 10) : parseFloat(input.value);
+    }
+    const saved = await attempt(() => api("PUT", `/projects/${state.id}/settings`, body));
+    if (saved) { state.project.settings = saved; fill(); state.refresh(); } else fill();
+  }
+  function whyNot() {
+    const kind = state.kind;
+    const classes = state.project.classes;
+    if (classes.length < 2) return "Add at least two classes to train.";
+    if (kind.special_class) {
+      if (!classes.some((c) => c.name === kind.special_class)) return `A ${kind.name} project needs a “${kind.special_class}” class.`;
+      const short = classes.filter((c) => c.count < needOf(kind, c)).map((c) => `${c.name} (${c.count}/${needOf(kind, c)})`);
+      if (short.length) return `Record more: ${short.join(", ")}. ${kind.special_class} needs ${kind.min_special} samples, other classes ${kind.min_per_class}.`;
+    }
+    const empty = classes.filter((c) => c.count === 0).map((c) => c.name);
+    if (empty.length) return `Add samples to ${empty.join(", ")} first (every class needs at least one).`;
+    if (["embedding", "training"].includes(state.project.training.state)) return "Training…";
+    return "";
+  }
+  button.addEventListener("click", async () => {
+    const job = await attempt(() => api("POST", `/projects/${state.id}/train`));
+    if (job) { state.project.training = job; follow(); }
+  });
+
+  let following = false;
+  async function follow() {
+    if (following) return;
+    following = true;
+    while (state.alive) {
+      const job = await attempt(() => api("GET", `/projects/${state.id}/train`));
+      if (!job) break;
+      state.project.training = job;
+      showJob(job);
+      if (job.state === "done" || job.state === "failed") {
+        if (job.state === "done") toast("Training finished. Try it in the preview!");
+        else toast(job.error || "Training failed.", "error");
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    following = false;
+    state.refresh();
+  }
+
+  function showJob(job) {
+    const running = job.state === "embedding" || job.state === "training";
+    progress.hidden = !running && job.state !== "done";
+    let fraction = 0;
+    if (job.state === "embedding") {
+      fraction = job.to_embed ? job.embedded / job.to_embed * 0.3 : 0.3;
+      status.textContent = job.to_embed ? `Preparing samples… ${job.embedded}/${job.to_embed}` : "Preparing samples…";
+    } else if (job.state === "training") {
+      fraction = 0.3 + 0.7 * (job.epoch / Math.max(job.epochs, 1));
+      status.textContent = `Training: epoch ${job.epoch} of ${job.epochs}`;
+    } else if (job.state === "done") {
+      fraction = 1;
+      const acc = job.report ? ` Validation accuracy ${(job.report.accuracy * 100).toFixed(0)}%.` : "";
+      status.textContent = `Model trained (${job.settings.classifier === "knn" ? "kNN" : "trained head"}).${acc}`;
+    } else if (job.state === "failed") {
+      status.textContent = job.error || "Training failed.";
+    } else status.textContent = "";
+    progressBar.style.width = `${Math.round(fraction * 100)}%`;
+    progress.setAttribute("aria-valuenow", String(Math.round(fraction * 100)));
+    const knnRun = job.settings && job.settings.classifier === "knn" && job.state === "done";
+    chartNote.textContent = knnRun ? "kNN learns nothing epoch by epoch: it keeps the examples, so there are no curves. Its accuracy is below." : "";
+    drawChart(lossChart, job.history, [["loss", "#1a73e8"], ["val_loss", "#e8710a"]]);
+    drawChart(accChart, job.history, [["accuracy", "#1a73e8"], ["val_accuracy", "#e8710a"]], 1);
+    showReport(job.report || (state.project.model && state.project.model.metrics), job.notes);
+  }
+
+  function showReport(report, jobNotes) {
+    if (!report) { perClass.replaceChildren(h("p", { class: "small muted", text: "Train to see how the model does on held-out samples." })); matrix.replaceChildren(); return; }
+    const tables = reportTables(report);
+    perClass.replaceChildren(tables.perClass);
+    matrix.replaceChildren(tables.matrix);
+    notes.replaceChildren(...[...(report.notes || []), ...(jobNotes || [])].filter((n, i, all) => all.indexOf(n) === i)
+      .map((n) => h("p", { text: n })));
+  }
+
+  return {
+    element,
+    follow,
+    update() {
+      fill();
+      const why = whyNot();
+      button.disabled = Boolean(why);
+      reason.textContent = why;
+      if (!following) showJob(state.project.training);
+    },
+  };
+}
