@@ -1,6 +1,6 @@
 """Teachable: train classifiers of images, sounds, body poses or hand gestures from a few examples, on your own machine."""
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402
 
 from .api import imagenet_guesses, load, train  # noqa: E402
 from .classify.metrics import Report  # noqa: E402

@@ -54,6 +54,10 @@ class Kind:
     min_special: int = 0
     min_per_class: int = 1
     exports: tuple[str, ...] = ("onnx",)
+    # What an exported ONNX graph takes: "image" (the whole network is in it), or the
+    # "embedding" / "features" a front end outside the graph computes; and the bundle's templates.
+    export_input: str = "features"
+    bundle: str = "onnx-keypoints"
 
     @property
     def dim(self) -> int:
@@ -158,10 +162,11 @@ class Kind:
 
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (
     Kind("image", "Image project", "Teach it to tell pictures apart, from the webcam or from files.",
-         IMAGE_BACKBONE, IMAGE_SUFFIXES, IMAGE_TYPES, "photos", parallel_checks=True, exports=("onnx", "tflite")),
+         IMAGE_BACKBONE, IMAGE_SUFFIXES, IMAGE_TYPES, "photos", parallel_checks=True, exports=("onnx", "tflite"),
+         export_input="image", bundle="onnx"),
     Kind("sound", "Sound project", "Teach it to tell one-second sounds or spoken words apart, from the microphone or files.",
          SOUND_BACKBONE, AUDIO_SUFFIXES, AUDIO_TYPES, "sound files", audio=True, centred=True, default_classes=(BACKGROUND, "Class 2"),
-         special_class=BACKGROUND, min_special=20, min_per_class=8),
+         special_class=BACKGROUND, min_special=20, min_per_class=8, export_input="embedding", bundle="onnx-sound"),
     Kind("pose", "Pose project", "Teach it to tell body poses apart: it learns from the skeleton it finds in each photo.",
          POSE_BACKBONE, IMAGE_SUFFIXES, IMAGE_TYPES, "photos", keypoints=True),
     Kind("hand", "Hand gesture project", "Teach it to tell hand gestures apart: it learns from the hand's keypoints.",

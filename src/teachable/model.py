@@ -9,7 +9,8 @@ from typing import Iterable, Union
 
 import numpy as np
 
-from . import __version__, modelfile
+from . import modelfile
+from .version import __version__
 from .classify.head import EpochStats, HeadClassifier
 from .classify.knn import KNNClassifier
 from .classify.metrics import Report

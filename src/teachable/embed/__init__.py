@@ -8,11 +8,9 @@ which backbone is said once, in :mod:`teachable.kinds`.
 
 from __future__ import annotations
 
-IMAGE_BACKBONE = "efficientnet-lite0-imagenet-224-v1"
-SOUND_BACKBONE = "speech-embedding-16k-1s-v1"
-POSE_BACKBONE = "mediapipe-pose-full-v1"
-HAND_BACKBONE = "mediapipe-hand-full-v1"
-BACKBONE_DIMS = {IMAGE_BACKBONE: 1280, SOUND_BACKBONE: 96, POSE_BACKBONE: 99, HAND_BACKBONE: 64}
+from .ids import BACKBONE_DIMS, HAND_BACKBONE, IMAGE_BACKBONE, POSE_BACKBONE, SOUND_BACKBONE
+
+__all__ = ["BACKBONE_DIMS", "HAND_BACKBONE", "IMAGE_BACKBONE", "POSE_BACKBONE", "SOUND_BACKBONE", "load_backbone"]
 
 
 def load_backbone(backbone_id: str, device: str = "auto"):

@@ -27,7 +27,7 @@ from typing import Callable, Iterable, Union
 import numpy as np
 
 from ..errors import InvalidAudioError
-from . import SOUND_BACKBONE
+from .ids import SOUND_BACKBONE
 
 BACKBONE_ID = SOUND_BACKBONE
 

@@ -26,7 +26,7 @@ import numpy as np
 from ..device import resolve_device
 from ..errors import InvalidImageError
 from ..paths import cache_dir
-from . import IMAGE_BACKBONE
+from .ids import IMAGE_BACKBONE
 from .decoding import pixels_or_error
 from .preprocess import ImageInput, prepare
 from .spec import FEATURE_DIM, INPUT_SIZE, weights_path

@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from ..errors import InvalidImageError, MissingDependencyError, NothingDetectedError
-from . import HAND_BACKBONE, POSE_BACKBONE
+from .ids import HAND_BACKBONE, POSE_BACKBONE
 from .keypoints import HAND_DIM, POSE_DIM, hand_features, pose_features, recipe
 from .preprocess import ImageInput, load_image
 

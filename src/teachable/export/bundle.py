@@ -11,8 +11,9 @@ import zipfile
 from importlib import resources
 from pathlib import Path
 
-from .. import __version__
+from ..version import __version__
 from ..errors import TeachableError
+from ..kinds import get_kind
 from ..model import Model
 from .onnx_model import OPSET, export_onnx
 
@@ -31,10 +32,11 @@ FORMATS = ("onnx", "tflite")
 def bundle_metadata(model: Model) -> dict:
     meta = model.metadata()
     pre = meta["backbone"]["preprocessing"]
-    if model.kind == "sound":
+    kind = get_kind(model.kind)
+    if kind.export_input == "embedding":
         input_spec = {**pre, "name": "embedding", "dtype": "float32", "shape": ["batch", pre["feature_dim"]],
                       "front_end": ["melspectrogram.onnx", "embedding_model.onnx"]}
-    elif model.kind in ("pose", "hand"):
+    elif kind.export_input == "features":
         input_spec = {**pre, "name": "features", "dtype": "float32", "shape": ["batch", pre["feature_dim"]],
                       "front_end": "keypoint_features.py (the recipe above, in NumPy)"}
     else:
@@ -66,19 +68,18 @@ def bundle_files(model: Model, fmt: str = "onnx", calibration: list | None = Non
         raise TeachableError(f"Unknown export format '{fmt}': this version exports {', '.join(FORMATS)}.")
     templates = resources.files("teachable.export").joinpath("templates")
     meta = bundle_metadata(model)
+    kind = get_kind(model.kind)
     files: dict[str, bytes] = {}
     templates_key = fmt
     if fmt == "onnx":
         files["model.onnx"] = export_onnx(model)
-        if model.kind == "sound":
+        if kind.audio:  # Google's front end ships beside the classifier
             from ..embed.audio import model_files
 
             for path in model_files():
                 files[path.name] = path.read_bytes()
-            templates_key = "onnx-sound"
-        elif model.kind in ("pose", "hand"):
-            templates_key = "onnx-keypoints"
-    elif model.kind != "image":
+        templates_key = kind.bundle
+    elif fmt not in kind.exports:
         raise TeachableError(f"TensorFlow Lite export is for image models; export {model.kind} models as ONNX.")
     else:
         from .tflite import export_tflite

@@ -27,6 +27,7 @@ import numpy as np
 from ..classify.head import HeadClassifier
 from ..classify.knn import TIE, KNNClassifier
 from ..embed.spec import INPUT_SIZE
+from ..kinds import get_kind
 from ..model import Model
 
 OPSET = 17
@@ -110,7 +111,7 @@ def pipeline_module(model: Model):
 
     from ..embed.efficientnet_lite import load_pretrained
 
-    if model.kind != "image":
+    if get_kind(model.kind).export_input != "image":
         raise TypeError("whole-pipeline export is for image models")
 
     class Pipeline(nn.Module):
@@ -127,7 +128,7 @@ def pipeline_module(model: Model):
 
 def classifier_input_name(kind: str) -> str:
     """The input of a classifier-only graph: a sound embedding, or pose / hand features."""
-    return "embedding" if kind == "sound" else "features"
+    return get_kind(kind).export_input
 
 
 def export_onnx(model: Model) -> bytes:
@@ -138,7 +139,8 @@ def export_onnx(model: Model) -> bytes:
     import onnx
     import torch
 
-    if model.kind == "image":
+    whole = get_kind(model.kind).export_input == "image"
+    if whole:
         module, example, input_name = pipeline_module(model), torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE), "image"
     else:
         module = _torch_classifier(model.classifier).eval()
@@ -157,7 +159,7 @@ def export_onnx(model: Model) -> bytes:
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     proto.doc_string = (
-        "Teachable image classifier: image [N,3,224,224] -> probabilities [N,classes], label [N]" if model.kind == "image"
+        "Teachable image classifier: image [N,3,224,224] -> probabilities [N,classes], label [N]" if whole
         else f"Teachable {model.kind} classifier: {classifier_input_name(model.kind)} [N,{model.classifier.input_dim}] -> probabilities [N,classes], label [N]"
     )
     return proto.SerializeToString()

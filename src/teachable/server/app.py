@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from .. import __version__
+from ..version import __version__
 from ..workspace import Workspace
 from .access import AccessMiddleware
 from .common import install_common

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from .. import __version__
+from ..version import __version__
 from ..model import Model
 from .access import AccessMiddleware
 from .common import install_common
