@@ -8,7 +8,7 @@ own processes, with a trained project so the network is loaded as in real use, t
 chunked bodies far over the limit (no Content-Length), a model file that unpacks to
 gigabytes, 30 parallel thumbnails of a 64-megapixel photo, and imports of a zip of 49 MB
 undecodable entries and of a folder with a 3 GB file. Prints a Markdown table of each
-process's peak (VmHWM / ru_maxrss) against the budget.
+process's peak (VmHWM) against the budget.
 """
 
 from __future__ import annotations
@@ -68,9 +68,11 @@ def trained_project(server: Server) -> tuple[str, int]:
 
 
 def cli_peak(args: list[str]) -> tuple[str, int]:
-    code = ("import resource, runpy, sys; sys.argv = ['teachable'] + sys.argv[1:]\n"
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork + exec, so a child would report
+    # the parent's peak (here, the test runner's).
+    code = ("import runpy, sys; sys.argv = ['teachable'] + sys.argv[1:]\n"
             "try:\n    runpy.run_module('teachable.cli', run_name='__main__')\n"
-            "finally:\n    print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)")
+            "finally:\n    print('PEAK', next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')), file=sys.stderr)")
     result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
     return f"exit {result.returncode}", int(result.stderr.rsplit("PEAK", 1)[1].split()[0]) * 1024
 

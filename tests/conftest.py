@@ -8,6 +8,22 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from photos import write_views  # noqa: E402
 
+# `pytest -m "not browser and not slow"` is the fast inner loop (about a minute); `make test`
+# runs everything. Browser tests are marked by their module's name; these modules are slow as a
+# whole (real servers and processes, exports, espeak-ng); single slow tests carry the mark.
+SLOW_MODULES = {"test_faults", "test_tflite", "test_export", "test_sound_export", "test_project_crash", "test_cli",
+                "test_sound", "test_pose"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__
+        if module.startswith("test_browser"):
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
+        elif module in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory):

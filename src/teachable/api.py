@@ -1,4 +1,5 @@
-"""The public Python API: what ``import teachable`` offers. The CLI and server call only this."""
+"""The public Python API for folders of files: train a model on a :class:`Dataset`, load a model file,
+ask the base network what it sees. Projects have their own front, :class:`teachable.Project`."""
 
 from __future__ import annotations
 
@@ -12,35 +13,29 @@ from .embed.image import ImageNetGuess, get_backbone
 from .embed.preprocess import ImageInput
 from .errors import NotEnoughClassesError
 from .model import Model
-from .settings import DEFAULT_SETTINGS
-from .training import ClassifierName, fit
+from .settings import DEFAULT_SETTINGS, check_settings
+from .training import fit
 
 
 def train(
     dataset: Dataset,
-    classifier: ClassifierName = "head",
-    epochs: int = DEFAULT_SETTINGS["epochs"],
-    batch_size: int = DEFAULT_SETTINGS["batch_size"],
-    learning_rate: float = DEFAULT_SETTINGS["learning_rate"],
-    k: int = DEFAULT_SETTINGS["k"],
-    validation_split: float = DEFAULT_SETTINGS["validation_split"],
-    seed: int = DEFAULT_SETTINGS["seed"],
     on_epoch: EpochCallback | None = None,
     on_embed_progress: Callable[[int], None] | None = None,
     device: str = "auto",
+    **settings,
 ) -> Model:
-    """Embed the dataset's images or sounds (skipping unreadable ones, listed in ``dataset.skipped``) and train."""
+    """Embed the dataset's images or sounds (skipping unreadable ones, listed in ``dataset.skipped``)
+    and train. ``settings``: any of :data:`teachable.settings.SETTINGS` (``classifier="knn"``,
+    ``epochs=30``, ``batch_size``, ``learning_rate``, ``k``, ``validation_split``, ``seed``);
+    the others keep their defaults."""
+    settings = {**DEFAULT_SETTINGS, **check_settings(settings)}
     if len(dataset.classes) < 2:
         raise NotEnoughClassesError(
             f"Training needs at least two classes; the dataset has {len(dataset.classes)}."
         )
     backbone = get_kind(dataset.kind).backbone(device)
     embeddings, y = dataset.embed(backbone, on_embed_progress)
-    model = fit(
-        embeddings, y, dataset.classes, backbone.id, dataset.kind, classifier,
-        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, k=k,
-        validation_split=validation_split, seed=seed, on_epoch=on_epoch, device=device,
-    )
+    model = fit(embeddings, y, dataset.classes, backbone.id, dataset.kind, on_epoch=on_epoch, device=device, **settings)
     skipped = [f"skipped {s.path}: {s.reason}" for s in dataset.skipped]
     model.notes += skipped
     if model.report is not None:

@@ -87,7 +87,7 @@ def main(ctx: click.Context, device: str) -> None:
                    "(auto: images or sounds, by the files).")
 @click.pass_context
 @friendly_errors
-def train(ctx, data_dir, output, classifier, epochs, batch_size, learning_rate, k, validation_split, seed, kind):
+def train(ctx, data_dir, output, kind, **settings):
     """Train a model on DATA_DIR (one sub-folder of images or sounds per class)."""
     dataset = Dataset.from_folder(data_dir, kind=None if kind == "auto" else kind)
     click.echo(f"{len(dataset)} files in {len(dataset.classes)} classes: " + ", ".join(f"{n} ({c})" for n, c in dataset.counts().items()), err=True)
@@ -104,9 +104,7 @@ def train(ctx, data_dir, output, classifier, epochs, batch_size, learning_rate, 
         epoch_bar.update(1)
 
     try:
-        model = api.train(dataset, classifier=classifier, epochs=epochs, batch_size=batch_size,
-                          learning_rate=learning_rate, k=k, validation_split=validation_split, seed=seed,
-                          on_epoch=on_epoch, on_embed_progress=embed_bar.update, device=ctx.obj["device"])
+        model = api.train(dataset, on_epoch=on_epoch, on_embed_progress=embed_bar.update, device=ctx.obj["device"], **settings)
     finally:
         embed_bar.close()
         if epoch_bar is not None:

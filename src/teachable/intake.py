@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator, Union
 
 from .embed.preprocess import MAX_FILE_BYTES
+from .embed.reading import read_source
 from .errors import DatasetError, InvalidImageError
 from .kinds import CheckedSample, Kind
 
@@ -40,25 +41,12 @@ class ImportResult:
 
 def read_file_bounded(path: Path) -> bytes:
     """A file's bytes, refusing (before reading) one larger than a sample may be."""
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidImageError(f"'{path}' does not exist or is not a file.")
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise InvalidImageError(f"'{path}' is larger than {MAX_FILE_BYTES:,} bytes.")
-    with open(path, "rb") as handle:
-        data = handle.read(MAX_FILE_BYTES + 1)  # it may have grown since
-    if len(data) > MAX_FILE_BYTES:
-        raise InvalidImageError(f"'{path}' is larger than {MAX_FILE_BYTES:,} bytes.")
-    return data
+    return read_source(Path(path), MAX_FILE_BYTES)
 
 
 def read_item(item: SampleInput) -> bytes:
     """The bytes of a sample given as a path or as bytes."""
-    if isinstance(item, (str, Path)):
-        return read_file_bounded(Path(item))
-    if isinstance(item, (bytes, bytearray, memoryview)):
-        return bytes(item)
-    raise InvalidImageError(f"A sample must be a file path or bytes, not {type(item).__name__}.")
+    return read_source(item, MAX_FILE_BYTES)
 
 
 def check_items(kind: Kind, items: list[SampleInput], names: list[str] | None = None,

@@ -22,12 +22,14 @@ import os
 import threading
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable, Union
+from typing import Union
 
 import numpy as np
 
 from ..errors import InvalidAudioError
 from .ids import SOUND_BACKBONE
+from .reading import read_source
+from .interface import Backbone
 
 BACKBONE_ID = SOUND_BACKBONE
 
@@ -43,8 +45,6 @@ MAX_AUDIO_BYTES = 100 * 1024 * 1024
 
 
 AudioInput = Union[str, Path, bytes, bytearray, memoryview, np.ndarray]
-ProgressCallback = Callable[[int], None]
-ErrorCallback = Callable[[int, Exception], None]
 
 
 def model_files() -> tuple[Path, Path]:
@@ -70,15 +70,7 @@ def load_audio(source: AudioInput, sample_rate: int | None = None) -> np.ndarray
     else:
         import soundfile as sf
 
-        if isinstance(source, (str, Path)):
-            path = Path(source)
-            if not path.is_file():
-                raise InvalidAudioError(f"'{path}' does not exist or is not a file.")
-            if path.stat().st_size > MAX_AUDIO_BYTES:
-                raise InvalidAudioError(f"'{path}' is larger than {MAX_AUDIO_BYTES:,} bytes.")
-            data = path.read_bytes()
-        else:
-            data = bytes(source)
+        data = read_source(source, MAX_AUDIO_BYTES, InvalidAudioError, InvalidAudioError)
         if not data:
             raise InvalidAudioError(f"{_describe(source)} is empty (0 bytes).")
         if len(data) > MAX_AUDIO_BYTES:
@@ -191,7 +183,7 @@ def inspect_audio(data: bytes, name: str = "the recording") -> list[tuple[bytes,
     return [(to_wav(clip), "audio/wav", 1000) for clip in split_clips(audio)]
 
 
-class SoundBackbone:
+class SoundBackbone(Backbone):
     """speech_embedding on ONNX Runtime. Thread-safe; share one instance."""
 
     id = BACKBONE_ID
@@ -220,34 +212,6 @@ class SoundBackbone:
     def embed_one(self, source: AudioInput) -> np.ndarray:
         """Embedding of a sample: its first second (padded if shorter)."""
         return self.clip_embedding(fit_clip(load_audio(source)))
-
-    def embed_many(
-        self,
-        sources: Iterable[AudioInput],
-        batch_size: int = 32,
-        on_progress: ProgressCallback | None = None,
-        on_error: ErrorCallback | None = None,
-    ) -> tuple[np.ndarray, list[int]]:
-        vectors, kept = [], []
-        done = 0
-        for position, source in enumerate(sources):
-            try:
-                vectors.append(self.embed_one(source))
-                kept.append(position)
-            except InvalidAudioError as exc:
-                if on_error is None:
-                    raise
-                on_error(position, exc)
-            done += 1
-            if on_progress and done % batch_size == 0:
-                on_progress(batch_size)
-        if on_progress and done % batch_size:
-            on_progress(done % batch_size)
-        embeddings = np.stack(vectors) if vectors else np.zeros((0, FEATURE_DIM), np.float32)
-        return embeddings, kept
-
-    def embed(self, sources: Iterable[AudioInput], batch_size: int = 32, on_progress=None) -> np.ndarray:
-        return self.embed_many(sources, batch_size, on_progress)[0]
 
 
 _shared: SoundBackbone | None = None

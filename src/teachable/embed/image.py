@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import numpy as np
 
@@ -27,14 +27,13 @@ from ..device import resolve_device
 from ..errors import InvalidImageError
 from ..paths import cache_dir
 from .ids import IMAGE_BACKBONE
+from .interface import Backbone, ErrorCallback, ProgressCallback
 from .decoding import pixels_or_error
 from .preprocess import ImageInput, prepare
 from .spec import FEATURE_DIM, INPUT_SIZE, weights_path
 
 BACKBONE_ID = IMAGE_BACKBONE
 ONNX_EXPORT_VERSION = "1"
-ProgressCallback = Callable[[int], None]
-ErrorCallback = Callable[[int, Exception], None]
 # On a GPU: photos per network call, and the fewest photos worth starting decoding processes for.
 GPU_BATCH = 256
 DECODE_POOL_MIN = 64
@@ -102,7 +101,7 @@ def backbone_onnx_path() -> Path:
     return target
 
 
-class ImageBackbone:
+class ImageBackbone(Backbone):
     """EfficientNet-Lite0 feature extractor. Thread-safe; create it once and share it.
 
     On the CPU two ONNX Runtime sessions are kept: one using every core for single images
@@ -150,15 +149,6 @@ class ImageBackbone:
         # One image per call keeps results independent of how images were grouped.
         outputs = list(self._pool.map(lambda i: self._pooled.run(None, {"image": batch[i : i + 1]}), range(len(batch))))
         return np.concatenate([o[0] for o in outputs]), np.concatenate([o[1] for o in outputs])
-
-    def embed(
-        self,
-        sources: Iterable[ImageInput],
-        batch_size: int = 32,
-        on_progress: ProgressCallback | None = None,
-    ) -> np.ndarray:
-        """Embeddings (N x 1280, float32); the first unreadable image raises its error."""
-        return self.embed_many(sources, batch_size, on_progress)[0]
 
     def _prepare_or_error(self, source: ImageInput) -> np.ndarray | InvalidImageError:
         try:

@@ -15,12 +15,13 @@ import os
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from typing import Iterator
 
 import numpy as np
 
-from ..errors import InvalidImageError, MissingDependencyError, NothingDetectedError
+from ..errors import MissingDependencyError, NothingDetectedError
 from .ids import HAND_BACKBONE, POSE_BACKBONE
+from .interface import Backbone
 from .keypoints import HAND_DIM, POSE_DIM, hand_features, pose_features, recipe
 from .preprocess import ImageInput, load_image
 
@@ -83,7 +84,7 @@ def picture(source: ImageInput) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
 
 
-class LandmarkBackbone:
+class LandmarkBackbone(Backbone):
     """Shared by all projects of one kind; MediaPipe graphs are not thread-safe, so a lock guards each."""
 
     kind: str = ""
@@ -134,35 +135,6 @@ class LandmarkBackbone:
     def embed_with_landmarks(self, source: ImageInput, solution=None) -> tuple[np.ndarray, Landmarks]:
         found = self.detect(source, solution)
         return self.features(found), found
-
-    def embed_many(
-        self,
-        sources: Iterable[ImageInput],
-        batch_size: int = 32,
-        on_progress: Callable[[int], None] | None = None,
-        on_error: Callable[[int, Exception], None] | None = None,
-    ) -> tuple[np.ndarray, list[int]]:
-        """(features, positions they belong to); pictures with nobody in them go to ``on_error``."""
-        vectors, kept, pending = [], [], 0
-        for position, source in enumerate(sources):
-            try:
-                vectors.append(self.embed_one(source))
-                kept.append(position)
-            except InvalidImageError as exc:
-                if on_error is None:
-                    raise
-                on_error(position, exc)
-            pending += 1
-            if on_progress and pending >= max(1, batch_size):
-                on_progress(pending)
-                pending = 0
-        if on_progress and pending:
-            on_progress(pending)
-        embeddings = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, self.dim), np.float32)
-        return embeddings, kept
-
-    def embed(self, sources: Iterable[ImageInput], batch_size: int = 32, on_progress=None) -> np.ndarray:
-        return self.embed_many(sources, batch_size, on_progress)[0]
 
     @contextmanager
     def tracker(self) -> Iterator[object]:

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from ..errors import ImageTooLargeError, InvalidImageError
+from .reading import read_source
 from .spec import INPUT_MEAN, INPUT_SIZE, INPUT_STD
 
 # Decode at most this many pixels (about 8000 x 8000): larger files are refused from their
@@ -36,15 +37,7 @@ def _describe(source: object) -> str:
 
 def _open(source: ImageInput) -> Image.Image:
     """Open without decoding pixels, so the size can be checked first."""
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise InvalidImageError(f"'{path}' does not exist or is not a file.")
-        if path.stat().st_size > MAX_FILE_BYTES:  # before reading a byte of it
-            raise ImageTooLargeError(f"'{path}' is larger than {MAX_FILE_BYTES:,} bytes.")
-        data = path.read_bytes()
-    else:
-        data = bytes(source)
+    data = read_source(source, MAX_FILE_BYTES, ImageTooLargeError) if isinstance(source, (str, Path)) else bytes(source)
     if not data:
         raise InvalidImageError(f"{_describe(source)} is empty (0 bytes).")
     try:

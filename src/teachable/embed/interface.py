@@ -1,0 +1,51 @@
+"""What every backbone offers, and the one-at-a-time ``embed_many`` most of them use."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import numpy as np
+
+from ..errors import InvalidImageError
+
+ProgressCallback = Callable[[int], None]
+ErrorCallback = Callable[[int, Exception], None]
+
+
+class Backbone:
+    """A backbone turns samples into embeddings. Subclasses give ``id``, ``dim`` and
+    ``embed_one``; the image backbone replaces ``embed_many`` with batches on every core (or a
+    GPU)."""
+
+    id: str = ""
+    dim: int = 0
+
+    def embed_one(self, source) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed_many(self, sources: Iterable, batch_size: int = 32, on_progress: ProgressCallback | None = None,
+                   on_error: ErrorCallback | None = None) -> tuple[np.ndarray, list[int]]:
+        """(embeddings, positions they belong to). A sample that cannot be read (any
+        InvalidImageError, invalid sounds and nobody-in-the-picture included) goes to
+        ``on_error``, or raises without it; ``on_progress`` hears every ``batch_size`` samples."""
+        vectors, kept, pending = [], [], 0
+        for position, source in enumerate(sources):
+            try:
+                vectors.append(self.embed_one(source))
+                kept.append(position)
+            except InvalidImageError as exc:
+                if on_error is None:
+                    raise
+                on_error(position, exc)
+            pending += 1
+            if on_progress and pending >= max(1, batch_size):
+                on_progress(pending)
+                pending = 0
+        if on_progress and pending:
+            on_progress(pending)
+        embeddings = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, self.dim), np.float32)
+        return embeddings, kept
+
+    def embed(self, sources: Iterable, batch_size: int = 32, on_progress: ProgressCallback | None = None) -> np.ndarray:
+        """Embeddings (N x dim, float32); the first unreadable sample raises its error."""
+        return self.embed_many(sources, batch_size, on_progress)[0]
