@@ -95,7 +95,7 @@ def test_project_lifecycle(client):
     saved = client.get(f"/api/projects/{renamed['id']}/file")
     assert saved.status_code == 200 and saved.content.startswith(b"SQLite format 3")
     opened = client.post("/api/projects/open", files={"file": ("x.teachable-project", saved.content)})
-    assert opened.status_code == 201 and opened.json()["name"] == "Renamed"
+    assert opened.status_code == 201 and opened.json()["name"] == "Renamed (2)"  # told apart from the original
     for p in (renamed["id"], copy.json()["id"], opened.json()["id"]):
         assert client.delete(f"/api/projects/{p}").status_code == 204
     assert client.get(f"/api/projects/{renamed['id']}").status_code == 404

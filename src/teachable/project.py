@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .embed.preprocess import MAX_FILE_BYTES
-from .errors import DatasetError, InvalidNameError, NotFoundError, ProjectFileError, TeachableError
+from .errors import ConflictError, DatasetError, InvalidNameError, NotFoundError, ProjectFileError, TeachableError
 from .intake import (
     MAX_IMPORT_BATCH_BYTES, SOURCES, ErrorCallback, ImportResult, LAYOUT, SampleInput, check_items, dataset_files,
     embedding_batch,
@@ -169,8 +169,6 @@ class Project:
 
     def save_copy(self, target: str | Path) -> Path:
         """A complete, consistent copy of the project file (for download or duplicate)."""
-        from .errors import ConflictError
-
         target = Path(target)
         if target.exists():
             raise ConflictError(f"'{target}' already exists.")
@@ -189,12 +187,19 @@ class Project:
         return self._classes.add(check_name(name))
 
     def rename_class(self, ref: int | str, new_name: str) -> ClassInfo:
-        info = self.class_info(ref)
+        info = self._unlocked(self.class_info(ref), "renamed")
         return self._classes.rename(info.id, check_name(new_name))
 
     def remove_class(self, ref: int | str) -> None:
         """Delete a class with all its samples (and their cached embeddings)."""
-        self._classes.remove(self.class_info(ref).id)
+        self._classes.remove(self._unlocked(self.class_info(ref), "deleted").id)
+
+    def _unlocked(self, info: ClassInfo, change: str) -> ClassInfo:
+        """The kind's special class (a sound project's "Background Noise") stays as it is."""
+        if info.name == self.rules.special_class:
+            raise ConflictError(f"Every {self.kind} project has the class “{info.name}”: it cannot be {change} "
+                                "(record the room's quiet in it).")
+        return info
 
     def clear_class(self, ref: int | str) -> int:
         """Delete every sample of a class, keeping the class; returns how many went."""
@@ -311,6 +316,7 @@ class Project:
         self.ensure_embeddings(on_progress=on_embed_progress, device=device)
         classes = self.classes()
         vectors, class_ids, _ = self.embeddings()
+        trained_on = self.trained_on()
         position = {info.id: i for i, info in enumerate(classes)}
         y = np.array([position[c] for c in class_ids], np.int64)
         model = fit(vectors, y, [c.name for c in classes], self.backbone_id, self.kind,
@@ -318,7 +324,7 @@ class Project:
         unreadable = len(self.missing_embeddings())
         if unreadable:
             model.notes.append(f"{unreadable} sample(s) could not be embedded and were left out.")
-        self.store_model(model, settings)
+        self.store_model(model, settings, trained_on)
         return model
 
     def check_not_training(self) -> None:
@@ -329,9 +335,49 @@ class Project:
         """If a training run died with its process (a crash, a kill), say so once and forget it."""
         return self._meta.interrupted_training()
 
-    def store_model(self, model: Model, settings: dict) -> int:
+    def store_model(self, model: Model, settings: dict, trained_on: dict | None = None) -> int:
         return self._models.add(model.to_bytes(), model.classifier.kind, settings,
-                                model.report.to_dict() if model.report else None, model.created)
+                                model.report.to_dict() if model.report else None, model.created, trained_on)
+
+    def trained_on(self) -> dict:
+        """What a model trained now would have learned from: the class names in order, and a
+        digest of which sample is in which class."""
+        import hashlib
+
+        names = {c.id: c.name for c in self.classes()}
+        membership = ";".join(f"{class_id}:{sample_id}" for class_id, sample_id in self._samples.membership())
+        return {"classes": list(names.values()), "samples": hashlib.sha256(membership.encode()).hexdigest()}
+
+    def model_status(self) -> dict:
+        """Does the current model still match the classes and samples? ``stale`` with the reason
+        a person reads, and the labels the model answers with (``None``: no model, or one too old
+        to tell)."""
+        current = next((m for m in reversed(self.models()) if m.current), None)
+        if current is None or not current.trained_on:
+            return {"stale": False, "reason": None, "labels": current.trained_on["classes"] if current and current.trained_on else None}
+        now_on = self.trained_on()
+        labels = current.trained_on.get("classes")
+        if labels != now_on["classes"]:
+            reason = "Your classes changed since this model was trained (renamed, added, deleted or reordered) — train again."
+        elif current.trained_on.get("samples") != now_on["samples"]:
+            reason = "Samples were added, moved or removed since this model was trained — train again to use them."
+        else:
+            reason = None
+        return {"stale": reason is not None, "reason": reason, "labels": labels}
+
+    def source_warning(self) -> str | None:
+        """Some classes recorded live and others only uploaded: the model may learn the source
+        (microphone or camera against clean files) instead of the thing itself."""
+        sources: dict[int, set[str]] = {}
+        for sample in self.samples():
+            sources.setdefault(sample.class_id, set()).add("live" if sample.source in ("webcam", "microphone") else "files")
+        kinds = {frozenset(s) for s in sources.values()}
+        if {frozenset({"live"}), frozenset({"files"})} <= kinds:
+            device = "microphone" if self.rules.audio else "webcam"
+            return (f"Some classes were recorded with the {device} and others only uploaded as files: the model may "
+                    f"learn where a sample came from instead of what it is. Give every class samples from both, or "
+                    f"from the same source.")
+        return None
 
     def models(self) -> list[ModelInfo]:
         return self._models.all()

@@ -103,7 +103,6 @@ class Workspace:
         return new_id
 
     def duplicate(self, project_id: str, new_name: str | None = None) -> str:
-
         with self.open(project_id) as project:
             name = new_name or f"{project.name} (copy)"
             target = self.root / f"{self._free_id(name)}{SUFFIX}"
@@ -121,13 +120,26 @@ class Workspace:
         ensure_reserve(self.root)  # if it was given up to let deletes through a full disk
 
     def add_file(self, source: Path, name: str | None = None) -> str:
-        """Copy a project file (opened from elsewhere) into the workspace; returns its id."""
-
+        """Copy a project file (opened from elsewhere) into the workspace; returns its id. A
+        project whose name is taken is named "Name (2)", "Name (3)"... so the two are told apart."""
         with Project.open(source) as project:
             project.verify_samples()  # from elsewhere: checked as strictly as an upload
-            target = self.root / f"{self._free_id(name or project.name)}{SUFFIX}"
+            original = project.name
+            wanted = self._free_name(name or original)
+            target = self.root / f"{self._free_id(wanted)}{SUFFIX}"
             project.save_copy(target)
+        if wanted != original:
+            with Project.open(target) as copy:
+                copy.rename(wanted)
         return self.id_of(target)
+
+    def _free_name(self, name: str) -> str:
+        taken = {entry.name for entry in self.list()}
+        candidate, n = name, 2
+        while candidate in taken:
+            suffix = f" ({n})"
+            candidate, n = name[: 100 - len(suffix)] + suffix, n + 1
+        return candidate
 
     def __contains__(self, project_id: str) -> bool:
         try:

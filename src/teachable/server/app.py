@@ -19,6 +19,7 @@ from ..version import __version__
 from ..workspace import Workspace
 from .access import AccessMiddleware
 from .common import install_common
+from .docs import install_docs
 from .limits import body_limit
 from .projects import ProjectRegistry
 from .routes import ROUTERS
@@ -68,18 +69,8 @@ def create_app(
                            allow_headers=["*"], allow_credentials=False)
     app.add_middleware(AccessMiddleware, token=token, allowed_hosts=allowed_hosts, allowed_origins=tuple(allow_origins))
 
-    # -- API docs, served from the swagger-ui-bundle package (no CDN) ----------------------------
-    import swagger_ui_bundle
-    from fastapi.openapi.docs import get_swagger_ui_html
-
-    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
-
-    @app.get("/docs", include_in_schema=False)
-    def docs() -> Response:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="Teachable API",
-                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
-                                   swagger_css_url="/docs-assets/swagger-ui.css",
-                                   swagger_favicon_url="/static/favicon.svg")
+    # -- API docs (no CDN) -----------------------------------------------------------------------
+    install_docs(app)
 
     # -- the page -------------------------------------------------------------------------------
     static = resources.files("teachable.server").joinpath("static")

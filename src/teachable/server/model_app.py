@@ -11,6 +11,7 @@ from ..version import __version__
 from ..model import Model
 from .access import AccessMiddleware
 from .common import install_common
+from .docs import install_docs
 from .deps import ImagesDep
 from .limits import MAX_REQUEST_BYTES
 from .schemas import ERRORS, PredictionsOut
@@ -22,8 +23,9 @@ def create_model_app(model_path: str | Path, device: str = "auto", token: str | 
     backbone = model.backbone  # the model's own kind: image, sound, pose or hand
     app = FastAPI(title="Teachable model server", version=__version__,
                   description=f"Serves {Path(model_path).name}: classes {', '.join(model.labels)}. "
-                              "Errors are JSON: `{\"error\": message}`.")
+                              "Errors are JSON: `{\"error\": message}`.", docs_url=None, redoc_url=None)
     install_common(app, limit_for=lambda path: MAX_REQUEST_BYTES)
+    install_docs(app, favicon="/docs-assets/favicon-32x32.png")
     app.add_middleware(AccessMiddleware, token=token, allowed_hosts=allowed_hosts)
 
     @app.get("/api/health", tags=["meta"])

@@ -73,6 +73,7 @@ class ModelOut(BaseModel):
     settings: dict
     metrics: Optional[dict]
     current: bool
+    trained_on: Optional[dict] = None
 
 
 class TrainingJobOut(BaseModel):
@@ -95,6 +96,12 @@ class TrainingStatusOut(TrainingJobOut):
     pending_embeddings: int
 
 
+class ModelStatusOut(BaseModel):
+    stale: bool = Field(description="the model no longer matches the classes or samples: train again")
+    reason: Optional[str]
+    labels: Optional[list[str]] = Field(description="the classes the current model answers with")
+
+
 class ProjectOut(BaseModel):
     id: str
     name: str
@@ -105,7 +112,13 @@ class ProjectOut(BaseModel):
     defaults: dict
     pending_embeddings: int
     model: Optional[ModelOut]
+    model_status: ModelStatusOut
+    warnings: list[str]
     training: TrainingJobOut
+    version: int
+
+
+class VersionOut(BaseModel):
     version: int
 
 

@@ -45,6 +45,8 @@ class ClassStore:
         for info in self.all():
             if (isinstance(ref, int) and info.id == ref) or (isinstance(ref, str) and info.name == ref):
                 return info
+        if isinstance(ref, int):  # an id the page had: the class went meanwhile (another tab, say)
+            raise NotFoundError("This class no longer exists: it was deleted, perhaps in another tab. Reload the page.")
         raise NotFoundError(f"There is no class {ref!r} in this project.")
 
     def add(self, name: str) -> ClassInfo:

@@ -19,7 +19,7 @@ from ..errors import ProjectFileError, StorageFullError, TeachableError
 
 T = TypeVar("T")
 APPLICATION_ID = 0x54434842  # "TCHB"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 60_000
 TABLES = frozenset({"meta", "classes", "samples", "embeddings", "models"})
 # A file of this size kept beside the projects and given up when the disk is full, so that
@@ -73,6 +73,11 @@ MIGRATIONS: list[str] = [
     # 2: sound samples record their duration.
     """
     ALTER TABLE samples ADD COLUMN duration_ms INTEGER;
+    """,
+    # 3: what each model was trained on (class names, a digest of the samples), so a model that
+    # no longer matches the project is told apart from a current one.
+    """
+    ALTER TABLE models ADD COLUMN trained_on TEXT;
     """,
 ]
 

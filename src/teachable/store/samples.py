@@ -83,6 +83,11 @@ class SampleStore:
             rows = conn.execute(query + " ORDER BY id", params).fetchall()
         return [SampleInfo(*row) for row in rows]
 
+    def membership(self) -> list[tuple[int, int]]:
+        """(class id, sample id) of every sample."""
+        with self._db.read() as conn:
+            return conn.execute("SELECT class_id, id FROM samples ORDER BY id").fetchall()
+
     def ids(self) -> list[int]:
         with self._db.read() as conn:
             return [row[0] for row in conn.execute("SELECT id FROM samples ORDER BY id")]

@@ -17,7 +17,7 @@ from ...settings import DEFAULT_SETTINGS
 from ..deps import ProjectDep, RegistryDep, WorkspaceDep
 from ..limits import MAX_PROJECT_UPLOAD_BYTES
 from ..projects import OpenProject, ProjectRegistry
-from ..schemas import ERRORS, ProjectCreate, ProjectEntryOut, ProjectOut, Rename, SettingsIn
+from ..schemas import ERRORS, ProjectCreate, ProjectEntryOut, ProjectOut, Rename, SettingsIn, VersionOut
 
 router = APIRouter(prefix="/api/projects", tags=["projects"], responses=ERRORS)
 
@@ -33,9 +33,33 @@ def summary(registry: ProjectRegistry, project_id: str) -> dict:
         "settings": p.settings, "defaults": dict(DEFAULT_SETTINGS),
         "pending_embeddings": h.pending_embeddings(),
         "model": current.to_dict() if current else None,
-        "training": h.job.to_dict(),
+        "model_status": p.model_status(),
+        "warnings": [w for w in (p.source_warning(),) if w],
+        "training": last_training(h, current),
         "version": h.version,
     }
+
+
+def last_training(h: OpenProject, current) -> dict:
+    """The training job of this session; for a project just opened, the current model's own
+    training (its curves and report travel with it), as a finished run."""
+    job = h.job.to_dict()
+    if job["state"] != "idle" or current is None:
+        return job
+    try:
+        model = h.current_model()
+    except TeachableError:
+        return job
+    history = [epoch.to_dict() for epoch in model.history]
+    return {**job, "state": "done", "settings": current.settings, "history": history, "epoch": len(history),
+            "epochs": len(history), "model_id": current.id, "report": current.metrics, "notes": list(model.notes)}
+
+
+@router.get("/{project_id}/version", response_model=VersionOut)
+def project_version(h: ProjectDep) -> dict:
+    """A number that changes whenever the project does (classes, samples, model): pages ask it
+    every few seconds and reload what changed, so two tabs stay in step."""
+    return {"version": h.version}
 
 
 @router.get("", response_model=list[ProjectEntryOut])
