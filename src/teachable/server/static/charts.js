@@ -14,7 +14,7 @@ export function drawChart(canvas, history, series, fixedMax) {
   const ctx = canvas.getContext("2d");
   const { width, height } = canvas;
   ctx.clearRect(0, 0, width, height);
-  const pad = 36;
+  const pad = 64; // room for the y-axis labels left of the frame
   ctx.strokeStyle = "#dfe3ec";
   ctx.lineWidth = 2;
   ctx.strokeRect(pad, 8, width - pad - 8, height - pad - 8);

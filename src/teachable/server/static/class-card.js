@@ -2,19 +2,23 @@
 // upload, drop). What it accepts and how many samples it needs come from the kind's rules.
 import { api, needOf } from "./api.js";
 import { droppedFiles, microphoneRecorder, webcamRecorder } from "./capture.js";
-import { attempt, colourOf, h, toast } from "./dom.js";
+import { attempt, colourOfClass, h, toast } from "./dom.js";
 
 export function classCard(state, initial) {
   const kind = state.kind;
   const audio = kind.audio;
   const noun = kind.samples_word;
   let info = initial;
-  const name = h("input", { class: "class-name", value: info.name, "aria-label": "Class name" });
+  const locked = info.name === kind.special_class; // e.g. a sound project's "Background Noise"
+  const name = h("input", { class: "class-name", value: info.name, "aria-label": "Class name", readonly: locked,
+    title: locked ? `Every ${kind.name} project has this class; it cannot be renamed` : "Click to rename" });
+  const pencil = locked ? null : h("button", { class: "pencil", type: "button", "aria-label": "Rename this class", title: "Rename",
+    onclick: () => { name.focus(); name.select(); } }, "✎");
   const swatch = h("span", { class: "swatch" });
   const count = h("span", { class: "count" });
   const thumbs = h("div", { class: "thumbs", "aria-label": "Samples" });
   const fileInput = h("input", { type: "file", accept: [audio ? "audio/*" : "image/*", ...kind.accept].join(","), multiple: true,
-    class: "visually-hidden", "aria-label": audio ? "Choose sound files" : "Choose image files" });
+    class: "visually-hidden", tabindex: "-1", "aria-hidden": "true" });
   const drop = h("div", { class: "dropzone" }, `Drop ${noun} or folders here`);
   const captureButton = h("button", { class: "btn", "aria-pressed": "false" }, audio ? "Microphone" : "Webcam");
   const panel = h("div");
@@ -67,21 +71,24 @@ export function classCard(state, initial) {
   captureButton.addEventListener("click", toggleCapture);
 
   const menu = h("details", { class: "menu" },
-    h("summary", { "aria-label": "Class options" }, "⋮"),
+    h("summary", { "aria-label": `Options of ${info.name}` }, "⋮"),
     h("div", { class: "menu-items" },
       h("button", { onclick: async () => {
         menu.open = false;
         if (!confirm(`Remove every sample from “${info.name}”?`)) return;
         if (await attempt(() => api("POST", `/projects/${state.id}/classes/${info.id}/clear`), "Class cleared.")) state.refresh();
       } }, "Remove all samples"),
-      h("button", { onclick: async () => {
+      locked ? null : h("button", { onclick: async () => {
         menu.open = false;
         if (!confirm(`Delete the class “${info.name}” and its samples?`)) return;
         if (await attempt(() => api("DELETE", `/projects/${state.id}/classes/${info.id}`), "Class deleted.") !== undefined) state.refresh();
       } }, "Delete class")));
+  menu.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && menu.open) { menu.open = false; menu.querySelector("summary").focus(); }
+  });
 
   const element = h("article", { class: "card class-card" },
-    h("div", { class: "class-head" }, swatch, name, count, menu),
+    h("div", { class: "class-head" }, swatch, name, pencil, count, menu),
     thumbs,
     h("div", { class: "row" }, captureButton,
       h("button", { class: "btn", onclick: () => fileInput.click() }, "Upload"), fileInput),
@@ -94,17 +101,18 @@ export function classCard(state, initial) {
       h("img", { src: `/api/projects/${state.id}/samples/${s.id}/thumbnail`, alt: audio ? `Sound sample ${s.id}: click to play` : `Sample ${s.id}`,
         loading: "lazy", title: audio ? "Play" : "",
         onclick: audio ? () => new Audio(`/api/projects/${state.id}/samples/${s.id}/data`).play() : undefined }),
-      h("button", { "aria-label": `Delete sample ${s.id}`, title: "Delete this sample", onclick: async () => {
+      // Not a tab stop: a class of 90 samples would put 90 of them between a user and Train.
+      h("button", { "aria-label": `Delete sample ${s.id}`, title: "Delete this sample", tabindex: "-1", onclick: async () => {
         if (await attempt(() => api("DELETE", `/projects/${state.id}/samples/${s.id}`)) !== undefined) state.refresh();
       } }, "×"))));
   }
 
   return {
     element,
-    update(next, index) {
+    update(next) {
       info = next;
       if (document.activeElement !== name) name.value = info.name;
-      swatch.style.background = colourOf(index);
+      swatch.style.background = colourOfClass(info.id);
       // Kinds with a special class (sound) show how far each class is from its minimum.
       const need = needOf(kind, info);
       count.textContent = kind.special_class ? `${info.count} / ${need} samples` : `${info.count} sample${info.count === 1 ? "" : "s"}`;

@@ -44,3 +44,8 @@ export function download(url, filename) {
 }
 
 export function colourOf(index) { return COLOURS[index % COLOURS.length]; }
+
+export function plural(n, one, many) { return `${n} ${n === 1 ? one : many}`; }
+
+// Colours follow a class, not its place: deleting one leaves the others' colours as they were.
+export function colourOfClass(id) { return COLOURS[(id - 1 + COLOURS.length) % COLOURS.length]; }

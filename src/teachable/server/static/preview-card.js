@@ -2,7 +2,7 @@
 // with one bar per class; and the export panel.
 import { api, liveSocketURL } from "./api.js";
 import { liveStream, webcamView } from "./camera.js";
-import { attempt, colourOf, h, toast } from "./dom.js";
+import { attempt, colourOf, colourOfClass, h, toast } from "./dom.js";
 import { exportCard } from "./export-card.js";
 import { drawSkeleton, overlayFor } from "./skeleton.js";
 import { RollingWindow, openMicrophone, wavBlob } from "./sound.js";
@@ -17,12 +17,14 @@ export function previewCard(state) {
   const fileTab = h("button", { "aria-pressed": "false" }, "File");
   const exportButton = h("button", { class: "btn", id: "export", "aria-expanded": "false" }, "Export model");
   const latency = h("p", { class: "small muted", id: "latency" });
-  const exportPanel = exportCard(state);
+  const exporter = exportCard(state);
+  const exportPanel = exporter.element;
   exportPanel.hidden = true;
+  const modelNote = h("p", { class: "small stale-note", id: "model-note" });
   const element = h("section", { class: "card", "aria-label": "Preview" },
     h("h2", { text: "Preview" }),
     h("div", { class: "row" }, h("div", { class: "switch", role: "group", "aria-label": "Preview input" }, webcamTab, fileTab), exportButton),
-    note, body, bars, latency, exportPanel);
+    note, modelNote, body, bars, latency, exportPanel);
   let mode = null;
   let stopMode = () => {};
   state.cleanups.push(() => stopMode());
@@ -43,15 +45,24 @@ export function previewCard(state) {
     return p.model ? "" : "Train a model to preview it (or choose kNN under Advanced for instant results).";
   }
 
+  // The bars are the classes the model answers with: a trained model's own labels (until it is
+  // trained again), or the classes themselves for the live kNN.
+  function labels() {
+    const p = state.project;
+    const own = p.settings.classifier !== "knn" && p.model_status && p.model_status.labels;
+    return own || p.classes.map((c) => c.name);
+  }
+
   let last = [null, null];
   function setBars(confidences, winner) {
     last = [confidences, winner];
-    const names = state.project.classes.map((c) => c.name);
+    const names = labels();
+    const ids = Object.fromEntries(state.project.classes.map((c) => [c.name, c.id]));
     if (bars.dataset.names !== names.join("\n")) {
       bars.dataset.names = names.join("\n");
       bars.replaceChildren(...names.map((name, i) => {
         const fill = h("div", { class: "fill" });
-        fill.style.background = colourOf(i);
+        fill.style.background = name in ids ? colourOfClass(ids[name]) : colourOf(i);
         return h("div", { class: "bar", "data-label": name }, h("span", { class: "label", text: name }),
           h("div", { class: "track" }, fill, h("span", { class: "pct", text: "0%" })));
       }));
@@ -94,11 +105,14 @@ export function previewCard(state) {
       ...["0.25", "0.5", "0.75"].map((v) => h("option", { value: v, text: v })));
     overlap.value = "0.5";
     const threshold = h("input", { type: "range", min: "0", max: "1", step: "0.05", value: "0.5", "aria-label": "Probability threshold" });
+    const thresholdValue = h("output", { class: "small", text: "0.50" });
+    threshold.addEventListener("input", () => { thresholdValue.textContent = Number(threshold.value).toFixed(2); });
     const heard = h("p", { class: "heard", id: "heard", "aria-live": "polite" });
     const spectrogram = h("canvas", { class: "spectrogram", width: "320", height: "96", "aria-label": "Live spectrogram" });
     const meter = h("meter", { min: "0", max: "1", value: "0", class: "level", "aria-label": "Sound level" });
     body.replaceChildren(h("div", { class: "form-grid" },
-      h("label", { text: "Overlap factor" }), overlap, h("label", { text: "Probability threshold" }), threshold),
+      h("label", { text: "Overlap factor" }), overlap, h("label", { text: "Probability threshold" }),
+      h("span", { class: "row" }, threshold, thresholdValue)),
       h("label", { class: "small muted" }, "Level ", meter), spectrogram, heard);
     const recent = new RollingWindow();
     let mic;
@@ -132,16 +146,23 @@ export function previewCard(state) {
 
   function startFile() {
     const input = h("input", { type: "file", accept: [audio ? "audio/*" : "image/*", ...state.kind.accept].join(","),
-      "aria-label": audio ? "Sound to classify" : "Image to classify" });
-    const shown = h(audio ? "audio" : "img", audio ? { class: "preview-audio", controls: true } : { class: "preview-img", alt: "" });
-    body.replaceChildren(input, shown);
+      class: "visually-hidden", tabindex: "-1", "aria-hidden": "true" });
+    const choose = h("button", { class: "btn", type: "button", onclick: () => input.click() }, audio ? "Choose a sound file…" : "Choose a picture…");
+    const drop = h("div", { class: "dropzone", id: "preview-drop" }, `Drop a ${audio ? "sound file" : "picture"} here, or `, choose, input);
+    const shown = h(audio ? "audio" : "img", audio ? { class: "preview-audio", controls: true } : { class: "preview-img", alt: "The file being classified" });
+    shown.hidden = true;
+    body.replaceChildren(drop, shown);
     const overlay = keypoints ? overlayFor(shown, "Skeleton found in the picture") : null;
-    input.addEventListener("change", async () => {
-      if (!input.files.length) return;
-      shown.src = URL.createObjectURL(input.files[0]);
+    drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+    drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+    drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); if (e.dataTransfer.files.length) classify(e.dataTransfer.files[0]); });
+    input.addEventListener("change", () => { if (input.files.length) classify(input.files[0]); });
+    async function classify(file) {
+      shown.hidden = false;
+      shown.src = URL.createObjectURL(file);
       if (overlay) drawSkeleton(overlay, null);
       const form = new FormData();
-      form.append("file", input.files[0]);
+      form.append("file", file);
       const result = await attempt(() => api("POST", `/projects/${state.id}/predict?source=live`, form));
       if (!result) { setBars(null, null); return; }
       const [prediction] = result.predictions;
@@ -150,7 +171,7 @@ export function previewCard(state) {
         if (!shown.complete) await new Promise((resolve) => shown.addEventListener("load", resolve, { once: true }));
         drawSkeleton(overlay, prediction.landmarks, state.project.skeleton);
       }
-    });
+    }
     return () => {};
   }
 
@@ -170,9 +191,16 @@ export function previewCard(state) {
 
   return {
     element,
+    // Start the live preview (after the first training), unless the user chose something already.
+    start() { if (!mode && !webcamTab.disabled) switchTo("webcam"); },
     update() {
       const why = ready();
       note.textContent = why;
+      const status = state.project.model_status;
+      const usingModel = state.project.settings.classifier !== "knn";
+      modelNote.textContent = usingModel && status && status.stale
+        ? `This preview shows the model trained before your changes (classes: ${status.labels.join(", ")}).` : "";
+      exporter.update();
       webcamTab.disabled = fileTab.disabled = Boolean(why);
       exportButton.disabled = !state.project.model;
       exportButton.title = state.project.model ? "Download the trained model (.teachable)" : "Train a model first";

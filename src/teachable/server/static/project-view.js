@@ -1,5 +1,5 @@
 // One project: its classes (gather), the training card, and the preview (with export).
-import { api, loadRules } from "./api.js";
+import { api, loadRules, needOf } from "./api.js";
 import { classCard } from "./class-card.js";
 import { attempt, download, h } from "./dom.js";
 import { previewCard } from "./preview-card.js";
@@ -24,7 +24,9 @@ export async function showProject(app, id) {
     const updated = await attempt(() => api("PATCH", `/projects/${state.id}`, { name: title.value }), "Project renamed.");
     if (updated && updated.id !== state.id) location.hash = `#/p/${updated.id}`;
   });
+  const steps = stepsBar();
   app.append(
+    steps.element,
     h("div", { class: "project-head" },
       h("a", { href: "#/", class: "btn" }, "← Projects"), title,
       h("button", { class: "btn", onclick: () => download(`/api/projects/${state.id}/file`, `${state.id}.teachable-project`) }, "Save to file")),
@@ -38,7 +40,10 @@ export async function showProject(app, id) {
     renderClasses();
     training.update();
     preview.update();
+    steps.update(state);
   };
+  // After the first training the preview starts by itself, as in Teachable Machine.
+  state.onTrained = () => preview.start();
 
   const cards = new Map();
   const addButton = h("button", { class: "btn add-class", onclick: async () => {
@@ -50,9 +55,9 @@ export async function showProject(app, id) {
   function renderClasses() {
     const ids = new Set(state.project.classes.map((c) => c.id));
     for (const [cid, card] of cards) if (!ids.has(cid)) { card.destroy(); cards.delete(cid); }
-    state.project.classes.forEach((info, index) => {
+    state.project.classes.forEach((info) => {
       if (!cards.has(info.id)) cards.set(info.id, classCard(state, info));
-      cards.get(info.id).update(info, index);
+      cards.get(info.id).update(info);
     });
     const wanted = state.project.classes.map((c) => cards.get(c.id).element);
     const current = [...classesColumn.children].slice(0, -1);
@@ -65,9 +70,35 @@ export async function showProject(app, id) {
   renderClasses();
   training.update();
   preview.update();
+  steps.update(state);
   if (["embedding", "training"].includes(project.training.state)) training.follow();
-  // embeddings are computed in the background: refresh while some are pending
-  const timer = setInterval(() => { if (state.project.pending_embeddings > 0) state.refresh(); }, 1500);
+  // Embeddings are computed in the background: refresh while some are pending. And the
+  // project may change in another tab: its version says so, cheaply.
+  const timer = setInterval(async () => {
+    if (state.project.pending_embeddings > 0) { state.refresh(); return; }
+    const now = await api("GET", `/projects/${state.id}/version`).catch(() => null);
+    if (now && now.version !== state.project.version && state.alive) state.refresh();
+  }, 1500);
   state.cleanups.push(() => clearInterval(timer));
   return leave;
+}
+
+// Gather -> Train -> Preview: where the project is on Teachable Machine's path.
+function stepsBar() {
+  const names = ["Gather examples", "Train the model", "Preview and export"];
+  const items = names.map((name, i) => h("li", {}, h("span", { class: "step-number", text: String(i + 1) }), name));
+  const element = h("ol", { class: "steps", "aria-label": "Steps" }, ...items);
+  return {
+    element,
+    update(state) {
+      const p = state.project;
+      const gathered = p.classes.length >= 2 && p.classes.every((c) => c.count >= needOf(state.kind, c));
+      const trained = p.settings.classifier === "knn" ? gathered : Boolean(p.model) && !p.model_status.stale;
+      const current = !gathered ? 0 : !trained ? 1 : 2;
+      items.forEach((item, i) => {
+        item.className = i < current ? "done" : i === current ? "current" : "";
+        if (i === current) item.setAttribute("aria-current", "step"); else item.removeAttribute("aria-current");
+      });
+    },
+  };
 }

@@ -1,7 +1,7 @@
 // The first page: the kinds of project to start (told by the server, with a line on each),
 // and the projects already made.
 import { api, loadRules } from "./api.js";
-import { attempt, download, h } from "./dom.js";
+import { attempt, download, h, plural } from "./dom.js";
 
 export async function showProjects(app, route) {
   document.title = "Teachable: projects";
@@ -9,7 +9,7 @@ export async function showProjects(app, route) {
   if (!rules) return null;
   const list = h("div", { class: "project-list" });
   const name = h("input", { type: "text", placeholder: "Name of a new project", "aria-label": "New project name", value: "" });
-  const fileInput = h("input", { type: "file", accept: ".teachable-project", class: "visually-hidden", "aria-label": "Project file" });
+  const fileInput = h("input", { type: "file", accept: ".teachable-project", class: "visually-hidden", tabindex: "-1", "aria-hidden": "true" });
   fileInput.addEventListener("change", async () => {
     if (!fileInput.files.length) return;
     const form = new FormData();
@@ -21,14 +21,22 @@ export async function showProjects(app, route) {
     const project = await attempt(() => api("POST", "/projects", { name: name.value.trim() || "Untitled project", kind }));
     if (project) location.hash = `#/p/${project.id}`;
   };
-  const [first, ...others] = rules.kindList;
-  const button = (kind, type) => h("button", { class: "btn primary", type, id: kind === first ? "create-project" : `create-${kind.name}-project`,
-    title: kind.summary, onclick: type === "button" ? () => create(kind.name) : undefined }, `New ${kind.title.toLowerCase()}`);
+  const [first] = rules.kindList;
+  // One card per kind, with a picture and a line saying what it learns (Teachable Machine's way).
+  const kindCard = (kind) => h("div", { class: "kind-card" },
+    h("img", { src: `/static/kind-${kind.name}.svg`, alt: "", width: "56", height: "56" }),
+    h("div", {}, h("strong", { text: kind.title }), h("p", { class: "small muted", text: kind.summary })),
+    h("button", { class: "btn primary", type: kind === first ? "submit" : "button", id: kind === first ? "create-project" : `create-${kind.name}-project`,
+      onclick: kind === first ? undefined : () => create(kind.name) }, `New ${kind.title.toLowerCase()}`));
   app.append(
     h("h1", { text: "Your projects" }),
+    h("p", { class: "steps-intro muted" }, "Make a project, ", h("strong", { text: "gather" }), " examples of each class, ",
+      h("strong", { text: "train" }), " a model, then ", h("strong", { text: "preview" }), " and export it — all on this computer."),
     h("form", { class: "new-project card", onsubmit: (e) => { e.preventDefault(); create(first.name); } },
-      name, button(first, "submit"), ...others.map((kind) => button(kind, "button")),
-      h("button", { class: "btn", type: "button", onclick: () => fileInput.click() }, "Open from file…"),
+      h("label", { class: "name-field" }, h("span", { class: "small muted", text: "Name" }), name),
+      h("div", { class: "kinds" }, ...rules.kindList.map(kindCard)),
+      h("div", { class: "row" }, h("button", { class: "btn", type: "button", onclick: () => fileInput.click() }, "Open from file…"),
+        h("span", { class: "small muted", text: "a project saved with “Save to file”" })),
       fileInput),
     list,
   );
@@ -57,7 +65,7 @@ function projectItem(p, route) {
   };
   return h("article", { class: "card project-item" },
     h("h2", {}, h("a", { href: `#/p/${p.id}` }, p.name)),
-    h("p", { class: "muted small" }, `${p.kind} project · ${p.classes} classes · ${p.samples} samples`),
+    h("p", { class: "muted small" }, `${p.kind} project · ${plural(p.classes, "class", "classes")} · ${plural(p.samples, "sample", "samples")}`),
     h("div", { class: "row" },
       h("a", { class: "btn primary", href: `#/p/${p.id}` }, "Open"),
       h("button", { class: "btn", onclick: rename }, "Rename"),

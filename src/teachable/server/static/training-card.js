@@ -24,6 +24,8 @@ export function trainingCard(state) {
   const progressBar = h("div");
   const progress = h("div", { class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100" }, progressBar);
   const status = h("p", { class: "small muted", "aria-live": "polite" });
+  const stale = h("p", { class: "stale", role: "alert", id: "stale" });
+  const warnings = h("div", { class: "warnings" });
   const fields = {};
   const grid = h("div", { class: "form-grid" });
   for (const [key, label, id] of FORM) {
@@ -42,7 +44,7 @@ export function trainingCard(state) {
   const matrix = h("div");
   const notes = h("div", { class: "small muted" });
   const element = h("section", { class: "card", "aria-label": "Training" },
-    h("h2", { text: "Training" }), button, reason, progress, status,
+    h("h2", { text: "Training" }), button, reason, stale, warnings, progress, status,
     h("details", { class: "section" }, h("summary", { text: "Advanced" }), grid, h("div", { class: "row" }, reset)),
     h("details", { class: "section", id: "under-the-hood" }, h("summary", { text: "Under the hood" }), chartNote,
       h("h3", { class: "small", text: "Loss per epoch" }), legend(), lossChart,
@@ -85,8 +87,9 @@ export function trainingCard(state) {
     return "";
   }
   button.addEventListener("click", async () => {
+    button.disabled = true; // a double click sends one request
     const job = await attempt(() => api("POST", `/projects/${state.id}/train`));
-    if (job) { state.project.training = job; follow(); }
+    if (job) { state.project.training = job; follow(); } else button.disabled = Boolean(whyNot());
   });
 
   let following = false;
@@ -101,7 +104,10 @@ export function trainingCard(state) {
       if (job.state === "done" || job.state === "failed") {
         if (job.state === "done") toast("Training finished. Try it in the preview!");
         else toast(job.error || "Training failed.", "error");
-        break;
+        following = false;
+        await state.refresh();
+        if (job.state === "done" && state.onTrained) state.onTrained();
+        return;
       }
       await new Promise((r) => setTimeout(r, 300));
     }
@@ -152,6 +158,10 @@ export function trainingCard(state) {
       const why = whyNot();
       button.disabled = Boolean(why);
       reason.textContent = why;
+      const modelStatus = state.project.model_status;
+      stale.textContent = modelStatus && modelStatus.stale ? modelStatus.reason : "";
+      stale.hidden = !stale.textContent;
+      warnings.replaceChildren(...state.project.warnings.map((w) => h("p", { class: "warning", text: w })));
       if (!following) showJob(state.project.training);
     },
   };
