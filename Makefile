@@ -41,8 +41,8 @@ chromium:
 
 # Node.js packages for testing the exported examples (predict.mjs, index.html), with install
 # scripts off: onnxruntime-node ships its CPU binaries in the package itself.
-NODE_DEPS = onnxruntime-node@1.30.0 onnxruntime-web@1.30.0 jpeg-js@0.4.4 pngjs@7.0.0
-.node/.installed-stamp:
+NODE_DEPS = onnxruntime-node@1.30.0 onnxruntime-web@1.30.0 jpeg-js@0.4.4 pngjs@7.0.0 axe-core@4.11.0
+.node/.installed-stamp: Makefile
 	@if command -v npm >/dev/null 2>&1; then \
 	  mkdir -p .node && npm install --prefix .node --ignore-scripts --no-audit --no-fund --silent $(NODE_DEPS) \
 	  && touch .node/.installed-stamp || echo "npm install failed: the Node.js export tests will be skipped"; \

@@ -136,3 +136,42 @@ def test_index_html_classifies_the_webcam(model, tmp_path):
             browser.close()
     finally:
         server.shutdown()
+
+
+@pytest.mark.skipif(not (NODE_MODULES / "onnxruntime-web").exists(), reason="needs the Node test packages (make test)")
+def test_index_html_works_offline_without_a_camera_on_a_chosen_file(model, tmp_path):
+    """No network and no camera: without ONNX Runtime Web beside it the page names the files to
+    copy; with them, a chosen picture is classified."""
+    from playwright.sync_api import sync_playwright
+
+    folder = write_bundle(model, tmp_path / "bundle")
+    photo("cat").save(tmp_path / "cat.png")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/index.html"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-background-networking"])
+            page = browser.new_page()
+            page.route("https://**/*", lambda route: route.abort())  # offline
+            page.goto(url)
+            page.wait_for_function("() => document.getElementById('label').textContent.startsWith('error')", timeout=60_000)
+            message = page.locator("#label").inner_text()
+            assert "ort.wasm.min.js" in message and "npm pack onnxruntime-web" in message
+            dist = NODE_MODULES / "onnxruntime-web" / "dist"
+            for name in ("ort.wasm.min.js", "ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs"):
+                shutil.copy(dist / name, folder / name)
+            page.goto(url)  # no fake camera: getUserMedia fails
+            page.wait_for_function("() => document.getElementById('camera-note').textContent.includes('No camera')", timeout=60_000)
+            page.set_input_files("#file", str(tmp_path / "cat.png"))
+            page.wait_for_function("() => document.getElementById('label').textContent === 'cat'", timeout=60_000)
+            shots = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
+            page.screenshot(path=str(shots / f"export-index-html-file-{model.classifier.kind}.png"))
+            browser.close()
+    finally:
+        server.shutdown()

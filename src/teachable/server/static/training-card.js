@@ -22,7 +22,7 @@ export function trainingCard(state) {
   const button = h("button", { class: "btn primary", id: "train" }, "Train model");
   const reason = h("p", { class: "reason" });
   const progressBar = h("div");
-  const progress = h("div", { class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100" }, progressBar);
+  const progress = h("div", { class: "progress", role: "progressbar", "aria-label": "Training progress", "aria-valuemin": "0", "aria-valuemax": "100" }, progressBar);
   const status = h("p", { class: "small muted", "aria-live": "polite" });
   const stale = h("p", { class: "stale", role: "alert", id: "stale" });
   const warnings = h("div", { class: "warnings" });
