@@ -293,3 +293,31 @@ def test_sound_project_over_the_api(client):
     photo_upload = client.post(f"/api/projects/{pid}/classes/{background}/samples",
                                files=[("files", ("cat.jpg", jpeg(photo("cat")), "image/jpeg"))])
     assert photo_upload.status_code == 422 and "not a sound file" in photo_upload.json()["error"]
+
+
+def test_mixing_live_and_uploaded_samples_is_warned_about(client, views):
+    project = client.post("/api/projects", json={"name": "Mixed sources"}).json()
+    pid, (first, second) = project["id"], [c["id"] for c in project["classes"]]
+    upload(client, pid, first, sorted((views / "cat").glob("*.jpg"))[:2], source="upload")
+    upload(client, pid, second, sorted((views / "rocket").glob("*.jpg"))[:2], source="upload")
+    assert client.get(f"/api/projects/{pid}").json()["warnings"] == []  # all uploaded: nothing to say
+    upload(client, pid, first, sorted((views / "cat").glob("*.jpg"))[2:4], source="webcam")
+    assert client.get(f"/api/projects/{pid}").json()["warnings"] == []  # one class has both
+    client.post(f"/api/projects/{pid}/classes/{first}/clear")
+    upload(client, pid, first, sorted((views / "cat").glob("*.jpg"))[:3], source="webcam")
+    [warning] = client.get(f"/api/projects/{pid}").json()["warnings"]
+    assert "recorded with the webcam" in warning and "uploaded" in warning
+
+
+def test_the_model_knows_when_it_is_stale(client, trained):
+    pid = trained[0]
+    status = client.get(f"/api/projects/{pid}").json()["model_status"]
+    assert status["labels"] == ["cat", "rocket"]  # (earlier tests may have added samples since)
+    classes = client.get(f"/api/projects/{pid}").json()["classes"]
+    client.patch(f"/api/projects/{pid}/classes/{classes[0]['id']}", json={"name": "kitten"})
+    try:
+        status = client.get(f"/api/projects/{pid}").json()["model_status"]
+        assert status["stale"] and "classes changed" in status["reason"] and status["labels"] == ["cat", "rocket"]
+    finally:
+        client.patch(f"/api/projects/{pid}/classes/{classes[0]['id']}", json={"name": "cat"})
+    assert "classes changed" not in (client.get(f"/api/projects/{pid}").json()["model_status"]["reason"] or "")

@@ -43,7 +43,9 @@ export function classCard(state, initial) {
     const accepted = files.filter((f) => !f.type || f.type.startsWith(wanted));
     if (files.length && !accepted.length) { toast(`Those files are not ${noun}.`, "error"); return; }
     let added = 0;
+    const idle = drop.firstChild.textContent;
     for (let i = 0; i < accepted.length; i += 50) {
+      if (accepted.length > 5) drop.firstChild.textContent = `Adding ${noun}… ${i} of ${accepted.length}`;
       const form = new FormData();
       accepted.slice(i, i + 50).forEach((f) => form.append("files", f, f.name || "webcam.jpg"));
       form.append("source", source);
@@ -51,6 +53,7 @@ export function classCard(state, initial) {
       if (result) added += result.ids.length;
       if (result && result.errors.length) toast(`${result.errors.length} file(s) skipped: ${result.errors[0].error}`, "error");
     }
+    drop.firstChild.textContent = idle;
     if (source === "upload" && added) toast(`Added ${added} ${audio ? "sound" : "image"}(s) to ${info.name}.`);
     state.refresh();
   }

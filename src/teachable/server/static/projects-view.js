@@ -9,12 +9,15 @@ export async function showProjects(app, route) {
   if (!rules) return null;
   const list = h("div", { class: "project-list" });
   const name = h("input", { type: "text", placeholder: "Name of a new project", "aria-label": "New project name", value: "" });
+  const opening = h("span", { class: "small", role: "status" });
   const fileInput = h("input", { type: "file", accept: ".teachable-project", class: "visually-hidden", tabindex: "-1", "aria-hidden": "true" });
   fileInput.addEventListener("change", async () => {
     if (!fileInput.files.length) return;
     const form = new FormData();
     form.append("file", fileInput.files[0]);
+    opening.textContent = `Opening ${fileInput.files[0].name}… (every sample is checked)`;
     const project = await attempt(() => api("POST", "/projects/open", form), "Project opened.");
+    opening.textContent = "";
     if (project) location.hash = `#/p/${project.id}`;
   });
   const create = async (kind) => {
@@ -36,7 +39,7 @@ export async function showProjects(app, route) {
       h("label", { class: "name-field" }, h("span", { class: "small muted", text: "Name" }), name),
       h("div", { class: "kinds" }, ...rules.kindList.map(kindCard)),
       h("div", { class: "row" }, h("button", { class: "btn", type: "button", onclick: () => fileInput.click() }, "Open from file…"),
-        h("span", { class: "small muted", text: "a project saved with “Save to file”" })),
+        h("span", { class: "small muted", text: "a project saved with “Save to file”" }), opening),
       fileInput),
     list,
   );
