@@ -18,7 +18,7 @@ from typing import Callable, Iterator, Union
 
 from .embed.preprocess import MAX_FILE_BYTES
 from .embed.reading import read_source
-from .errors import DatasetError, InvalidImageError
+from .errors import DatasetError, InvalidImageError, NotFoundError, TeachableError
 from .kinds import CheckedSample, Kind
 
 SampleInput = Union[str, Path, bytes, bytearray, memoryview]
@@ -167,3 +167,61 @@ def dataset_files(source: Path, result: ImportResult, kind: Kind) -> Iterator[tu
                 return data
 
             yield parts[0], info.filename, read
+
+
+def import_dataset(project, source: Path, on_progress: Callable[[int], None] | None = None, embed: bool = True,
+                   batch_size: int = 32) -> ImportResult:
+    """What happens on import: the kind's files found in class folders (a directory or a zip),
+    each read within bounds, checked and stored in batches into ``project`` (a
+    :class:`teachable.Project`), missing classes created, embeddings computed as it goes."""
+    from .names import check_name
+
+    rules = project.rules
+    result = ImportResult()
+    batch: dict[str, list[tuple[str, bytes]]] = {}
+    pending = pending_bytes = 0
+    unembedded: list[int] = []
+    embed_every = embedding_batch(rules.backbone(), batch_size) if embed else 0
+
+    def flush(final: bool = False) -> None:
+        nonlocal pending, pending_bytes
+        for class_name, items in batch.items():
+            try:
+                info = project.class_info(class_name)
+            except NotFoundError:
+                info = project.add_class(class_name)
+            ids, new = project.store_samples(
+                info.id, [data for _, data in items], "import", False,
+                lambda index, exc, items=items: result.skipped.append((items[index][0], str(exc))),
+                [label for label, _ in items],
+            )
+            result.added += new
+            result.duplicates += len(ids) - new
+            unembedded.extend(ids)
+        if embed and unembedded and (len(unembedded) >= embed_every or final):
+            project.ensure_embeddings(sample_ids=unembedded)
+            unembedded.clear()
+        if on_progress:
+            on_progress(pending)
+        batch.clear()
+        pending = pending_bytes = 0
+
+    found = 0
+    for class_name, label, read in dataset_files(source, result, rules):
+        found += 1
+        try:
+            class_name = check_name(class_name)
+            data = read()
+        except (TeachableError, OSError) as exc:
+            result.skipped.append((label, str(exc)))
+            continue
+        batch.setdefault(class_name, []).append((label, data))
+        pending += 1
+        pending_bytes += len(data)
+        if pending >= batch_size or pending_bytes >= MAX_IMPORT_BATCH_BYTES:  # big files: fewer at once
+            flush()
+    flush(final=True)
+    if not found:
+        raise DatasetError(f"'{source.name}' has no {rules.name} files inside class folders "
+                           f"({len(result.skipped)} other entries skipped). {LAYOUT}")
+    return result

@@ -12,6 +12,7 @@ computes only the missing ones.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -22,11 +23,8 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .embed.preprocess import MAX_FILE_BYTES
-from .errors import ConflictError, DatasetError, InvalidNameError, NotFoundError, ProjectFileError, TeachableError
-from .intake import (
-    MAX_IMPORT_BATCH_BYTES, SOURCES, ErrorCallback, ImportResult, LAYOUT, SampleInput, check_items, dataset_files,
-    embedding_batch,
-)
+from .errors import ConflictError, InvalidNameError, ProjectFileError, TeachableError
+from .intake import SOURCES, ErrorCallback, ImportResult, SampleInput, check_items, embedding_batch, import_dataset
 from .kinds import EXTENSIONS, KINDS, Kind, get_kind
 from .model import Model
 from .names import check_name
@@ -226,10 +224,10 @@ class Project:
         ``embed=True`` computes their embeddings right away; the server passes False and
         lets a background worker do it. ``names`` label bytes items in error messages.
         """
-        ids, _ = self._store_samples(class_ref, list(items), source, embed, on_error, names)
+        ids, _ = self.store_samples(class_ref, list(items), source, embed, on_error, names)
         return ids
 
-    def _store_samples(self, class_ref, items, source, embed, on_error, names) -> tuple[list[int], int]:
+    def store_samples(self, class_ref, items, source, embed, on_error, names) -> tuple[list[int], int]:
         """add_samples' work; also returns how many samples were new (not duplicates)."""
         if source not in SOURCES:
             raise TeachableError(f"Unknown sample source '{source}'.")
@@ -340,44 +338,11 @@ class Project:
                                 model.report.to_dict() if model.report else None, model.created, trained_on)
 
     def trained_on(self) -> dict:
-        """What a model trained now would have learned from: the class names in order, and a
-        digest of which sample is in which class."""
-        import hashlib
-
+        """What a model trained now would learn from: the class names in order, and a digest
+        of which sample is in which class (stored with each model, to tell when it is stale)."""
         names = {c.id: c.name for c in self.classes()}
         membership = ";".join(f"{class_id}:{sample_id}" for class_id, sample_id in self._samples.membership())
         return {"classes": list(names.values()), "samples": hashlib.sha256(membership.encode()).hexdigest()}
-
-    def model_status(self) -> dict:
-        """Does the current model still match the classes and samples? ``stale`` with the reason
-        a person reads, and the labels the model answers with (``None``: no model, or one too old
-        to tell)."""
-        current = next((m for m in reversed(self.models()) if m.current), None)
-        if current is None or not current.trained_on:
-            return {"stale": False, "reason": None, "labels": current.trained_on["classes"] if current and current.trained_on else None}
-        now_on = self.trained_on()
-        labels = current.trained_on.get("classes")
-        if labels != now_on["classes"]:
-            reason = "Your classes changed since this model was trained (renamed, added, deleted or reordered) — train again."
-        elif current.trained_on.get("samples") != now_on["samples"]:
-            reason = "Samples were added, moved or removed since this model was trained — train again to use them."
-        else:
-            reason = None
-        return {"stale": reason is not None, "reason": reason, "labels": labels}
-
-    def source_warning(self) -> str | None:
-        """Some classes recorded live and others only uploaded: the model may learn the source
-        (microphone or camera against clean files) instead of the thing itself."""
-        sources: dict[int, set[str]] = {}
-        for sample in self.samples():
-            sources.setdefault(sample.class_id, set()).add("live" if sample.source in ("webcam", "microphone") else "files")
-        kinds = {frozenset(s) for s in sources.values()}
-        if {frozenset({"live"}), frozenset({"files"})} <= kinds:
-            device = "microphone" if self.rules.audio else "webcam"
-            return (f"Some classes were recorded with the {device} and others only uploaded as files: the model may "
-                    f"learn where a sample came from instead of what it is. Give every class samples from both, or "
-                    f"from the same source.")
-        return None
 
     def models(self) -> list[ModelInfo]:
         return self._models.all()
@@ -436,54 +401,6 @@ class Project:
         """Add class folders (a directory or a zip) to the project; creates missing classes.
 
         Samples are committed in batches as they are read, so an interrupted import keeps
-        what it stored; files that are not usable images are listed in ``skipped``.
-        """
-        rules = self.rules
-        result = ImportResult()
-        batch: dict[str, list[tuple[str, bytes]]] = {}
-        pending = pending_bytes = 0
-        unembedded: list[int] = []
-        embed_every = embedding_batch(rules.backbone(), batch_size) if embed else 0
-
-        def flush(final: bool = False) -> None:
-            nonlocal pending, pending_bytes
-            for class_name, items in batch.items():
-                try:
-                    info = self.class_info(class_name)
-                except NotFoundError:
-                    info = self.add_class(class_name)
-                ids, new = self._store_samples(
-                    info.id, [data for _, data in items], "import", False,
-                    lambda index, exc, items=items: result.skipped.append((items[index][0], str(exc))),
-                    [label for label, _ in items],
-                )
-                result.added += new
-                result.duplicates += len(ids) - new
-                unembedded.extend(ids)
-            if embed and unembedded and (len(unembedded) >= embed_every or final):
-                self.ensure_embeddings(sample_ids=unembedded)
-                unembedded.clear()
-            if on_progress:
-                on_progress(pending)
-            batch.clear()
-            pending = pending_bytes = 0
-
-        found = 0
-        for class_name, label, read in dataset_files(Path(source), result, rules):
-            found += 1
-            try:
-                class_name = check_name(class_name)
-                data = read()
-            except (TeachableError, OSError) as exc:
-                result.skipped.append((label, str(exc)))
-                continue
-            batch.setdefault(class_name, []).append((label, data))
-            pending += 1
-            pending_bytes += len(data)
-            if pending >= batch_size or pending_bytes >= MAX_IMPORT_BATCH_BYTES:  # big files: fewer at once
-                flush()
-        flush(final=True)
-        if not found:
-            raise DatasetError(f"'{Path(source).name}' has no {self.kind} files inside class folders "
-                               f"({len(result.skipped)} other entries skipped). {LAYOUT}")
-        return result
+        what it stored; files that are not usable samples are listed in ``skipped``. (The
+        work: :func:`teachable.intake.import_dataset`.)"""
+        return import_dataset(self, Path(source), on_progress, embed, batch_size)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, File, Response, UploadFile
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
+from ...advice import model_status, source_warning
 from ...errors import ConflictError, TeachableError
 from ...kinds import get_kind
 from ...settings import DEFAULT_SETTINGS
@@ -33,8 +34,8 @@ def summary(registry: ProjectRegistry, project_id: str) -> dict:
         "settings": p.settings, "defaults": dict(DEFAULT_SETTINGS),
         "pending_embeddings": h.pending_embeddings(),
         "model": current.to_dict() if current else None,
-        "model_status": p.model_status(),
-        "warnings": [w for w in (p.source_warning(),) if w],
+        "model_status": model_status(p),
+        "warnings": [w for w in (source_warning(p),) if w],
         "training": last_training(h, current),
         "version": h.version,
     }
