@@ -122,6 +122,12 @@ def train(page, classifier: str) -> None:
     page.wait_for_function("() => document.body.innerText.includes('Model trained')", timeout=120_000)
 
 
+def preview_started(page) -> None:
+    """After training the preview starts by itself (as in Teachable Machine): wait for it."""
+    page.wait_for_function("() => document.querySelector('section[aria-label=Preview] .switch button').getAttribute('aria-pressed') === 'true'",
+                           timeout=30_000)
+
+
 def test_teachable_machine_flow(server, videos, playwright_instance, tmp_path):
     errors: list[str] = []
     # 1. a project, with the camera showing a cat: record the first class
@@ -170,7 +176,7 @@ def test_teachable_machine_flow(server, videos, playwright_instance, tmp_path):
     train(page, "head")
     page.locator("details#under-the-hood summary").click()
     shot(page, "04-trained-head")
-    page.get_by_role("button", name="Webcam", exact=True).last.click()
+    preview_started(page)
     wait_for_bars(page, "rocket")
     page.wait_for_timeout(1500)
     shot(page, "05-preview-webcam-head")

@@ -108,6 +108,7 @@ def test_kinds_are_explained_and_the_path_is_shown(server, videos, playwright_in
     browser = launch(playwright_instance, videos["cat"])
     page = new_page(browser, errors, viewport={"width": 1300, "height": 1000})
     page.goto(server)
+    page.wait_for_selector(".kind-card")  # the kinds come from the server
     cards = page.locator(".kind-card")
     assert cards.count() == 4
     for i, title in enumerate(["Image project", "Sound project", "Pose project", "Hand gesture project"]):
@@ -162,6 +163,7 @@ def test_a_reopened_project_keeps_its_history_and_a_name_of_its_own(server, vide
     browser = launch(playwright_instance, videos["cat"])
     page = new_page(browser, errors, viewport={"width": 1300, "height": 1000})
     page.goto(server)
+    page.wait_for_selector(".kind-card")
     with page.expect_file_chooser() as chooser:
         page.get_by_role("button", name="Open from file…").click()
     chooser.value.set_files(str(saved))
@@ -226,6 +228,7 @@ def test_keyboard_alone_goes_from_a_new_project_to_an_export(server, videos, pla
     browser = launch(playwright_instance, videos["rocket"])
     page = new_page(browser, errors, viewport={"width": 1300, "height": 900})
     page.goto(server)
+    page.wait_for_selector(".kind-card")
 
     def tab_to(name: str, limit: int = 60) -> int:
         """Press Tab until the focused element is the named control; how many presses it took."""

@@ -11,7 +11,7 @@ from PIL import Image
 
 from media import write_y4m
 from people import TRAIN_MOVES, moved, person
-from test_browser import CHROMIUM, count_of, launch, new_page, record, server, shot, train, wait_for_bars  # noqa: F401
+from test_browser import CHROMIUM, count_of, launch, new_page, preview_started, record, server, shot, train, wait_for_bars  # noqa: F401
 
 pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
               pytest.mark.skipif(pytest.importorskip("mediapipe") is None, reason="needs mediapipe")]
@@ -94,7 +94,7 @@ def test_pose_project_flow(server, playwright_instance, tmp_path):  # noqa: F811
         shot(page, "pose-03-nobody-refused")
 
         train(page, "knn")
-        page.get_by_role("button", name="Webcam", exact=True).last.click()
+        preview_started(page)
         wait_for_bars(page, "filming mirrored")
         page.wait_for_function("() => parseInt(document.querySelector('section[aria-label=Preview] canvas.skeleton')?.dataset.points || '0') > 8")
         page.wait_for_timeout(800)

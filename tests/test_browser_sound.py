@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from sounds import ESPEAK, TRAIN_VOICES, noise, speak
-from test_browser import CHROMIUM, new_page, server, shot  # noqa: F401  (server is a fixture)
+from test_browser import CHROMIUM, new_page, preview_started, server, shot  # noqa: F401  (server is a fixture)
 
 pytestmark = pytest.mark.skipif(not (Path(CHROMIUM).exists() and ESPEAK), reason="needs chromium and espeak-ng")
 
@@ -96,7 +96,7 @@ def flow(page, server, quiet, stops) -> None:  # noqa: F811
     # train and listen: the fake microphone keeps saying "banana"
     page.get_by_role("button", name="Train model").click()
     page.wait_for_function("() => document.body.innerText.includes('Model trained')", timeout=120_000)
-    page.locator("section[aria-label=Preview] .switch button", has_text="Listen").click()
+    preview_started(page)  # listening starts by itself after training
     page.wait_for_function(f"() => document.querySelector('#bars').dataset.winner === {json.dumps('banana')}", timeout=30_000)
     page.wait_for_timeout(1000)
     shot(page, "sound-02-listening")

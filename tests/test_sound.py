@@ -103,12 +103,13 @@ def test_sound_projects_need_background_and_enough_samples(tmp_path, sound_train
 def test_schema_v1_project_files_are_migrated(tmp_path):
     path = tmp_path / "old.teachable-project"
     Project.create(path).close()
-    conn = sqlite3.connect(path)
+    conn = sqlite3.connect(path)  # back to version 1: neither duration_ms (2) nor trained_on (3)
     conn.execute("ALTER TABLE samples DROP COLUMN duration_ms")
+    conn.execute("ALTER TABLE models DROP COLUMN trained_on")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
     with Project.open(path) as project:
         project.add_class("a")
         assert project.samples() == []
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 3
