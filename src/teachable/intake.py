@@ -39,13 +39,9 @@ class ImportResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def read_file_bounded(path: Path) -> bytes:
-    """A file's bytes, refusing (before reading) one larger than a sample may be."""
-    return read_source(Path(path), MAX_FILE_BYTES)
-
-
 def read_item(item: SampleInput) -> bytes:
-    """The bytes of a sample given as a path or as bytes."""
+    """The bytes of a sample given as a path or as bytes; a file larger than a sample may be is
+    refused before it is read."""
     return read_source(item, MAX_FILE_BYTES)
 
 
@@ -130,7 +126,7 @@ def dataset_files(source: Path, result: ImportResult, kind: Kind) -> Iterator[tu
                 if not kind.accepts(path.name):
                     result.skipped.append((str(path), "not a file of this project's kind"))
                     continue
-                yield folder.name, str(path), lambda path=path: read_file_bounded(path)
+                yield folder.name, str(path), lambda path=path: read_item(path)
         return
     if not source.is_file():
         raise DatasetError(f"'{source}' is neither a folder nor a zip file.")

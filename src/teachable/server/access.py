@@ -66,11 +66,12 @@ class AccessMiddleware:
     def _cross_site(self, scope, headers: dict[str, str]) -> bool:
         """Did a browser send this from a page of another origin that was not allowed?"""
         origin = headers.get("origin")
-        scheme = {"ws": "http", "wss": "https"}.get(scope.get("scheme", "http"), scope.get("scheme", "http"))
-        own = f"{scheme}://{headers.get('host', '')}".lower()
         if origin is not None:
             origin = origin.rstrip("/").lower()
-            return origin != own and origin not in self.allowed_origins
+            # The page's own origin names this server's host and port (whatever the scheme: a TLS
+            # proxy in front may serve https while the server sees http).
+            own = origin.split("://", 1)[-1] == headers.get("host", "").lower()
+            return not own and origin not in self.allowed_origins
         return headers.get("sec-fetch-site", "none") not in SAME_SITE_FETCHES
 
     def _guarded(self, scope) -> bool:
