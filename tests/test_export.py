@@ -175,3 +175,31 @@ def test_index_html_works_offline_without_a_camera_on_a_chosen_file(model, tmp_p
             browser.close()
     finally:
         server.shutdown()
+
+
+def test_bundle_says_whose_work_it_holds_when_it_was_made_and_is_shareable(model, tmp_path):
+    folder = write_bundle(model, tmp_path / "bundle")
+    notice = (folder / "NOTICE.md").read_text()
+    assert "EfficientNet-Lite0" in notice and "ML Illustrated" in notice and "Apache License" in notice
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["created"] and meta["exported"] and meta["exported"] >= meta["created"][:19]
+    assert "ignore-scripts=true" in (folder / ".npmrc").read_text()  # `npm install` needs only the registry
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert folder.stat().st_mode & 0o777 == 0o777 & ~umask  # not the private 0700 of a temporary folder
+    archive = write_bundle(model, tmp_path / "bundle.zip")
+    assert archive.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_predict_py_json_names_a_bad_file_and_goes_on(model, tmp_path):
+    folder = write_bundle(model, tmp_path / "bundle")
+    good = tmp_path / "rocket.jpg"
+    random_view(photo("rocket"), np.random.default_rng(5)).save(good)
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff not really a jpeg")
+    result = subprocess.run([sys.executable, str(folder / "predict.py"), "--json", str(bad), str(good), str(tmp_path / "missing.jpg")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    first, second, third = (json.loads(line) for line in result.stdout.strip().splitlines())
+    assert first["file"] == str(bad) and "error" in first and "error" in third
+    assert second["label"] == model.predict(good).label and abs(sum(second["confidences"].values()) - 1) < 1e-5

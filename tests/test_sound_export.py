@@ -28,6 +28,8 @@ def model(request, tmp_path_factory):
 
 def test_bundle_reproduces_the_pipeline(model, tmp_path):
     folder = write_bundle(model, tmp_path / "bundle")
+    notice = (folder / "NOTICE.md").read_text()  # Google's front end travels with its licence
+    assert "speech_embedding" in notice and "Apache License" in notice
     assert {"model.onnx", "melspectrogram.onnx", "embedding_model.onnx", "predict.py", "metadata.json"} <= {p.name for p in folder.iterdir()}
     meta = json.loads((folder / "metadata.json").read_text())
     assert meta["kind"] == "sound" and meta["input"]["sample_rate"] == 16000 and meta["input"]["shape"] == ["batch", 96]

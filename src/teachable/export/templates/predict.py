@@ -1,7 +1,7 @@
 """Classify images (or the webcam) with a Teachable model exported to ONNX.
 
     pip install onnxruntime pillow numpy          # add opencv-python for --webcam
-    python predict.py photo.jpg [more.jpg ...]
+    python predict.py photo.jpg [more.jpg ...] [--json]
     python predict.py --webcam [--camera 0]
 
 Reads model.onnx and metadata.json from this folder.
@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("images", nargs="*", help="image files")
     parser.add_argument("--webcam", action="store_true", help="classify the webcam live (needs opencv-python)")
     parser.add_argument("--camera", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="one JSON object per file (label, confidences, or error)")
     args = parser.parse_args()
     session = ort.InferenceSession(str(HERE / "model.onnx"), providers=["CPUExecutionProvider"])
 
@@ -66,10 +67,26 @@ def main() -> None:
         return
     if not args.images:
         parser.error("give image files, or --webcam")
+    failed = 0
     for path in args.images:
-        label, probabilities = classify(Image.open(path))
-        scores = "  ".join(f"{name} {p:.1%}" for name, p in sorted(zip(LABELS, probabilities), key=lambda t: -t[1]))
-        print(f"{path}: {label}   [{scores}]")
+        try:
+            with Image.open(path) as image:
+                label, probabilities = classify(image)
+        except (OSError, ValueError, SyntaxError) as exc:  # not an image, truncated, missing: say so, go on
+            failed += 1
+            if args.json:
+                print(json.dumps({"file": path, "error": str(exc)}), flush=True)
+            else:
+                print(f"{path}: error: {exc}", file=sys.stderr, flush=True)
+            continue
+        if args.json:
+            confidences = {name: float(p) for name, p in zip(LABELS, probabilities)}
+            print(json.dumps({"file": path, "label": label, "confidence": confidences[label], "confidences": confidences},
+                             ensure_ascii=False), flush=True)
+        else:
+            scores = "  ".join(f"{name} {p:.1%}" for name, p in sorted(zip(LABELS, probabilities), key=lambda t: -t[1]))
+            print(f"{path}: {label}   [{scores}]", flush=True)
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":
