@@ -321,3 +321,18 @@ def test_the_model_knows_when_it_is_stale(client, trained):
     finally:
         client.patch(f"/api/projects/{pid}/classes/{classes[0]['id']}", json={"name": "cat"})
     assert "classes changed" not in (client.get(f"/api/projects/{pid}").json()["model_status"]["reason"] or "")
+
+
+def test_a_bad_file_in_a_batch_is_named(client, trained, tmp_path):
+    from teachable.server.model_app import create_model_app
+
+    pid = trained[0]
+    good = jpeg(photo("rocket"))
+    batch = [("a", ("good.jpg", good, "image/jpeg")), ("b", ("broken.jpg", b"not an image", "image/jpeg"))]
+    answer = client.post(f"/api/projects/{pid}/predict", files=batch)
+    assert answer.status_code == 422 and "'broken.jpg' (item 2 of 2)" in answer.json()["error"]
+    path = tmp_path / "m.teachable"
+    path.write_bytes(client.get(f"/api/projects/{pid}/models/current/download").content)
+    with TestClient(create_model_app(path)) as single:
+        answer = single.post("/api/predict", files=batch)
+        assert answer.status_code == 422 and "'broken.jpg' (item 2 of 2)" in answer.json()["error"]

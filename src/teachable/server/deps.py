@@ -39,12 +39,29 @@ def get_project(project_id: str, registry: Annotated[ProjectRegistry, Depends(ge
     return registry.get(project_id)
 
 
+class Images(list):
+    """The images (or sounds) of a request, as bytes, with the names to call them by in errors."""
+
+    def __init__(self, items: list[bytes], names: list[str]) -> None:
+        super().__init__(items)
+        self.names = names
+
+    def embed(self, backbone):
+        """Their embeddings; one that cannot be read fails the request, named."""
+        errors: list[tuple[int, Exception]] = []
+        embeddings, _ = backbone.embed_many(list(self), on_error=lambda i, exc: errors.append((i, exc)))
+        if errors:
+            index, exc = errors[0]
+            raise type(exc)(f"{self.names[index]} (item {index + 1} of {len(self)}): {exc}")
+        return embeddings
+
+
 class PredictJSON(BaseModel):
     image: str | None = None
     images: list[str] | None = None
 
 
-async def images_from_request(request: Request) -> list[bytes]:
+async def images_from_request(request: Request) -> Images:
     """Images sent as multipart files (any field name) or as JSON ``{"image": base64}`` /
     ``{"images": [base64, ...]}``; at most MAX_PREDICT_BATCH."""
     content_type = request.headers.get("content-type", "")
@@ -56,7 +73,7 @@ async def images_from_request(request: Request) -> list[bytes]:
         images = [await u.read(MAX_FILE_BYTES + 1) for u in uploads]
         if not images:
             raise TeachableError("No image was sent.")
-        return images
+        return Images(images, [f"'{u.filename or 'file'}'" for u in uploads])
     raw = await request.body()  # outside the try: a body over the limit must stay a 413
     try:
         body = PredictJSON.model_validate(json.loads(raw))
@@ -71,11 +88,11 @@ async def images_from_request(request: Request) -> list[bytes]:
         raise InvalidImageError("An image is not valid base64.") from None
     if not images:
         raise TeachableError("No image was sent.")
-    return images
+    return Images(images, [f"image {i + 1}" for i in range(len(images))])
 
 
 RegistryDep = Annotated[ProjectRegistry, Depends(get_registry)]
 WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
 ThumbnailsDep = Annotated[ThumbnailCache, Depends(get_thumbnails)]
 ProjectDep = Annotated[OpenProject, Depends(get_project)]
-ImagesDep = Annotated[list[bytes], Depends(images_from_request)]
+ImagesDep = Annotated[Images, Depends(images_from_request)]

@@ -12,7 +12,7 @@ from ..model import Model
 from .access import AccessMiddleware
 from .common import install_common
 from .docs import install_docs
-from .deps import ImagesDep
+from .deps import Images, ImagesDep
 from .limits import MAX_REQUEST_BYTES
 from .schemas import ERRORS, PredictionsOut
 
@@ -32,8 +32,8 @@ def create_model_app(model_path: str | Path, device: str = "auto", token: str | 
     def health() -> dict:
         return {"ok": True, "version": __version__, "labels": model.labels, "classifier": model.classifier.kind}
 
-    async def predict(images: list[bytes]) -> dict:
-        embeddings = await asyncio.to_thread(backbone.embed, images)
+    async def predict(images: Images) -> dict:
+        embeddings = await asyncio.to_thread(images.embed, backbone)
         return {"predictions": [p.to_dict() for p in model.predict_embeddings(embeddings)]}
 
     @app.post("/api/predict", tags=["prediction"], response_model=PredictionsOut, response_model_exclude_none=True, responses=ERRORS)

@@ -11,7 +11,7 @@ import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from ...errors import NothingDetectedError, TeachableError
-from ..deps import ImagesDep, ProjectDep
+from ..deps import Images, ImagesDep, ProjectDep
 from ..limits import MAX_WS_FRAME_BYTES
 from ..projects import OpenProject
 from ..schemas import ERRORS, PredictionsOut
@@ -19,11 +19,11 @@ from ..schemas import ERRORS, PredictionsOut
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["prediction"], responses=ERRORS)
 
 
-def embed_all(h: OpenProject, images: list[bytes]) -> tuple[np.ndarray, list[dict]]:
+def embed_all(h: OpenProject, images: Images) -> tuple[np.ndarray, list[dict]]:
     """Embeddings of the images, and for pose and hand projects the skeletons found in them."""
     backbone = h.backbone()
     if not h.project.rules.keypoints:
-        return backbone.embed(images), []
+        return images.embed(backbone), []
     pairs = [backbone.embed_with_landmarks(x) for x in images]
     return np.stack([vector for vector, _ in pairs]), [landmarks.to_dict() for _, landmarks in pairs]
 
