@@ -65,6 +65,14 @@ def test_listen_finds_words_with_their_times(model, tmp_path):
     assert [h["label"] for h in heard] == ["banana", "stop"], heard
     for h, (word, at) in zip(heard, expected):
         assert abs(h["time"] - at) <= 1.0, (h, at)
+    # the exported bundle's predict.py --listen merges overlapping windows the same way
+    folder = write_bundle(model, tmp_path / "bundle")
+    bundled = subprocess.run([sys.executable, str(folder / "predict.py"), str(recording), "--listen", "--threshold", "0.5"],
+                             capture_output=True, text=True, timeout=120)
+    assert bundled.returncode == 0, bundled.stderr
+    lines = [line.split() for line in bundled.stdout.strip().splitlines()]
+    assert [line[2] for line in lines] == [h["label"] for h in heard]
+    assert all(abs(float(line[1].rstrip("s")) - h["time"]) < 0.01 for line, h in zip(lines, heard))
 
 
 def test_listen_refuses_image_models(fewshot_train, tmp_path):

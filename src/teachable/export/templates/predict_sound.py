@@ -56,6 +56,18 @@ def classify(clip: np.ndarray):
     return LABELS[int(label[0])], probabilities[0]
 
 
+def merge(heard, gap: float = 0.6):
+    """One line per sound, as `teachable listen` prints: overlapping windows that heard the same
+    class count once (at the first window's time, with the surest confidence)."""
+    merged = []
+    for time, label, confidence in heard:
+        if merged and merged[-1][1] == label and time - merged[-1][0] <= gap + 1e-9:
+            merged[-1] = (merged[-1][0], label, max(confidence, merged[-1][2]))
+            continue
+        merged.append((time, label, confidence))
+    return merged
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Classify sounds with a Teachable ONNX model.")
     parser.add_argument("files", nargs="+")
@@ -71,10 +83,13 @@ def main() -> None:
             print(f"{path}: {label}   [{scores}]")
             continue
         hop = max(1, int(RATE * (1 - args.overlap)))
+        heard = []
         for start in range(0, max(1, len(audio) - RATE // 2), hop):
             label, probabilities = classify(audio[start : start + RATE])
             if label != "Background Noise" and probabilities.max() >= args.threshold:
-                print(f"{path} {start / RATE:7.2f}s  {label}  {probabilities.max():.0%}")
+                heard.append((start / RATE, label, float(probabilities.max())))
+        for time, label, confidence in merge(heard):
+            print(f"{path} {time:7.2f}s  {label}  {confidence:.0%}")
 
 
 if __name__ == "__main__":

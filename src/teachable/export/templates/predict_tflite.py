@@ -47,8 +47,9 @@ def main() -> None:
     interpreter = Interpreter(model_path=str(HERE / ("model_int8.tflite" if args.int8 else "model.tflite")))
     interpreter.allocate_tensors()
     source = interpreter.get_input_details()[0]
-    outputs = {tuple(d["shape"]): d for d in interpreter.get_output_details()}
-    probabilities_out = next(d for shape, d in outputs.items() if len(shape) == 2)
+    outputs = interpreter.get_output_details()
+    probabilities_out = next(d for d in outputs if len(d["shape"]) == 2)
+    label_out = next((d for d in outputs if len(d["shape"]) == 1), None)  # the model's own choice
     for path in args.images:
         x = preprocess(Image.open(path))
         if source["dtype"] == np.int8:  # quantised input: round(x / scale) + zero_point
@@ -57,7 +58,9 @@ def main() -> None:
         interpreter.set_tensor(source["index"], x)
         interpreter.invoke()
         probabilities = interpreter.get_tensor(probabilities_out["index"])[0]
-        label = LABELS[int(np.argmax(probabilities))]
+        # The model's label output decides (kNN ties are broken inside the model, as in Teachable).
+        index = int(interpreter.get_tensor(label_out["index"])[0]) if label_out else int(np.argmax(probabilities))
+        label = LABELS[index]
         scores = "  ".join(f"{n} {p:.1%}" for n, p in sorted(zip(LABELS, probabilities), key=lambda t: -t[1]))
         print(f"{path}: {label}   [{scores}]")
 
