@@ -4,11 +4,10 @@ and samples, and when the way samples were gathered may mislead the model."""
 from __future__ import annotations
 
 
-def model_status(project) -> dict:
-    """Does the current model still match the classes and samples? ``stale`` with the reason
-    a person reads, and the labels the model answers with (``None``: no model, or one too old
-    to tell)."""
-    current = next((m for m in reversed(project.models()) if m.current), None)
+def model_status(project, current) -> dict:
+    """Does the current model (its ModelInfo, or None) still match the classes and samples?
+    ``stale`` with the reason a person reads, and the labels the model answers with (``None``:
+    no model, or one too old to tell)."""
     if current is None or not current.trained_on:
         return {"stale": False, "reason": None, "labels": None}
     now_on = project.trained_on()

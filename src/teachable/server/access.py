@@ -21,7 +21,6 @@ import ipaddress
 import json
 import secrets
 from http.cookies import SimpleCookie
-from typing import Callable
 from urllib.parse import parse_qs
 
 COOKIE = "teachable_token"
@@ -56,14 +55,13 @@ class AccessMiddleware:
     """Pure ASGI, so it guards WebSockets as well as HTTP."""
 
     def __init__(self, app, token: str | None = None, allowed_hosts: set[str] | None = None,
-                 allowed_origins: tuple[str, ...] | list[str] = (), public_paths: Callable[[str], bool] | None = None) -> None:
+                 allowed_origins: tuple[str, ...] | list[str] = ()) -> None:
         self.app = app
         self.token = token
         self.allowed_hosts = allowed_hosts
         self.allowed_origins = {o.rstrip("/").lower() for o in allowed_origins}
-        self.public_paths = public_paths  # read-only paths any origin may GET (published models)
 
-    def _cross_site(self, scope, headers: dict[str, str]) -> bool:
+    def _cross_site(self, headers: dict[str, str]) -> bool:
         """Did a browser send this from a page of another origin that was not allowed?"""
         origin = headers.get("origin")
         if origin is not None:
@@ -80,8 +78,7 @@ class AccessMiddleware:
             return True
         if scope.get("method", "GET") not in SAFE_METHODS:
             return True
-        path = scope.get("path", "")
-        return path.startswith("/api/") and not (self.public_paths and self.public_paths(path))
+        return scope.get("path", "").startswith("/api/")
 
     def _given_token(self, scope) -> tuple[str | None, bool]:
         """(token, came from the query string)."""
@@ -108,7 +105,7 @@ class AccessMiddleware:
                 return await self._deny(scope, receive, send, 400, "This server only answers requests addressed to this computer (localhost).")
         if self._guarded(scope):
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-            if self._cross_site(scope, headers):
+            if self._cross_site(headers):
                 return await self._deny(scope, receive, send, 403,
                                         "Requests from other web sites are refused (this app only answers its own pages).")
         if self.token is None:

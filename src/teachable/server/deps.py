@@ -46,14 +46,27 @@ class Images(list):
         super().__init__(items)
         self.names = names
 
+    def named(self, index: int, exc: InvalidImageError) -> InvalidImageError:
+        """The error of one item, saying which item it is."""
+        return type(exc)(f"{self.names[index]} (item {index + 1} of {len(self)}): {exc}")
+
     def embed(self, backbone):
         """Their embeddings; one that cannot be read fails the request, named."""
         errors: list[tuple[int, Exception]] = []
         embeddings, _ = backbone.embed_many(list(self), on_error=lambda i, exc: errors.append((i, exc)))
         if errors:
-            index, exc = errors[0]
-            raise type(exc)(f"{self.names[index]} (item {index + 1} of {len(self)}): {exc}")
+            raise self.named(*errors[0])
         return embeddings
+
+    def each(self, function) -> list:
+        """``function`` of every item; one that cannot be read fails the request, named."""
+        results = []
+        for index, item in enumerate(self):
+            try:
+                results.append(function(item))
+            except InvalidImageError as exc:
+                raise self.named(index, exc) from None
+        return results
 
 
 class PredictJSON(BaseModel):

@@ -24,7 +24,7 @@ def embed_all(h: OpenProject, images: Images) -> tuple[np.ndarray, list[dict]]:
     backbone = h.backbone()
     if not h.project.rules.keypoints:
         return images.embed(backbone), []
-    pairs = [backbone.embed_with_landmarks(x) for x in images]
+    pairs = images.each(backbone.embed_with_landmarks)
     return np.stack([vector for vector, _ in pairs]), [landmarks.to_dict() for _, landmarks in pairs]
 
 

@@ -34,7 +34,7 @@ def summary(registry: ProjectRegistry, project_id: str) -> dict:
         "settings": p.settings, "defaults": dict(DEFAULT_SETTINGS),
         "pending_embeddings": h.pending_embeddings(),
         "model": current.to_dict() if current else None,
-        "model_status": model_status(p),
+        "model_status": model_status(p, current),
         "warnings": [w for w in (source_warning(p),) if w],
         "training": last_training(h, current),
         "version": h.version,
