@@ -14,6 +14,7 @@ from .embed.preprocess import ImageInput
 from .errors import NotEnoughClassesError
 from .model import Model
 from .settings import DEFAULT_SETTINGS, check_settings
+from .tm.models import TeachableMachineModel, is_teachable_machine_export, load_teachable_machine
 from .training import fit
 
 
@@ -43,8 +44,12 @@ def train(
     return model
 
 
-def load(path: str | Path, device: str = "auto") -> Model:
-    """Open a `.teachable` model file."""
+def load(path: str | Path, device: str = "auto") -> Model | TeachableMachineModel:
+    """Open a `.teachable` model file, or a model Teachable Machine exported: its TensorFlow.js
+    folder (``model.json`` + ``weights.bin`` + ``metadata.json``) or its Keras ``keras_model.h5``
+    (with ``labels.txt`` beside it). Both kinds answer ``predict`` and ``predict_batch``."""
+    if is_teachable_machine_export(Path(path)):
+        return load_teachable_machine(path)
     return Model.load(path, device)
 
 

@@ -193,7 +193,8 @@ def classify(ctx, images, top, as_json):
 
 @main.command("export")
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["onnx", "tflite"]), default="onnx", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["onnx", "tflite", "tfjs"]), default="onnx", show_default=True,
+              help="onnx: our bundle with examples; tflite: TensorFlow Lite; tfjs: Teachable Machine's TensorFlow.js files.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="A new folder, or a file name ending in .zip.")
 @click.option("--calibration", type=click.Path(path_type=Path),
@@ -217,7 +218,7 @@ def export_model(ctx, model_path, fmt, output, calibration):
                 images.append(prepare(sample))
             except TeachableError as exc:
                 click.echo(f"skipped {sample}: {exc}", err=True)
-    path = write_bundle(model, output, fmt, images)
+    path = write_bundle(model, output, fmt, images, model_name=Path(model_path).stem)
     click.echo(f"wrote {path}")
 
 

