@@ -338,9 +338,12 @@ def project_info(ctx, ref, as_json):
 @click.pass_context
 @friendly_errors
 def project_import(ctx, ref, source):
-    """Add the class folders of SOURCE (a folder or a zip) to PROJECT."""
+    """Add the class folders of SOURCE (a folder or a zip) to PROJECT; or, when SOURCE is a
+    Teachable Machine project (.tm), open it as a new project named PROJECT."""
     from .intake import ImportResult, dataset_files
 
+    if source.suffix.lower() == ".tm":
+        return _import_tm(ctx, ref, source)
     with _open_project(ctx, ref) as p:
         total = sum(1 for _ in dataset_files(source, ImportResult(), p.rules)) if source.exists() else 0
         with _bar(total, "importing", "file") as bar:
@@ -348,6 +351,18 @@ def project_import(ctx, ref, source):
     for label, reason in result.skipped:
         click.echo(f"skipped {label}: {reason}", err=True)
     click.echo(f"added {result.added} samples ({result.duplicates} duplicates ignored, {len(result.skipped)} skipped)")
+
+
+def _import_tm(ctx: click.Context, name: str, source: Path) -> None:
+    from .tm.projects import import_tm, tm_sample_count
+
+    if not source.is_file():
+        raise TeachableError(f"There is no file '{source}'.")
+    with _bar(tm_sample_count(source), "importing", "sample") as bar:
+        report = import_tm(_workspace(ctx), source, name, on_progress=bar.update)
+    for line in report.lines()[1:]:
+        click.echo(line, err=True)
+    click.echo(f"created project {report.project_id}: {report.lines()[0]}")
 
 
 @project.command("export")

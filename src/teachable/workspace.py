@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,6 +132,21 @@ class Workspace:
         if wanted != original:
             with Project.open(target) as copy:
                 copy.rename(wanted)
+        return self.id_of(target)
+
+    def staging_path(self) -> Path:
+        """A hidden file name in the workspace for a project being built (not listed until adopted)."""
+        return self.root / f".building-{uuid.uuid4().hex}{SUFFIX}.tmp"
+
+    def adopt(self, staging: Path) -> str:
+        """Move a finished project file (built at :meth:`staging_path`) into the workspace under its
+        own name ("Name (2)" when taken); returns its id."""
+        with Project.open(staging) as project:
+            wanted = self._free_name(project.name)
+            if wanted != project.name:
+                project.rename(wanted)
+        target = self.root / f"{self._free_id(wanted)}{SUFFIX}"
+        os.replace(staging, target)
         return self.id_of(target)
 
     def _free_name(self, name: str) -> str:

@@ -1,0 +1,200 @@
+"""Teachable Machine project files (``.tm``, "Save project to file"), opened as Teachable projects.
+
+A ``.tm`` is a zip of ``manifest.json`` (``type`` image or pose, ``version``, the training settings in
+``appdata``) and one JPEG per sample named ``<class name>-!-<index>.jpg``; classes come in the order
+they first appear. Pose projects keep camera frames, so their keypoints are computed on import, and
+frames with nobody in them are counted and reported.
+
+Everything is checked before anything is kept: the zip is read within limits (entries, sizes, no
+paths), the project is built in a hidden file in the workspace and only moved into place when it is
+complete, so a failure leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..embed.preprocess import MAX_FILE_BYTES
+from ..errors import InvalidImageError, NothingDetectedError, ProjectFileError, TeachableError
+from ..names import check_name
+from ..settings import check_settings
+
+MAX_ENTRIES = 5000
+MAX_TOTAL_BYTES = 2 * 1024 * 1024 * 1024
+MAX_MANIFEST_BYTES = 1024 * 1024
+KNOWN_MAJOR = "2"
+TYPES = {"image": "image", "pose": "pose"}
+SAMPLE = re.compile(r"^(?P<cls>.+)-!-(?P<index>\d{1,9})\.(?:jpe?g|png)$", re.IGNORECASE | re.DOTALL)
+SETTINGS = {"trainEpochs": "epochs", "trainBatchSize": "batch_size", "trainLearningRate": "learning_rate"}
+
+
+class TeachableMachineProjectError(ProjectFileError):
+    """A ``.tm`` file that cannot be opened: not a zip, no manifest, an unknown type or version."""
+
+
+@dataclass
+class TmProject:
+    """What a ``.tm`` holds: its kind, settings and, per class in order, the sample entries."""
+
+    kind: str
+    version: str
+    settings: dict
+    classes: dict[str, list[zipfile.ZipInfo]]
+
+    @property
+    def sample_count(self) -> int:
+        return sum(len(v) for v in self.classes.values())
+
+
+@dataclass
+class TmImportReport:
+    """What came over: samples added, and what did not with why."""
+
+    project_id: str = ""
+    added: int = 0
+    duplicates: int = 0
+    nobody: int = 0  # pose frames with nobody detected
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"added {self.added} samples" + (f" ({self.duplicates} duplicates ignored)" if self.duplicates else "")]
+        if self.nobody:
+            out.append(f"{self.nobody} frames had nobody in them and were left out")
+        out += [f"skipped {name}: {why}" for name, why in self.skipped]
+        return out
+
+
+def _fail(message: str) -> TeachableMachineProjectError:
+    return TeachableMachineProjectError(message)
+
+
+def _manifest(archive: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo]) -> tuple[str, str, dict]:
+    info = infos.get("manifest.json")
+    if info is None:
+        raise _fail("This is not a Teachable Machine project: it has no manifest.json.")
+    if info.file_size > MAX_MANIFEST_BYTES:
+        raise _fail("The project's manifest.json is too large.")
+    try:
+        manifest = json.loads(archive.read(info).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, zipfile.BadZipFile, OSError) as exc:
+        raise _fail(f"The project's manifest.json is not readable JSON: {exc}.") from None
+    if not isinstance(manifest, dict):
+        raise _fail("The project's manifest.json is not a JSON object.")
+    kind = manifest.get("type")
+    if kind == "audio":
+        raise _fail("This is a Teachable Machine audio project; Teachable opens image and pose projects. "
+                    "Create a sound project and record or upload its clips instead.")
+    if kind not in TYPES:
+        raise _fail(f"This Teachable Machine project has the type {kind!r}; Teachable opens image and pose projects.")
+    version = manifest.get("version")
+    if not isinstance(version, str) or version.split(".")[0] != KNOWN_MAJOR:
+        raise _fail(f"This Teachable Machine project has the version {version!r}, which Teachable does not know "
+                    f"(it reads version {KNOWN_MAJOR}.x).")
+    appdata = manifest.get("appdata") if isinstance(manifest.get("appdata"), dict) else {}
+    settings = {ours: appdata[theirs] for theirs, ours in SETTINGS.items()
+                if isinstance(appdata.get(theirs), int | float) and not isinstance(appdata.get(theirs), bool)}
+    return TYPES[kind], version, settings
+
+
+def read_tm(archive: zipfile.ZipFile) -> TmProject:
+    """Check a ``.tm`` zip's entries and manifest; nothing is decompressed but the manifest."""
+    infos = archive.infolist()
+    if len(infos) > MAX_ENTRIES:
+        raise _fail(f"The project has {len(infos)} entries; Teachable opens at most {MAX_ENTRIES}.")
+    if sum(i.file_size for i in infos) > MAX_TOTAL_BYTES:
+        raise _fail("The project unpacks to more than 2 GB.")
+    by_name: dict[str, zipfile.ZipInfo] = {}
+    for info in infos:
+        name = info.filename
+        if "/" in name or "\\" in name or name.startswith(".") or "\x00" in name:
+            raise _fail(f"The project holds an entry with a path ({name[:80]!r}); Teachable Machine writes plain file names only.")
+        if name in by_name:
+            raise _fail(f"The project holds the entry {name[:80]!r} twice.")
+        by_name[name] = info
+    kind, version, settings = _manifest(archive, by_name)
+    classes: dict[str, list[tuple[int, zipfile.ZipInfo]]] = {}
+    for info in infos:
+        if info.filename == "manifest.json":
+            continue
+        match = SAMPLE.match(info.filename)
+        if match is None:
+            raise _fail(f"The project holds an entry Teachable Machine does not write: {info.filename[:80]!r}.")
+        if info.file_size > MAX_FILE_BYTES:
+            raise _fail(f"The sample {info.filename[:80]!r} is larger than a sample may be.")
+        classes.setdefault(match["cls"], []).append((int(match["index"]), info))
+    ordered = {name: [info for _, info in sorted(entries, key=lambda e: e[0])] for name, entries in classes.items()}
+    return TmProject(kind, version, settings, ordered)
+
+
+def _open_zip(source: Path) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise _fail(f"'{source.name}' is not a Teachable Machine project file (not a readable zip: {exc}).") from None
+
+
+def _project_settings(project, settings: dict) -> None:
+    """Teachable Machine trains a softmax head: so does the project, with the manifest's settings
+    (a value outside our ranges keeps our default rather than refusing the project)."""
+    usable = {}
+    for name, value in settings.items():
+        try:
+            usable.update(check_settings({name: value}))
+        except TeachableError:
+            continue
+    project.update_settings(classifier="head", **usable)
+
+
+def tm_sample_count(source: Path) -> int:
+    """How many samples a ``.tm`` holds (for a progress bar); the checks of :func:`read_tm` apply."""
+    with _open_zip(Path(source)) as archive:
+        return read_tm(archive).sample_count
+
+
+def import_tm(workspace, source: Path, name: str | None = None,
+              on_progress: Callable[[int], None] | None = None) -> TmImportReport:
+    """Open a ``.tm`` as a new project in ``workspace``; returns what came over. ``name`` defaults
+    to the file's name; a name already taken becomes "Name (2)"."""
+    from ..project import Project
+
+    source = Path(source)
+    project_name = check_name(name or source.stem, "project")
+    report = TmImportReport()
+    with _open_zip(source) as archive:
+        tm = read_tm(archive)
+        for class_name in tm.classes:
+            check_name(class_name)
+        staging = workspace.staging_path()
+        try:
+            with Project.create(staging, kind=tm.kind, name=project_name) as project:
+                _project_settings(project, tm.settings)
+                for class_name, entries in tm.classes.items():
+                    info = project.add_class(class_name) if class_name != project.rules.special_class else project.class_info(class_name)
+                    for start in range(0, len(entries), 32):
+                        chunk = entries[start:start + 32]
+                        items = [archive.read(e) for e in chunk]
+
+                        def skipped(index: int, exc: InvalidImageError, chunk=chunk) -> None:
+                            if isinstance(exc, NothingDetectedError):
+                                report.nobody += 1
+                            else:
+                                report.skipped.append((chunk[index].filename, str(exc)))
+
+                        ids, new = project.store_samples(info.id, items, "import", False, skipped,
+                                                         [e.filename for e in chunk])
+                        report.added += new
+                        report.duplicates += len(ids) - new
+                        if on_progress:
+                            on_progress(len(chunk))
+                project.ensure_embeddings()
+            report.project_id = workspace.adopt(staging)
+        finally:
+            for extra in (staging, Path(f"{staging}-wal"), Path(f"{staging}-shm"), Path(f"{staging}-journal")):
+                if extra.exists():
+                    extra.unlink()
+    return report
