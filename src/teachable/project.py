@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import tempfile
 import zipfile
 from pathlib import Path
@@ -161,6 +162,21 @@ class Project:
         settings = {**self.settings, **check_settings(changes)}
         self._meta.set("settings", json.dumps(settings))
         return settings
+
+    @property
+    def published(self) -> str | None:
+        """The secret part of this project's published model URL (``/tm/<key>/``), or None."""
+        try:
+            return self._meta.get("published") or None
+        except ProjectFileError:
+            return None
+
+    def publish(self, on: bool) -> str | None:
+        """Switch publishing of the current image model on (keeping its key) or off."""
+        if on and self.published:
+            return self.published
+        self._meta.set("published", secrets.token_urlsafe(18) if on else "")
+        return self.published
 
     def integrity_check(self) -> str:
         return self._db.integrity_check()

@@ -110,6 +110,7 @@ class Workspace:
             project.save_copy(target)
         with Project.open(target) as copy:
             copy.rename(name)
+            copy.publish(False)  # a copy is another project: it gets its own URL if published
         return self.id_of(target)
 
     def delete(self, project_id: str) -> None:
@@ -129,8 +130,9 @@ class Workspace:
             wanted = self._free_name(name or original)
             target = self.root / f"{self._free_id(wanted)}{SUFFIX}"
             project.save_copy(target)
-        if wanted != original:
-            with Project.open(target) as copy:
+        with Project.open(target) as copy:
+            copy.publish(False)  # a file from elsewhere never arrives published
+            if wanted != original:
                 copy.rename(wanted)
         return self.id_of(target)
 

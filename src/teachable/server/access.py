@@ -12,6 +12,10 @@ another origin is refused unless that origin was allowed with ``--allow-origin``
 that could change something (not GET/HEAD/OPTIONS), every WebSocket handshake, and every read
 of ``/api/``. Programs such as curl send neither ``Origin`` nor ``Sec-Fetch-Site`` and are not
 affected.
+
+Published models (``/tm/...``, see :mod:`.routes.publishing`) are the one exception: reading them
+(GET, HEAD, OPTIONS) is open to every origin and needs no token, because their address holds a
+secret made for the purpose and they answer nothing but a model's three files.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ def new_token() -> str:
 
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+PUBLIC_PREFIX = "/tm/"  # published models: their own secret is in the path
 SAME_SITE_FETCHES = {"same-origin", "none"}  # "none": typed in the address bar, a bookmark
 
 
@@ -99,16 +104,18 @@ class AccessMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
+        public = (scope["type"] == "http" and scope.get("method") in SAFE_METHODS
+                  and scope.get("path", "").startswith(PUBLIC_PREFIX))
         if self.allowed_hosts is not None:
             host = dict(scope.get("headers", [])).get(b"host", b"").decode("latin-1")
             if _host_name(host) not in self.allowed_hosts:
                 return await self._deny(scope, receive, send, 400, "This server only answers requests addressed to this computer (localhost).")
-        if self._guarded(scope):
+        if not public and self._guarded(scope):
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
             if self._cross_site(headers):
                 return await self._deny(scope, receive, send, 403,
                                         "Requests from other web sites are refused (this app only answers its own pages).")
-        if self.token is None:
+        if self.token is None or public:
             return await self.app(scope, receive, send)
         given, from_query = self._given_token(scope)
         if not given or not hmac.compare_digest(given.encode(), self.token.encode()):

@@ -23,4 +23,4 @@ LIMITS = {
 
 def body_limit(path: str) -> int:
     """The largest request body accepted at ``path``."""
-    return MAX_PROJECT_UPLOAD_BYTES if path == "/api/projects/open" else MAX_REQUEST_BYTES
+    return MAX_PROJECT_UPLOAD_BYTES if path in ("/api/projects/open", "/api/projects/import-tm") else MAX_REQUEST_BYTES

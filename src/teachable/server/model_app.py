@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
 from ..version import __version__
 from ..model import Model
@@ -14,6 +14,7 @@ from .common import install_common
 from .docs import install_docs
 from .deps import Images, ImagesDep
 from .limits import MAX_REQUEST_BYTES
+from .routes.publishing import preflight, published_file
 from .schemas import ERRORS, PredictionsOut
 
 
@@ -45,5 +46,22 @@ def create_model_app(model_path: str | Path, device: str = "auto", token: str | 
     async def predict_like_serve(project_id: str, images: ImagesDep) -> dict:
         """The same as `/api/predict`, at the path `teachable serve` uses (any project id)."""
         return await predict(images)
+
+    tfjs: dict[str, bytes] = {}
+
+    @app.api_route("/tm/{file_name}", methods=["GET", "HEAD"], tags=["published model"], response_class=Response,
+                   responses=ERRORS)
+    async def published(file_name: str) -> Response:
+        """The model as Teachable Machine's TensorFlow.js files (image models with a trained head), readable
+        from any origin: point `tmImage.load`, `ml5.imageClassifier` or `tf.loadLayersModel` at `/tm/`."""
+        if not tfjs:
+            from ..export.tfjs import tfjs_files
+
+            tfjs.update(await asyncio.to_thread(tfjs_files, model, Path(model_path).stem))
+        return published_file(tfjs, file_name)
+
+    @app.options("/tm/{file_name}", include_in_schema=False)
+    def published_preflight(file_name: str) -> Response:
+        return preflight()
 
     return app

@@ -118,6 +118,15 @@ class ProjectOut(BaseModel):
     version: int
 
 
+class TmImportOut(BaseModel):
+    project: ProjectOut
+    added: int
+    duplicates: int
+    nobody: int
+    skipped: list[str]
+    messages: list[str]
+
+
 class VersionOut(BaseModel):
     version: int
 

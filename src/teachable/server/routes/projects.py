@@ -18,7 +18,7 @@ from ...settings import DEFAULT_SETTINGS
 from ..deps import ProjectDep, RegistryDep, WorkspaceDep
 from ..limits import MAX_PROJECT_UPLOAD_BYTES
 from ..projects import OpenProject, ProjectRegistry
-from ..schemas import ERRORS, ProjectCreate, ProjectEntryOut, ProjectOut, Rename, SettingsIn, VersionOut
+from ..schemas import ERRORS, ProjectCreate, ProjectEntryOut, ProjectOut, Rename, SettingsIn, TmImportOut, VersionOut
 
 router = APIRouter(prefix="/api/projects", tags=["projects"], responses=ERRORS)
 
@@ -75,24 +75,54 @@ def create_project(body: ProjectCreate, workspace: WorkspaceDep, registry: Regis
     return summary(registry, project_id)
 
 
+async def _receive(file: UploadFile, root: Path, suffix: str) -> Path:
+    """The upload written to a private temporary file in the workspace (removed by the caller)."""
+    fd, tmp = tempfile.mkstemp(suffix=suffix, dir=root)
+    with os.fdopen(fd, "wb") as out:
+        total = 0
+        while chunk := await file.read(1 << 20):
+            total += len(chunk)
+            if total > MAX_PROJECT_UPLOAD_BYTES:
+                raise TeachableError("The project file is too large.")
+            out.write(chunk)
+    return Path(tmp)
+
+
+def _remove(path: Path) -> None:
+    for extra in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if extra.exists():
+            extra.unlink()
+
+
 @router.post("/open", status_code=201, response_model=ProjectOut)
 async def open_project_file(workspace: WorkspaceDep, registry: RegistryDep, file: UploadFile = File(...)) -> dict:
     """Upload a project file (as saved by 'Save to file') into the workspace."""
-    fd, tmp = tempfile.mkstemp(suffix=".teachable-project", dir=workspace.root)
+    tmp = None
     try:
-        with os.fdopen(fd, "wb") as out:
-            total = 0
-            while chunk := await file.read(1 << 20):
-                total += len(chunk)
-                if total > MAX_PROJECT_UPLOAD_BYTES:
-                    raise TeachableError("The project file is too large.")
-                out.write(chunk)
-        project_id = await asyncio.to_thread(workspace.add_file, Path(tmp))
+        tmp = await _receive(file, workspace.root, ".upload.tmp")
+        project_id = await asyncio.to_thread(workspace.add_file, tmp)
     finally:
-        for extra in (tmp, f"{tmp}-wal", f"{tmp}-shm"):
-            if os.path.exists(extra):
-                os.unlink(extra)
+        if tmp is not None:
+            _remove(tmp)
     return summary(registry, project_id)
+
+
+@router.post("/import-tm", status_code=201, response_model=TmImportOut)
+async def import_teachable_machine(workspace: WorkspaceDep, registry: RegistryDep, file: UploadFile = File(...)) -> dict:
+    """Open a Teachable Machine project (`.tm`, image or pose) as a new project: its classes in order,
+    every sample, its training settings. Pose frames with nobody in them are counted, not kept."""
+    from ...tm.projects import import_tm
+
+    name = Path(file.filename or "Teachable Machine project").stem or "Teachable Machine project"
+    tmp = None
+    try:
+        tmp = await _receive(file, workspace.root, ".tm.tmp")
+        report = await asyncio.to_thread(import_tm, workspace, tmp, name[:100])
+    finally:
+        if tmp is not None:
+            _remove(tmp)
+    return {"project": summary(registry, report.project_id), "added": report.added, "duplicates": report.duplicates,
+            "nobody": report.nobody, "skipped": [f"{n}: {why}" for n, why in report.skipped], "messages": report.lines()}
 
 
 @router.get("/{project_id}", response_model=ProjectOut)

@@ -1,7 +1,7 @@
 // The first page: the kinds of project to start (told by the server, with a line on each),
 // and the projects already made.
 import { api, loadRules } from "./api.js";
-import { attempt, download, h, plural } from "./dom.js";
+import { attempt, download, h, plural, toast } from "./dom.js";
 
 export async function showProjects(app, route) {
   document.title = "Teachable: projects";
@@ -19,6 +19,19 @@ export async function showProjects(app, route) {
     const project = await attempt(() => api("POST", "/projects/open", form), "Project opened.");
     opening.textContent = "";
     if (project) location.hash = `#/p/${project.id}`;
+  });
+  // Teachable Machine's "Save project to file" (.tm): image and pose projects.
+  const tmInput = h("input", { type: "file", accept: ".tm", class: "visually-hidden", tabindex: "-1", "aria-hidden": "true", id: "tm-file" });
+  tmInput.addEventListener("change", async () => {
+    if (!tmInput.files.length) return;
+    const form = new FormData();
+    form.append("file", tmInput.files[0]);
+    opening.textContent = `Opening ${tmInput.files[0].name}… (every sample is checked; pose frames are read for keypoints)`;
+    const result = await attempt(() => api("POST", "/projects/import-tm", form));
+    opening.textContent = "";
+    if (!result) return;
+    toast(`Teachable Machine project opened: ${result.messages.join("; ")}.`);
+    location.hash = `#/p/${result.project.id}`;
   });
   const create = async (kind) => {
     const project = await attempt(() => api("POST", "/projects", { name: name.value.trim() || "Untitled project", kind }));
@@ -39,8 +52,10 @@ export async function showProjects(app, route) {
       h("label", { class: "name-field" }, h("span", { class: "small muted", text: "Name" }), name),
       h("div", { class: "kinds" }, ...rules.kindList.map(kindCard)),
       h("div", { class: "row" }, h("button", { class: "btn", type: "button", onclick: () => fileInput.click() }, "Open from file…"),
-        h("span", { class: "small muted", text: "a project saved with “Save to file”" }), opening),
-      fileInput),
+        h("span", { class: "small muted", text: "a project saved with “Save to file”" }),
+        h("button", { class: "btn", type: "button", id: "open-tm", onclick: () => tmInput.click() }, "Open a Teachable Machine project…"),
+        h("span", { class: "small muted", text: "a .tm file (image or pose)" }), opening),
+      fileInput, tmInput),
     list,
   );
   const projects = await attempt(() => api("GET", "/projects"));
