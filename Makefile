@@ -41,10 +41,17 @@ chromium:
 
 # Node.js packages for testing the exported examples (predict.mjs, index.html), with install
 # scripts off: onnxruntime-node ships its CPU binaries in the package itself.
-NODE_DEPS = onnxruntime-node@1.30.0 onnxruntime-web@1.30.0 jpeg-js@0.4.4 pngjs@7.0.0 axe-core@4.11.0
+# TensorFlow.js in the version Teachable Machine's snippets pin and the current one (npm aliases, so
+# both live side by side), for the Teachable Machine interop tests.
+NODE_DEPS = onnxruntime-node@1.30.0 onnxruntime-web@1.30.0 jpeg-js@0.4.4 pngjs@7.0.0 axe-core@4.11.0 \
+	tfjs131@npm:@tensorflow/tfjs@1.3.1 tfjs4@npm:@tensorflow/tfjs@4.22.0
+# Browser bundles only (their dist/*.min.js): packed, not installed, so none of their dependencies come along.
+NODE_PACKS = @teachablemachine/image@0.8.5 ml5@1.3.1
 .node/.installed-stamp: Makefile
 	@if command -v npm >/dev/null 2>&1; then \
-	  mkdir -p .node && npm install --prefix .node --ignore-scripts --no-audit --no-fund --silent $(NODE_DEPS) \
+	  mkdir -p .node/packs && npm install --prefix .node --ignore-scripts --no-audit --no-fund --silent $(NODE_DEPS) \
+	  && (cd .node/packs && for p in $(NODE_PACKS); do npm pack --silent $$p >/dev/null; done \
+	      && for t in *.tgz; do d=$${t%.tgz}; mkdir -p $$d && tar xzf $$t -C $$d --strip-components=1; done) \
 	  && touch .node/.installed-stamp || echo "npm install failed: the Node.js export tests will be skipped"; \
 	else echo "npm not found: the Node.js export tests will be skipped"; fi
 

@@ -167,6 +167,8 @@ def import_tm(workspace, source: Path, name: str | None = None,
     report = TmImportReport()
     with _open_zip(source) as archive:
         tm = read_tm(archive)
+        if not tm.sample_count:
+            raise _fail(f"'{source.name}' is an empty Teachable Machine project (no classes with samples): nothing to open.")
         for class_name in tm.classes:
             check_name(class_name)
         staging = workspace.staging_path()

@@ -38,11 +38,13 @@ def download_model(project_id: str, h: ProjectDep, model_id: str) -> Response:
 
 
 @router.get("/{model_id}/export", response_class=Response)
-async def export_model(project_id: str, h: ProjectDep, model_id: str, format: Literal["onnx"] = "onnx") -> Response:
-    """The model for use outside Teachable: a zip with model.onnx, metadata.json, labels.txt
-    and ready-to-run examples (predict.py, predict.mjs, index.html)."""
+async def export_model(project_id: str, h: ProjectDep, model_id: str, format: Literal["onnx", "tfjs"] = "onnx") -> Response:
+    """The model for use outside Teachable, as a zip. `onnx`: model.onnx, metadata.json, labels.txt
+    and ready-to-run examples (predict.py, predict.mjs, index.html). `tfjs` (image models with a
+    trained head): Teachable Machine's model.json, weights.bin and metadata.json."""
     from ...export.bundle import bundle_zip
 
-    data = await asyncio.to_thread(lambda: bundle_zip(Model.from_bytes(model_bytes(h, model_id))))
+    name = h.project.name
+    data = await asyncio.to_thread(lambda: bundle_zip(Model.from_bytes(model_bytes(h, model_id)), format, model_name=name))
     return Response(data, media_type="application/zip",
                     headers={"Content-Disposition": f'attachment; filename="{project_id}-{format}.zip"'})

@@ -19,6 +19,72 @@ function snippetsFor(state, base, file) {
   ];
 }
 
+// Code that loads a published model as Teachable Machine's users already write it.
+function publishedSnippets(url) {
+  return [
+    ["A web page (Teachable Machine's own snippet, @teachablemachine/image)",
+      `<script src="https://cdn.jsdelivr.net/npm/@tensorflow/tfjs@1.3.1/dist/tf.min.js"></script>
+<script src="https://cdn.jsdelivr.net/npm/@teachablemachine/image@0.8.5/dist/teachablemachine-image.min.js"></script>
+<script>
+  const URL = "${url}";
+  (async () => {
+    const model = await tmImage.load(URL + "model.json", URL + "metadata.json");
+    const image = document.querySelector("img");  // or a webcam canvas
+    console.log(await model.predict(image));       // [{className, probability}, ...]
+  })();
+</script>`],
+    ["p5.js + ml5.js", `let classifier;
+function preload() {
+  classifier = ml5.imageClassifier("${url}model.json");
+}
+function setup() {
+  createCanvas(224, 224);
+  const video = createCapture(VIDEO);
+  classifier.classifyStart(video, (results) => console.log(results[0].label));
+}`],
+    ["Node.js (@tensorflow/tfjs, no native add-on)", `const tf = require("@tensorflow/tfjs");
+const model = await tf.loadLayersModel("${url}model.json");
+const labels = (await (await fetch("${url}metadata.json")).json()).labels;
+// x: [1, 224, 224, 3], the centre square of a photo with pixels scaled as x / 127 - 1
+const probabilities = await model.predict(x).data();`],
+  ];
+}
+
+function snippetBlock([title, code]) {
+  const pre = h("pre", { class: "snippet" }, h("code", { text: code }));
+  const copy = h("button", { class: "btn small-btn", onclick: async () => {
+    try { await navigator.clipboard.writeText(code); toast("Copied."); }
+    catch (_) { toast("Select the text and copy it with Ctrl+C.", "error"); }
+  } }, "Copy");
+  return h("div", { class: "snippet-block" }, h("div", { class: "row between" }, h("strong", { class: "small", text: title }), copy), pre);
+}
+
+// The publish switch: off by default; when on, the URL and the snippets that use it.
+function publishSection(state) {
+  const box = h("input", { type: "checkbox", id: "publish-switch" });
+  const where = h("div", { id: "published-url" });
+  const show = (answer) => {
+    box.checked = answer.published;
+    where.replaceChildren();
+    if (!answer.published) return;
+    const url = `${location.origin}${answer.path}`;
+    where.append(
+      h("p", { class: "small" }, "Your model's URL (it changes only if you switch publishing off and on): ",
+        h("code", { id: "published-link", text: url })),
+      h("p", { class: "small muted", text: "Anyone who can reach this computer and knows the URL can load the model (only the model: no samples, nothing else). Retraining updates it." }),
+      ...publishedSnippets(url).map(snippetBlock));
+  };
+  box.addEventListener("change", async () => {
+    const answer = await attempt(() => api("PUT", `/projects/${state.id}/publish`, { published: box.checked }),
+      box.checked ? "Model published." : "Publishing switched off.");
+    if (answer) show(answer); else box.checked = !box.checked;
+  });
+  const element = h("div", { class: "publish" },
+    h("label", { class: "row" }, box, h("span", { text: "Publish at a URL for Teachable Machine code (TensorFlow.js, ml5.js, p5.js, Node)" })),
+    where);
+  return { element, async refresh() { const answer = await api("GET", `/projects/${state.id}/publish`).catch(() => null); if (answer) show(answer); } };
+}
+
 export function exportCard(state) {
   const base = `${location.origin}/api/projects/${state.id}`;
   const file = `${state.id}.teachable`;
@@ -47,14 +113,29 @@ export function exportCard(state) {
     h("p", { class: "small muted", text: state.kind.audio
       ? "The ONNX bundle holds the classifier (model.onnx), Google's speech_embedding front end, the exact recipe, and predict.py."
       : "The ONNX bundle holds model.onnx (the whole model: photo in, probabilities out), its labels and input recipe, and ready-to-run examples." }),
-    ...snippetsFor(state, base, file).map(([title, code]) => {
-      const pre = h("pre", { class: "snippet" }, h("code", { text: code }));
-      const copy = h("button", { class: "btn small-btn", onclick: async () => {
-        try { await navigator.clipboard.writeText(code); toast("Copied."); }
-        catch (_) { toast("Select the text and copy it with Ctrl+C.", "error"); }
-      } }, "Copy");
-      return h("div", { class: "snippet-block" }, h("div", { class: "row between" }, h("strong", { class: "small", text: title }), copy), pre);
-    }));
+    ...snippetsFor(state, base, file).map(snippetBlock));
+  const tfjsReady = (state.kind.exports || []).includes("tfjs");
+  const publishing = tfjsReady ? publishSection(state) : null;
+  if (tfjsReady) {
+    const tfjs = h("button", { class: "btn", id: "download-tfjs", onclick: async () => {
+      tfjs.disabled = true;
+      busy.textContent = "Preparing the TensorFlow.js files…";
+      const response = await attempt(() => api("GET", `/projects/${state.id}/models/current/export?format=tfjs`, undefined, { raw: true }));
+      if (response) {
+        const url = URL.createObjectURL(await response.blob());
+        download(url, `${state.id}-tfjs.zip`);
+        setTimeout(() => URL.revokeObjectURL(url), 10_000);
+        toast("TensorFlow.js model downloaded.");
+      }
+      busy.textContent = "";
+      tfjs.disabled = false;
+    } }, "Download TensorFlow.js (.zip)");
+    onnx.after(tfjs);
+    element.append(h("h4", { text: "Teachable Machine code" }),
+      h("p", { class: "small muted", text: "The TensorFlow.js download has Teachable Machine's three files (model.json, weights.bin, metadata.json): code written for Teachable Machine loads them unchanged. It needs the Trained head classifier." }),
+      publishing.element);
+    publishing.refresh();
+  }
   return {
     element,
     update() {
