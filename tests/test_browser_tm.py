@@ -1,0 +1,146 @@
+"""A page on another origin loads a published model with Teachable Machine's own library
+(@teachablemachine/image 0.8.5 on tfjs 1.3.1) and with ml5.js 1.x, in Debian's Chromium, offline,
+and predicts what Teachable predicts."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import threading
+import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+import uvicorn
+
+import teachable
+from teachable.dataset import Dataset
+from teachable.embed.preprocess import pixels
+from teachable.server.app import create_app
+from teachable.workspace import Workspace
+
+from photos import photo, random_view, write_views
+from test_browser import CHROMIUM, launch, new_page, playwright_instance, shot  # noqa: F401 (a fixture)
+from test_teachable_machine import agree
+
+ROOT = Path(__file__).resolve().parents[1]
+NODE = ROOT / ".node"
+SCRIPTS = {
+    "tf.min.js": NODE / "node_modules" / "tfjs131" / "dist" / "tf.min.js",
+    "teachablemachine-image.min.js": NODE / "packs" / "teachablemachine-image-0.8.5" / "dist" / "teachablemachine-image.min.js",
+    "ml5.min.js": NODE / "packs" / "ml5-1.3.1" / "dist" / "ml5.min.js",
+}
+pytestmark = pytest.mark.skipif(not (Path(CHROMIUM).exists() and all(p.exists() for p in SCRIPTS.values())),
+                                reason="needs Debian's chromium and the browser packages (make node-deps)")
+
+TM_PAGE = """<!doctype html><meta charset="utf-8"><title>tmImage</title>
+<script src="tf.min.js"></script><script src="teachablemachine-image.min.js"></script>
+<body>{images}<script>
+(async () => {{
+  try {{
+    const URL = "{url}";
+    const model = await tmImage.load(URL + "model.json", URL + "metadata.json");
+    const out = [];
+    for (const img of document.querySelectorAll("img")) {{
+      const predictions = await model.predict(img);
+      out.push(Object.fromEntries(predictions.map((p) => [p.className, p.probability])));
+    }}
+    window.results = out;
+  }} catch (err) {{ window.failure = String(err); }}
+}})();
+</script></body>"""
+
+ML5_PAGE = """<!doctype html><meta charset="utf-8"><title>ml5</title>
+<script src="ml5.min.js"></script>
+<body>{images}<script>
+(async () => {{
+  try {{
+    // Outside p5's preload, ml5 1.x gives a promise of the classifier.
+    const classifier = await ml5.imageClassifier("{url}");
+    const out = [];
+    for (const img of document.querySelectorAll("img")) {{
+      const results = await classifier.classify(img);
+      out.push(Object.fromEntries(results.map((r) => [r.label, r.confidence])));
+    }}
+    window.results = out;
+  }} catch (err) {{ window.failure = String(err); }}
+}})();
+</script></body>"""
+
+
+class Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """`teachable serve`'s app with a published image project, and a static site on another port."""
+    workspace = Workspace(tmp_path_factory.mktemp("ws"))
+    model = teachable.train(Dataset.from_folder(write_views(tmp_path_factory.mktemp("d"), 6, 61)), classifier="head", epochs=30)
+    project = workspace.create("Photos")
+    project.store_model(model, {"classifier": "head"})
+    key = project.publish(True)
+    project.close()
+    config = uvicorn.Config(create_app(workspace), host="127.0.0.1", port=0, log_level="warning")
+    app_server = uvicorn.Server(config)
+    thread = threading.Thread(target=app_server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not app_server.started and time.time() < deadline:
+        time.sleep(0.05)
+    port = app_server.servers[0].sockets[0].getsockname()[1]
+
+    site = tmp_path_factory.mktemp("site")
+    for name, source in SCRIPTS.items():
+        shutil.copy(source, site / name)
+    rng = np.random.default_rng(62)
+    names = []
+    for i, label in enumerate(("cat", "rocket", "astronaut")):
+        square = random_view(photo(label), rng).resize((224, 224))
+        square.save(site / f"photo{i}.png")
+        names.append(f"photo{i}.png")
+    static = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site)))
+    threading.Thread(target=static.serve_forever, daemon=True).start()
+    yield {"url": f"http://127.0.0.1:{port}/tm/{key}/", "site": site, "images": names, "model": model,
+           "origin": f"http://localhost:{static.server_address[1]}"}
+    static.shutdown()
+    app_server.should_exit = True
+    thread.join(timeout=10)
+
+
+def expected(published) -> np.ndarray:
+    model = published["model"]
+    return np.array([[model.predict(pixels(published["site"] / n)).confidences[label] for label in model.labels]
+                     for n in published["images"]])
+
+
+@pytest.mark.parametrize("library", ["tmImage", "ml5"])
+def test_a_page_on_another_origin_loads_the_published_model(library, published, playwright_instance, tmp_path):
+    page_text = (TM_PAGE if library == "tmImage" else ML5_PAGE).format(
+        url=published["url"], images="".join(f'<img src="{n}" width="224" height="224">' for n in published["images"]))
+    (published["site"] / f"{library}.html").write_text(page_text)
+    video = tmp_path / "none.y4m"
+    video.write_bytes(b"")
+    browser = launch(playwright_instance, video)
+    errors: list[str] = []
+    requests: list[str] = []
+    try:
+        page = new_page(browser, errors)
+        page.on("request", lambda r: requests.append(r.url))
+        # the page's origin (localhost:other port) differs from the model's (127.0.0.1:port)
+        page.goto(f"{published['origin']}/{library}.html")
+        page.wait_for_function("() => window.results || window.failure", timeout=180_000)
+        failure = page.evaluate("window.failure")
+        assert failure is None, failure
+        results = page.evaluate("window.results")
+        shot(page, f"tm-{library}")
+    finally:
+        browser.close()
+    labels = published["model"].labels
+    got = np.array([[r[label] for label in labels] for r in results])
+    agree(got, expected(published))
+    assert all(u.startswith(("http://127.0.0.1", "http://localhost", "data:", "blob:")) for u in requests), requests
+    assert not errors, errors
