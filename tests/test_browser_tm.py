@@ -144,3 +144,31 @@ def test_a_page_on_another_origin_loads_the_published_model(library, published, 
     agree(got, expected(published))
     assert all(u.startswith(("http://127.0.0.1", "http://localhost", "data:", "blob:")) for u in requests), requests
     assert not errors, errors
+
+
+def test_the_app_opens_a_tm_file_and_shows_the_published_url(published, playwright_instance, tmp_path):
+    from test_teachable_machine import make_tm, views
+
+    source = make_tm(tmp_path / "Gestures.tm", {"Daumen hoch 👍": views(3, 70, ["astronaut"]), "nothing": views(3, 71, ["coffee"])})
+    base = published["url"].split("/tm/")[0]
+    video = tmp_path / "none.y4m"
+    video.write_bytes(b"")
+    browser = launch(playwright_instance, video)
+    errors: list[str] = []
+    try:
+        page = new_page(browser, errors, viewport={"width": 1280, "height": 900})
+        page.goto(base + "/")
+        page.locator("#tm-file").set_input_files(str(source))
+        page.wait_for_url("**/#/p/gestures", timeout=60_000)
+        page.get_by_text("Daumen hoch 👍").first.wait_for()
+        page.goto(base + "/#/p/photos")
+        link = page.locator("#published-link")
+        link.wait_for(state="attached", timeout=30_000)
+        assert link.text_content() == published["url"]
+        assert page.locator("#publish-switch").is_checked()
+        page.get_by_role("button", name="Export model").click()
+        assert page.locator("#download-tfjs").is_visible() and link.is_visible()
+        shot(page, "tm-published")
+    finally:
+        browser.close()
+    assert not errors, errors
