@@ -72,3 +72,27 @@ def jpegs(count: int, seed: int, side: int = 96, quality: int = 85) -> list[byte
         random_view(photo(["cat", "rocket"][i % 2]), rng).resize((side, side)).save(buffer, format="JPEG", quality=quality)
         out.append(buffer.getvalue())
     return out
+
+
+class ThreadServer:
+    """An ASGI app under uvicorn in a thread of the test process (port chosen by the system)."""
+
+    def __init__(self, app) -> None:
+        import threading
+
+        import uvicorn
+
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.time() + 30
+        while not self.server.started and time.time() < deadline:
+            time.sleep(0.05)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

@@ -9,15 +9,13 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from media import write_y4m
 from photos import photo, random_view, write_views
+from servers import ThreadServer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
@@ -34,17 +32,8 @@ def free_port() -> int:
 def server(tmp_path_factory):
     from teachable.server import create_app
 
-    port = free_port()
-    config = uvicorn.Config(create_app(tmp_path_factory.mktemp("workspace")), host="127.0.0.1", port=port, log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not instance.started and time.time() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    instance.should_exit = True
-    thread.join(timeout=10)
+    with ThreadServer(create_app(tmp_path_factory.mktemp("workspace"))) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,11 @@ from __future__ import annotations
 import functools
 import shutil
 import threading
-import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
-import uvicorn
 
 import teachable
 from teachable.dataset import Dataset
@@ -22,6 +20,7 @@ from teachable.server.app import create_app
 from teachable.workspace import Workspace
 
 from photos import photo, random_view, write_views
+from servers import ThreadServer
 from test_browser import CHROMIUM, launch, new_page, playwright_instance, shot  # noqa: F401 (a fixture)
 from test_teachable_machine import agree
 
@@ -84,15 +83,6 @@ def published(tmp_path_factory):
     project.store_model(model, {"classifier": "head"})
     key = project.publish(True)
     project.close()
-    config = uvicorn.Config(create_app(workspace), host="127.0.0.1", port=0, log_level="warning")
-    app_server = uvicorn.Server(config)
-    thread = threading.Thread(target=app_server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not app_server.started and time.time() < deadline:
-        time.sleep(0.05)
-    port = app_server.servers[0].sockets[0].getsockname()[1]
-
     site = tmp_path_factory.mktemp("site")
     for name, source in SCRIPTS.items():
         shutil.copy(source, site / name)
@@ -104,11 +94,10 @@ def published(tmp_path_factory):
         names.append(f"photo{i}.png")
     static = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site)))
     threading.Thread(target=static.serve_forever, daemon=True).start()
-    yield {"url": f"http://127.0.0.1:{port}/tm/{key}/", "site": site, "images": names, "model": model,
-           "origin": f"http://localhost:{static.server_address[1]}"}
+    with ThreadServer(create_app(workspace)) as base:
+        yield {"url": f"{base}/tm/{key}/", "site": site, "images": names, "model": model,
+               "origin": f"http://localhost:{static.server_address[1]}"}
     static.shutdown()
-    app_server.should_exit = True
-    thread.join(timeout=10)
 
 
 def expected(published) -> np.ndarray:

@@ -27,10 +27,11 @@ from teachable.errors import ModelFileError, TeachableError
 from teachable.export.tfjs import NotExportableError, tfjs_files
 from teachable.server.app import create_app
 from teachable.tm.layers import UnknownLayerError
-from teachable.tm.projects import TeachableMachineProjectError, import_tm
+from teachable.tm.projects import import_tm
 from teachable.workspace import Workspace
 
 from photos import PHOTOS, photo, random_view, write_views
+from servers import ThreadServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "datasets" / "teachable-machine"
@@ -216,32 +217,13 @@ def test_tfjs_in_node_loads_the_published_url_with_a_token(head_model, tmp_path)
     with workspace.open(project_id) as project:
         key = project.publish(True)
     # A token-protected server: the same app the CLI builds for a non-loopback address.
-    import threading
-    import time
-
-    import uvicorn
-
-    from servers import free_port
-
-    port = free_port()
-    app = create_app(workspace, token="s3cret-token")
-    instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not instance.started and time.time() < deadline:
-        time.sleep(0.05)
-    try:
-        base = f"http://127.0.0.1:{port}"
+    with ThreadServer(create_app(workspace, token="s3cret-token")) as base:
         assert httpx.get(f"{base}/api/projects").status_code == 401
         url = f"{base}/tm/{key}/"
         images = views(3, 5)
         expected, pixels = ours(head_model, images)
         for version in sorted(TFJS):
             agree(tfjs_predict(TFJS[version], url + "model.json?ts=42", pixels), expected)
-    finally:
-        instance.should_exit = True
-        thread.join(timeout=10)
 
 
 # --- Teachable Machine's own exports -----------------------------------------------------------------

@@ -90,20 +90,24 @@ export function exportCard(state) {
   const file = `${state.id}.teachable`;
   const contains = h("p", { class: "small", id: "export-classes" });
   const busy = h("span", { class: "small muted", role: "status" });
-  const onnx = h("button", { class: "btn", id: "download-onnx", onclick: async () => {
-    // Making the bundle takes seconds: say so, and allow one at a time.
-    onnx.disabled = true;
-    busy.textContent = "Preparing the ONNX bundle… (this takes a few seconds)";
-    const response = await attempt(() => api("GET", `/projects/${state.id}/models/current/export?format=onnx`, undefined, { raw: true }));
-    if (response) {
-      const url = URL.createObjectURL(await response.blob());
-      download(url, `${state.id}-onnx.zip`);
-      setTimeout(() => URL.revokeObjectURL(url), 10_000);
-      toast("ONNX bundle downloaded.");
-    }
-    busy.textContent = "";
-    onnx.disabled = false;
-  } }, "Download ONNX bundle (.zip)");
+  // A bundle takes seconds to make: say so, and allow one at a time.
+  const bundleButton = (format, id, label, what) => {
+    const button = h("button", { class: "btn", id, onclick: async () => {
+      button.disabled = true;
+      busy.textContent = `Preparing the ${what}… (this takes a few seconds)`;
+      const response = await attempt(() => api("GET", `/projects/${state.id}/models/current/export?format=${format}`, undefined, { raw: true }));
+      if (response) {
+        const url = URL.createObjectURL(await response.blob());
+        download(url, `${state.id}-${format}.zip`);
+        setTimeout(() => URL.revokeObjectURL(url), 10_000);
+        toast(`${what[0].toUpperCase()}${what.slice(1)} downloaded.`);
+      }
+      busy.textContent = "";
+      button.disabled = false;
+    } }, label);
+    return button;
+  };
+  const onnx = bundleButton("onnx", "download-onnx", "Download ONNX bundle (.zip)", "ONNX bundle");
   const element = h("div", { class: "export", id: "export-panel" },
     h("h3", { text: "Export" }), contains,
     h("div", { class: "row" },
@@ -117,19 +121,7 @@ export function exportCard(state) {
   const tfjsReady = (state.kind.exports || []).includes("tfjs");
   const publishing = tfjsReady ? publishSection(state) : null;
   if (tfjsReady) {
-    const tfjs = h("button", { class: "btn", id: "download-tfjs", onclick: async () => {
-      tfjs.disabled = true;
-      busy.textContent = "Preparing the TensorFlow.js files…";
-      const response = await attempt(() => api("GET", `/projects/${state.id}/models/current/export?format=tfjs`, undefined, { raw: true }));
-      if (response) {
-        const url = URL.createObjectURL(await response.blob());
-        download(url, `${state.id}-tfjs.zip`);
-        setTimeout(() => URL.revokeObjectURL(url), 10_000);
-        toast("TensorFlow.js model downloaded.");
-      }
-      busy.textContent = "";
-      tfjs.disabled = false;
-    } }, "Download TensorFlow.js (.zip)");
+    const tfjs = bundleButton("tfjs", "download-tfjs", "Download TensorFlow.js (.zip)", "TensorFlow.js model");
     onnx.after(tfjs);
     element.append(h("h4", { text: "Teachable Machine code" }),
       h("p", { class: "small muted", text: "The TensorFlow.js download has Teachable Machine's three files (model.json, weights.bin, metadata.json): code written for Teachable Machine loads them unchanged. It needs the Trained head classifier." }),
