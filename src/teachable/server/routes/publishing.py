@@ -73,9 +73,11 @@ class PublishedModels:
 
     def _scan(self) -> None:
         owners = {}
-        for entry in self.registry.workspace.list():
-            try:
-                key = self.registry.get(entry.id).project.published
+        workspace = self.registry.workspace
+        for entry in workspace.list():
+            try:  # opened and closed again: a scan must not leave every project open
+                with workspace.open(entry.id) as project:
+                    key = project.published
             except Exception:  # a damaged file is simply not published
                 continue
             if key:
