@@ -36,6 +36,7 @@ def suite(args) -> list[tuple[str, list[str]]]:
         ("load_test", ["bench/load_test.py", "--clients", "10" if quick else "30", "--seconds", "10" if quick else "60"]),
         ("sound", ["bench/sound.py"]),
         ("memory_bounds", ["bench/memory_bounds.py"]),
+        ("tfjs_agreement", ["bench/tfjs_agreement.py", "--photos", "8" if quick else "16"]),
         ("pose_latency", ["bench/pose_latency.py", "--frames", "20" if quick else "60"]),
     ]
     for name, data, kind in (("accuracy", args.data, "image"), ("hand_accuracy", args.hands, "hand")):
