@@ -198,6 +198,19 @@ def test_a_copy_of_a_published_project_is_not_published(head_model, tmp_path):
         assert project.published is None
 
 
+def test_cli_switches_publishing(head_model, tmp_path):
+    workspace = Workspace(tmp_path / "ws")
+    project_id = _trained_project(workspace, "Photos", head_model)
+    runner = CliRunner()
+    result = runner.invoke(main, ["project", "--workspace", str(workspace.root), "publish", project_id])
+    assert result.exit_code == 0 and "/tm/" in result.output
+    with workspace.open(project_id) as project:
+        assert f"/tm/{project.published}/" in result.output
+    assert runner.invoke(main, ["project", "--workspace", str(workspace.root), "publish", project_id, "--off"]).exit_code == 0
+    with workspace.open(project_id) as project:
+        assert project.published is None
+
+
 def test_publishing_a_knn_or_sound_project_is_refused(tmp_path):
     workspace = Workspace(tmp_path / "ws")
     sound = workspace.create("Sounds", kind="sound")

@@ -381,6 +381,24 @@ def project_export(ctx, ref, target, as_model):
     click.echo(f"wrote {target}")
 
 
+@project.command("publish")
+@click.argument("ref", metavar="PROJECT")
+@click.option("--off", is_flag=True, help="Stop publishing (the URL stops working).")
+@click.pass_context
+@friendly_errors
+def project_publish(ctx, ref, off):
+    """Publish PROJECT's current image model for Teachable Machine code (served by `teachable serve`
+    at /tm/KEY/, readable from any web page), or stop with --off."""
+    with _open_project(ctx, ref) as p:
+        if not off and "tfjs" not in p.rules.exports:
+            raise TeachableError(f"Only image models can be published; this is a {p.kind} project.")
+        key = p.publish(not off)
+    if key:
+        click.echo(f"published: /tm/{key}/  (e.g. http://127.0.0.1:8000/tm/{key}/ while `teachable serve` runs)")
+    else:
+        click.echo("not published")
+
+
 @project.command("train")
 @click.argument("ref", metavar="PROJECT")
 @training_options(with_defaults=False)
