@@ -390,8 +390,6 @@ def project_publish(ctx, ref, off):
     """Publish PROJECT's current image model for Teachable Machine code (served by `teachable serve`
     at /tm/KEY/, readable from any web page), or stop with --off."""
     with _open_project(ctx, ref) as p:
-        if not off and "tfjs" not in p.rules.exports:
-            raise TeachableError(f"Only image models can be published; this is a {p.kind} project.")
         key = p.publish(not off)
     if key:
         click.echo(f"published: /tm/{key}/  (e.g. http://127.0.0.1:8000/tm/{key}/ while `teachable serve` runs)")

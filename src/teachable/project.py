@@ -172,11 +172,23 @@ class Project:
             return None
 
     def publish(self, on: bool) -> str | None:
-        """Switch publishing of the current image model on (keeping its key) or off."""
-        if on and self.published:
-            return self.published
-        self._meta.set("published", secrets.token_urlsafe(18) if on else "")
-        return self.published
+        """Switch publishing of the current image model on (keeping its key) or off; returns the key.
+        Only image projects publish, and a current model must have a TensorFlow.js form (a head)."""
+        key = self.published
+        if not on:
+            self._meta.set("published", "")
+            return None
+        if "tfjs" not in self.rules.exports:
+            raise ConflictError(f"Only image models can be published; this is a {self.kind} project.")
+        current = self.current_model_id()
+        if current is not None:
+            from .export.tfjs import check_exportable
+
+            check_exportable(self.model(current))
+        if key is None:
+            key = secrets.token_urlsafe(18)
+            self._meta.set("published", key)
+        return key
 
     def integrity_check(self) -> str:
         return self._db.integrity_check()

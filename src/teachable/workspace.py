@@ -13,7 +13,7 @@ from .errors import NotFoundError, TeachableError
 from .names import check_name
 from .paths import data_dir
 from .project import Project
-from .store.database import ensure_reserve
+from .store.database import ensure_reserve, remove_files
 
 SUFFIX = ".teachable-project"
 
@@ -114,11 +114,7 @@ class Workspace:
         return self.id_of(target)
 
     def delete(self, project_id: str) -> None:
-        path = self.path_of(project_id)
-        for extra in (Path(f"{path}-wal"), Path(f"{path}-shm")):
-            if extra.exists():
-                extra.unlink()
-        path.unlink()
+        remove_files(self.path_of(project_id), missing_ok=False)
         ensure_reserve(self.root)  # if it was given up to let deletes through a full disk
 
     def add_file(self, source: Path, name: str | None = None) -> str:

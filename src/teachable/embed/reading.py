@@ -6,15 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Union
 
-from ..errors import InvalidImageError
+from ..errors import InvalidImageError, TeachableError
 
 Source = Union[str, Path, bytes, bytearray, memoryview]
 
 
-def read_source(source: Source, limit: int, too_large: type[InvalidImageError] = InvalidImageError,
-                invalid: type[InvalidImageError] = InvalidImageError) -> bytes:
+def read_source(source: Source, limit: int, too_large: type[TeachableError] = InvalidImageError,
+                invalid: type[TeachableError] = InvalidImageError) -> bytes:
     """The bytes of a path (refused before reading when over ``limit``) or of bytes-like input;
-    ``too_large`` / ``invalid`` are the errors raised (image or sound flavours)."""
+    ``too_large`` / ``invalid`` are the errors raised (image or sound flavours, model files)."""
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.is_file():

@@ -23,6 +23,7 @@ from .docs import install_docs
 from .limits import body_limit
 from .projects import ProjectRegistry
 from .routes import ROUTERS
+from .routes.publishing import PublishedModels
 from .thumbnails import ThumbnailCache
 
 
@@ -57,6 +58,7 @@ def create_app(
     )
     app.state.registry = registry
     app.state.thumbnails = ThumbnailCache()
+    app.state.published_models = PublishedModels(registry)
     install_common(app, limit_for=body_limit)
     for router in ROUTERS:
         app.include_router(router)

@@ -249,6 +249,16 @@ class Database:
             self._conn.close()
 
 
+SIDE_FILES = ("-wal", "-shm", "-journal")  # what SQLite may leave beside a database
+
+
+def remove_files(path: Path, missing_ok: bool = True) -> None:
+    """Delete a database file and the side files SQLite keeps beside it."""
+    for suffix in SIDE_FILES:
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    Path(path).unlink(missing_ok=missing_ok)
+
+
 def ensure_reserve(folder: Path) -> None:
     """Put the reserve file in ``folder`` if it is missing and there is room for it."""
     reserve = Path(folder) / RESERVE_NAME

@@ -234,7 +234,7 @@ def _conv(x, kernel, bias, config: dict, groups: int):
 
 
 class Weights:
-    """Named arrays by ``layer/param``; each one read is checked off, so leftovers can be reported."""
+    """Named arrays by ``layer/param``, handed to each layer as a float32 tensor of the shape it needs."""
 
     def __init__(self, arrays: dict[str, np.ndarray]) -> None:
         self.arrays = arrays

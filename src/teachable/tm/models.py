@@ -9,7 +9,6 @@ Keras, ``ImageOps.fit`` with Lanczos and ``x / 127.5 - 1`` (Teachable Machine's 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -18,11 +17,12 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..embed.preprocess import ImageInput, centre_square, load_image
+from ..embed.reading import read_source
 from ..errors import ModelFileError
 from ..model import Prediction
 from .keras_h5 import read_h5
 from .layers import Graph, Weights
-from .tfjs_files import read_model_json
+from .tfjs_files import read_json, read_model_json
 
 MAX_LABELS_BYTES = 1024 * 1024
 
@@ -58,12 +58,13 @@ class TeachableMachineModel:
         """Class probabilities for a batch of square uint8 pixels (N x size x size x 3)."""
         return self.graph.run(self.scale(pixels), self.weights)
 
-    def features(self, pixels: np.ndarray) -> np.ndarray:
-        """The pooled MobileNet features (the output of the first global pooling layer)."""
+    def features(self, x: np.ndarray) -> np.ndarray:
+        """The pooled MobileNet features (the output of the first global pooling layer) of inputs
+        already scaled (:meth:`scale`), so two exports can be compared on the very same numbers."""
         pool = next((n.name for n in self.graph.nodes if n.class_name.startswith("Global")), None)
         if pool is None:
             raise ModelFileError("This model has no global pooling layer to read features from.")
-        return self.graph.run(self.scale(pixels), self.weights, stop_at=pool)
+        return self.graph.run(x, self.weights, stop_at=pool)
 
     def predict_batch(self, xs: Iterable[ImageInput]) -> list[Prediction]:
         batch = [self.pixels(x) for x in xs]
@@ -91,12 +92,12 @@ def _check_labels(labels: object, graph: Graph, source: str) -> list[str]:
 
 def read_labels_txt(path: Path) -> list[str]:
     """Teachable Machine's ``labels.txt``: one ``"<index> <name>"`` line per class, in order."""
+    if not path.is_file():
+        raise ModelFileError(f"The Keras export needs its labels.txt beside the model ('{path}').")
     try:
-        if path.stat().st_size > MAX_LABELS_BYTES:
-            raise ModelFileError(f"'{path.name}' is too large to be a labels file.")
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        raise ModelFileError(f"The Keras export needs its labels.txt beside the model ('{path}').") from None
+        lines = read_source(path, MAX_LABELS_BYTES, ModelFileError, ModelFileError).decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise ModelFileError(f"'{path.name}' is not UTF-8 text.") from None
     labels = []
     for line in filter(str.strip, lines):
         index, _, name = line.strip().partition(" ")
@@ -107,10 +108,8 @@ def read_labels_txt(path: Path) -> list[str]:
 def _load_tfjs(model_json: Path) -> TeachableMachineModel:
     graph, weights, _ = read_model_json(model_json)
     meta_path = model_json.parent / "metadata.json"
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.stat().st_size < MAX_LABELS_BYTES else None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise ModelFileError(f"A Teachable Machine TF.js export needs its metadata.json beside model.json ('{meta_path}').") from None
+    meta = read_json(meta_path, MAX_LABELS_BYTES,
+                     f"A Teachable Machine TF.js export needs its metadata.json beside model.json ('{meta_path}').")
     if not isinstance(meta, dict):
         raise ModelFileError(f"'{meta_path}' is not Teachable Machine metadata.")
     labels = _check_labels(meta.get("labels"), graph, "metadata.json")

@@ -23,6 +23,7 @@ from ..embed.preprocess import MAX_FILE_BYTES
 from ..errors import InvalidImageError, NothingDetectedError, ProjectFileError, TeachableError
 from ..names import check_name
 from ..settings import check_settings
+from ..store.database import remove_files
 
 MAX_ENTRIES = 5000
 MAX_TOTAL_BYTES = 2 * 1024 * 1024 * 1024
@@ -196,7 +197,5 @@ def import_tm(workspace, source: Path, name: str | None = None,
                 project.ensure_embeddings()
             report.project_id = workspace.adopt(staging)
         finally:
-            for extra in (staging, Path(f"{staging}-wal"), Path(f"{staging}-shm"), Path(f"{staging}-journal")):
-                if extra.exists():
-                    extra.unlink()
+            remove_files(staging)  # gone once adopted; after a failure, all of it
     return report

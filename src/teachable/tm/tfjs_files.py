@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..embed.reading import read_source
 from ..errors import ModelFileError
 from .layers import Graph, Weights, read_topology
 
@@ -21,15 +22,13 @@ WEIGHTS_FILE = "weights.bin"
 DTYPES = {"float32": np.float32, "int32": np.int32}
 
 
-def _read_json(path: Path, what: str, limit: int) -> object:
+def read_json(path: Path, limit: int, missing: str) -> object:
+    """A JSON file of at most ``limit`` bytes; ``missing``: what to say when there is none."""
+    if not path.is_file():
+        raise ModelFileError(missing)
+    data = read_source(path, limit, ModelFileError, ModelFileError)
     try:
-        size = path.stat().st_size
-    except OSError:
-        raise ModelFileError(f"There is no {what} at '{path}'.") from None
-    if size > limit:
-        raise ModelFileError(f"'{path.name}' is {size} bytes, more than a {what} can be ({limit}).")
-    try:
-        return json.loads(path.read_bytes().decode("utf-8"))
+        return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelFileError(f"'{path.name}' is not valid JSON: {exc}.") from None
 
@@ -100,7 +99,7 @@ def read_weights(folder: Path, manifest: object) -> dict[str, np.ndarray]:
 
 def read_model_json(path: Path) -> tuple[Graph, Weights, dict]:
     """A layers model from ``model.json`` and its shards: (graph, weights, the raw JSON)."""
-    document = _read_json(path, "model.json", MAX_MODEL_JSON_BYTES)
+    document = read_json(path, MAX_MODEL_JSON_BYTES, f"There is no model.json at '{path}'.")
     if not isinstance(document, dict) or "modelTopology" not in document:
         raise ModelFileError(f"'{path.name}' is not a TensorFlow.js model (no modelTopology).")
     if document.get("format") not in (None, "layers-model"):

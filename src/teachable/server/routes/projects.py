@@ -15,6 +15,7 @@ from ...advice import model_status, source_warning
 from ...errors import ConflictError, TeachableError
 from ...kinds import get_kind
 from ...settings import DEFAULT_SETTINGS
+from ...store.database import remove_files
 from ..deps import ProjectDep, RegistryDep, WorkspaceDep
 from ..limits import MAX_PROJECT_UPLOAD_BYTES
 from ..projects import OpenProject, ProjectRegistry
@@ -88,12 +89,6 @@ async def _receive(file: UploadFile, root: Path, suffix: str) -> Path:
     return Path(tmp)
 
 
-def _remove(path: Path) -> None:
-    for extra in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        if extra.exists():
-            extra.unlink()
-
-
 @router.post("/open", status_code=201, response_model=ProjectOut)
 async def open_project_file(workspace: WorkspaceDep, registry: RegistryDep, file: UploadFile = File(...)) -> dict:
     """Upload a project file (as saved by 'Save to file') into the workspace."""
@@ -103,7 +98,7 @@ async def open_project_file(workspace: WorkspaceDep, registry: RegistryDep, file
         project_id = await asyncio.to_thread(workspace.add_file, tmp)
     finally:
         if tmp is not None:
-            _remove(tmp)
+            remove_files(tmp)
     return summary(registry, project_id)
 
 
@@ -120,7 +115,7 @@ async def import_teachable_machine(workspace: WorkspaceDep, registry: RegistryDe
         report = await asyncio.to_thread(import_tm, workspace, tmp, name[:100])
     finally:
         if tmp is not None:
-            _remove(tmp)
+            remove_files(tmp)
     return {"project": summary(registry, report.project_id), "added": report.added, "duplicates": report.duplicates,
             "nobody": report.nobody, "skipped": [f"{n}: {why}" for n, why in report.skipped], "messages": report.lines()}
 

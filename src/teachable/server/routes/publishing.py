@@ -17,8 +17,7 @@ import time
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from ...errors import ConflictError, NotFoundError
-from ...model import Model
+from ...errors import NotFoundError
 from ..access import PUBLIC_PREFIX
 from ..deps import ProjectDep
 from ..projects import ProjectRegistry
@@ -30,6 +29,7 @@ CORS = {"Access-Control-Allow-Origin": "*", "Cross-Origin-Resource-Policy": "cro
         "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS", "Access-Control-Allow-Headers": "*",
         "Cache-Control": "no-cache"}
 RESCAN_SECONDS = 2.0
+NOT_PUBLISHED = "No model is published at this address (it may have been switched off)."
 
 router = APIRouter(tags=["published models"])
 
@@ -52,12 +52,6 @@ def published_file(files: dict[str, bytes], file_name: str) -> Response:
 
 def preflight() -> Response:
     return Response(status_code=204, headers=CORS)
-
-
-def tfjs_files_of(model: Model, name: str) -> dict[str, bytes]:
-    from ...export.tfjs import tfjs_files
-
-    return tfjs_files(model, name)
 
 
 class PublishedModels:
@@ -91,7 +85,7 @@ class PublishedModels:
                 self._scan()
                 project_id = self._owner.get(key)
             if project_id is None:
-                raise NotFoundError("No model is published at this address (it may have been switched off).")
+                raise NotFoundError(NOT_PUBLISHED)
             try:
                 handle = self.registry.get(project_id)
                 published = handle.project.published
@@ -99,23 +93,18 @@ class PublishedModels:
                 published = None
             if published != key:
                 self._owner.pop(key, None)
-                raise NotFoundError("No model is published at this address (it may have been switched off).")
+                raise NotFoundError(NOT_PUBLISHED)
             model_id = handle.project.current_model_id()
             if model_id is None:
                 raise NotFoundError("This project is published but has no trained model yet.")
             cached = self._files.get(key)
             if cached is not None and cached[0] == model_id:
                 return cached[1]
-            files = tfjs_files_of(handle.current_model(), handle.project.name)
+            from ...export.tfjs import tfjs_files
+
+            files = tfjs_files(handle.current_model(), handle.project.name)
             self._files[key] = (model_id, files)
             return files
-
-
-def published_models(request: Request) -> PublishedModels:
-    state = request.app.state
-    if not hasattr(state, "published_models"):
-        state.published_models = PublishedModels(state.registry)
-    return state.published_models
 
 
 @router.get("/api/projects/{project_id}/publish", response_model=PublishOut, responses=ERRORS)
@@ -125,15 +114,8 @@ def get_publishing(h: ProjectDep) -> dict:
 
 
 @router.put("/api/projects/{project_id}/publish", response_model=PublishOut, responses=ERRORS)
-def set_publishing(h: ProjectDep, body: PublishIn, request: Request) -> dict:
+def set_publishing(h: ProjectDep, body: PublishIn) -> dict:
     """Switch publishing of the project's current image model on or off (off by default)."""
-    if body.published:
-        from ...export.tfjs import check_exportable
-
-        if not h.project.rules.exports or "tfjs" not in h.project.rules.exports:
-            raise ConflictError(f"Only image models can be published; this is a {h.project.kind} project.")
-        if h.project.current_model_id() is not None:
-            check_exportable(h.current_model())
     key = h.project.publish(body.published)
     h.bump()
     return {"published": key is not None, "path": f"{PUBLIC_PREFIX}{key}/" if key else None}
@@ -143,8 +125,7 @@ def set_publishing(h: ProjectDep, body: PublishIn, request: Request) -> dict:
                   responses=ERRORS)
 async def read_published(key: str, file_name: str, request: Request) -> Response:
     """model.json, weights.bin or metadata.json of a published model, readable from any origin."""
-    models = published_models(request)
-    files = await asyncio.to_thread(models.files, key)
+    files = await asyncio.to_thread(request.app.state.published_models.files, key)
     return published_file(files, file_name)
 
 

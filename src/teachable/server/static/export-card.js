@@ -118,9 +118,8 @@ export function exportCard(state) {
       ? "The ONNX bundle holds the classifier (model.onnx), Google's speech_embedding front end, the exact recipe, and predict.py."
       : "The ONNX bundle holds model.onnx (the whole model: photo in, probabilities out), its labels and input recipe, and ready-to-run examples." }),
     ...snippetsFor(state, base, file).map(snippetBlock));
-  const tfjsReady = (state.kind.exports || []).includes("tfjs");
-  const publishing = tfjsReady ? publishSection(state) : null;
-  if (tfjsReady) {
+  if ((state.kind.exports || []).includes("tfjs")) {
+    const publishing = publishSection(state);
     const tfjs = bundleButton("tfjs", "download-tfjs", "Download TensorFlow.js (.zip)", "TensorFlow.js model");
     onnx.after(tfjs);
     element.append(h("h4", { text: "Teachable Machine code" }),

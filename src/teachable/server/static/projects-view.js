@@ -10,29 +10,12 @@ export async function showProjects(app, route) {
   const list = h("div", { class: "project-list" });
   const name = h("input", { type: "text", placeholder: "Name of a new project", "aria-label": "New project name", value: "" });
   const opening = h("span", { class: "small", role: "status" });
-  const fileInput = h("input", { type: "file", accept: ".teachable-project", class: "visually-hidden", tabindex: "-1", "aria-hidden": "true" });
-  fileInput.addEventListener("change", async () => {
-    if (!fileInput.files.length) return;
-    const form = new FormData();
-    form.append("file", fileInput.files[0]);
-    opening.textContent = `Opening ${fileInput.files[0].name}… (every sample is checked)`;
-    const project = await attempt(() => api("POST", "/projects/open", form), "Project opened.");
-    opening.textContent = "";
-    if (project) location.hash = `#/p/${project.id}`;
-  });
+  const fileInput = fileOpener({ accept: ".teachable-project", path: "/projects/open", note: "every sample is checked", status: opening,
+    opened: (project) => ({ project, message: "Project opened." }) });
   // Teachable Machine's "Save project to file" (.tm): image and pose projects.
-  const tmInput = h("input", { type: "file", accept: ".tm", class: "visually-hidden", tabindex: "-1", "aria-hidden": "true", id: "tm-file" });
-  tmInput.addEventListener("change", async () => {
-    if (!tmInput.files.length) return;
-    const form = new FormData();
-    form.append("file", tmInput.files[0]);
-    opening.textContent = `Opening ${tmInput.files[0].name}… (every sample is checked; pose frames are read for keypoints)`;
-    const result = await attempt(() => api("POST", "/projects/import-tm", form));
-    opening.textContent = "";
-    if (!result) return;
-    toast(`Teachable Machine project opened: ${result.messages.join("; ")}.`);
-    location.hash = `#/p/${result.project.id}`;
-  });
+  const tmInput = fileOpener({ accept: ".tm", id: "tm-file", path: "/projects/import-tm", status: opening,
+    note: "every sample is checked; pose frames are read for keypoints",
+    opened: (result) => ({ project: result.project, message: `Teachable Machine project opened: ${result.messages.join("; ")}.` }) });
   const create = async (kind) => {
     const project = await attempt(() => api("POST", "/projects", { name: name.value.trim() || "Untitled project", kind }));
     if (project) location.hash = `#/p/${project.id}`;
@@ -64,6 +47,24 @@ export async function showProjects(app, route) {
   if (!projects.length) list.append(h("p", { class: "empty" }, `No projects yet. Name one above and press ${titles.slice(0, -1).join(", ")} or ${titles.at(-1)}.`));
   for (const p of projects) list.append(projectItem(p, route));
   return null;
+}
+
+// A hidden file input: the chosen file is uploaded to `path`, and the project it makes is opened.
+function fileOpener({ accept, id, path, note, status, opened }) {
+  const input = h("input", { type: "file", accept, id, class: "visually-hidden", tabindex: "-1", "aria-hidden": "true" });
+  input.addEventListener("change", async () => {
+    if (!input.files.length) return;
+    const form = new FormData();
+    form.append("file", input.files[0]);
+    status.textContent = `Opening ${input.files[0].name}… (${note})`;
+    const result = await attempt(() => api("POST", path, form));
+    status.textContent = "";
+    if (!result) return;
+    const { project, message } = opened(result);
+    toast(message);
+    location.hash = `#/p/${project.id}`;
+  });
+  return input;
 }
 
 function projectItem(p, route) {
