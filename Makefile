@@ -40,10 +40,11 @@ chromium:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium espeak-ng >/dev/null; }
 
 # Node.js packages for testing the exported examples (predict.mjs, index.html), with install
-# scripts off: onnxruntime-node ships its CPU binaries in the package itself.
+# scripts off: onnxruntime-node ships its CPU binaries in the package itself, sharp its libvips in
+# @img/sharp-* packages from the same registry.
 # TensorFlow.js in the version Teachable Machine's snippets pin and the current one (npm aliases, so
 # both live side by side), for the Teachable Machine interop tests.
-NODE_DEPS = onnxruntime-node@1.30.0 onnxruntime-web@1.30.0 jpeg-js@0.4.4 pngjs@7.0.0 axe-core@4.11.0 \
+NODE_DEPS = onnxruntime-node@1.30.0 onnxruntime-web@1.30.0 sharp@0.35.5 axe-core@4.11.0 \
 	tfjs131@npm:@tensorflow/tfjs@1.3.1 tfjs4@npm:@tensorflow/tfjs@4.22.0
 # Browser bundles only (their dist/*.min.js): packed, not installed, so none of their dependencies come along.
 NODE_PACKS = @teachablemachine/image@0.8.5 ml5@1.3.1

@@ -28,7 +28,6 @@ from photos import write_views  # noqa: E402
 import teachable  # noqa: E402
 from teachable.embed.preprocess import prepare  # noqa: E402
 from teachable.export.bundle import write_bundle  # noqa: E402
-from teachable.export.tflite import tflite_available, tflite_input  # noqa: E402
 
 
 def median_ms(session, x, repeats):
@@ -37,24 +36,6 @@ def median_ms(session, x, repeats):
     for _ in range(repeats):
         start = time.perf_counter()
         session.run(None, {"image": x})
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
-
-
-def tflite_ms(path: Path, x: np.ndarray, repeats: int = 50) -> float:
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(path))
-    interpreter.allocate_tensors()
-    source = interpreter.get_input_details()[0]
-    value = tflite_input(x[None], source)
-    interpreter.set_tensor(source["index"], value)
-    interpreter.invoke()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        interpreter.set_tensor(source["index"], value)
-        interpreter.invoke()
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
 
@@ -79,12 +60,6 @@ def main() -> None:
             b1 = median_ms(session, one, 50)
             b16 = median_ms(session, batch, 5) / 16
             rows.append((f"ONNX, {classifier}", f"{onnx_mb:.1f} MB", f"{zip_mb:.1f} MB ({count} files)", f"{b1:.1f} ms", f"{b16:.1f} ms"))
-        if tflite_available():
-            model = teachable.train(data, classifier="head")
-            folder = write_bundle(model, Path(tmp) / "bundle-tflite", "tflite", [prepare(p) for p in images])
-            for name in ("model.tflite", "model_int8.tflite"):
-                rows.append((f"TFLite {name}, head", f"{(folder / name).stat().st_size / 1e6:.1f} MB", "",
-                             f"{tflite_ms(folder / name, one[0]):.1f} ms", ""))
     print(f"machine: {describe()}; onnxruntime {ort.__version__}")
     print()
     print("| model | file | bundle .zip | latency, batch 1 (median) | per image, batch 16 |")

@@ -198,7 +198,8 @@ def classify(ctx, images, top, as_json):
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="A new folder, or a file name ending in .zip.")
 @click.option("--calibration", type=click.Path(path_type=Path),
-              help="tflite: a folder of representative images (e.g. the training data) to also make an int8 model.")
+              help="tflite: a folder of representative images (e.g. the training photos; up to 500 are used) "
+                   "to also make the quantised model.tflite.")
 @click.pass_context
 @friendly_errors
 def export_model(ctx, model_path, fmt, output, calibration):
@@ -218,7 +219,16 @@ def export_model(ctx, model_path, fmt, output, calibration):
                 images.append(prepare(sample))
             except TeachableError as exc:
                 click.echo(f"skipped {sample}: {exc}", err=True)
-    path = write_bundle(model, output, fmt, images, model_name=Path(model_path).stem)
+    bars: dict[str, tqdm] = {}
+
+    def progress(step: str, done: int, total: int) -> None:  # the TensorFlow Lite conversions take minutes
+        bar = bars.get(step) or bars.setdefault(step, _bar(total, step, "image" if total > 1 else "step"))
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+            click.echo(f"{step}: done", err=True)
+
+    path = write_bundle(model, output, fmt, images, model_name=Path(model_path).stem, on_progress=progress)
     click.echo(f"wrote {path}")
 
 

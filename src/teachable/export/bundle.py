@@ -66,9 +66,10 @@ def bundle_metadata(model: Model) -> dict:
 
 
 def bundle_files(model: Model, fmt: str = "onnx", calibration: list | None = None,
-                 model_name: str = "teachable-image-model") -> dict[str, bytes]:
-    """File name -> contents of the bundle. ``calibration`` (tflite): preprocessed images for int8;
-    ``model_name``: what Teachable Machine's metadata calls the model (tfjs)."""
+                 model_name: str = "teachable-image-model", on_progress=None) -> dict[str, bytes]:
+    """File name -> contents of the bundle. ``calibration`` (tflite): preprocessed images for the
+    quantised model; ``model_name``: the name inside Teachable Machine's metadata (tfjs, tflite);
+    ``on_progress(step, done, total)``: called during the slow TensorFlow Lite conversions."""
     if fmt not in FORMATS:
         raise TeachableError(f"Unknown export format '{fmt}': this version exports {', '.join(FORMATS)}.")
     templates = resources.files("teachable.export").joinpath("templates")
@@ -91,17 +92,20 @@ def bundle_files(model: Model, fmt: str = "onnx", calibration: list | None = Non
         from .tfjs import tfjs_files
 
         files.update(tfjs_files(model, model_name))
-    else:
-        from .tflite import export_tflite
+    else:  # Teachable Machine's TensorFlow Lite files
+        from .tflite import FLOAT_FILE, QUANTISED_FILE, export_tflite, tflite_metadata
 
-        files["model.tflite"] = export_tflite(model)
-        meta["versions"].pop("onnx_opset")
+        files[FLOAT_FILE] = export_tflite(model, name=model_name, on_progress=on_progress)
         if calibration:
-            files["model_int8.tflite"] = export_tflite(model, int8=True, calibration=calibration)
-            meta["int8"] = {"calibration_images": len(calibration), "input": "int8: round(x / scale) + zero_point"}
+            files[QUANTISED_FILE] = export_tflite(model, True, calibration, model_name, on_progress)
+        meta.update(tflite_metadata(meta["input"], len(calibration or [])))
+        meta["versions"].pop("onnx_opset")
     files.setdefault("metadata.json", json.dumps(meta, indent=2, ensure_ascii=False).encode())
     files["NOTICE.md"] = notice(kind, fmt).encode()
-    files["labels.txt"] = ("\n".join(model.labels) + "\n").encode()
+    if fmt == "tflite":  # Teachable Machine's labels.txt: "0 name"
+        files["labels.txt"] = "".join(f"{i} {label}\n" for i, label in enumerate(model.labels)).encode()
+    else:
+        files["labels.txt"] = ("\n".join(model.labels) + "\n").encode()
     for source, name in TEMPLATES[templates_key].items():
         if source == "keypoint_features.py":  # the package's own recipe, so the two never drift apart
             files[name] = resources.files("teachable.embed").joinpath("keypoints.py").read_bytes().replace(
@@ -162,12 +166,12 @@ def _umask() -> int:
 
 
 def write_bundle(model: Model, target: str | Path, fmt: str = "onnx", calibration: list | None = None,
-                 model_name: str = "teachable-image-model") -> Path:
+                 model_name: str = "teachable-image-model", on_progress=None) -> Path:
     """Write the bundle to a new folder, or to a zip when ``target`` ends in .zip."""
     target = Path(target)
     if target.exists() and target.is_dir() and any(target.iterdir()):
         raise TeachableError(f"'{target}' already exists and is not empty; choose a new folder.")
-    files = bundle_files(model, fmt, calibration, model_name)
+    files = bundle_files(model, fmt, calibration, model_name, on_progress)
     target.parent.mkdir(parents=True, exist_ok=True)
     # Temporary files are made private (0600/0700); the result is shared like any file the user makes.
     mask = _umask()

@@ -1,28 +1,77 @@
-// Classify an image with a Teachable model exported to ONNX, in Node.js.
+// Classify images with a Teachable model exported to ONNX, in Node.js.
 //
-//   npm install onnxruntime-node jpeg-js pngjs
-//   node predict.mjs photo.jpg [more.jpg ...]
+//   npm install                      (installs onnxruntime-node and sharp, as package.json says)
+//   node predict.mjs photo.jpg [more.jpg ...] [--json]
 //
-// Reads model.onnx and metadata.json from this folder. The preprocessing below is Teachable's
-// recipe: centre square, bilinear resize (Pillow's filter, with antialiasing), (x - mean) / std.
+// Reads model.onnx and metadata.json from this folder. The preprocessing is Teachable's recipe,
+// pixel for pixel: sharp decodes with the libraries Pillow uses (mozjpeg, libjpeg-turbo's fork,
+// libpng, libwebp, GIF's first frame) after turning the photo upright by its EXIF orientation;
+// transparent pixels go on white as Pillow's alpha_composite does; then the centre square,
+// Pillow's bilinear resize, (x - mean) / std. BMP files are read here (sharp has no BMP reader).
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
-import jpeg from "jpeg-js";
-import { PNG } from "pngjs";
+import sharp from "sharp";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const meta = JSON.parse(readFileSync(join(here, "metadata.json"), "utf8"));
 const { size, mean, std } = meta.input;
+const MAX_PIXELS = 64_000_000; // as Teachable: larger pictures are refused before decoding
 
-function decode(path) {
-  const bytes = readFileSync(path);
-  if (bytes[0] === 0x89 && bytes[1] === 0x50) {
-    const png = PNG.sync.read(bytes);
-    return { width: png.width, height: png.height, data: png.data };
+// Uncompressed BMP (24 or 32 bits per pixel, bottom-up or top-down) to RGBA.
+function decodeBmp(bytes) {
+  const offset = bytes.readUInt32LE(10);
+  const width = bytes.readInt32LE(18);
+  const rawHeight = bytes.readInt32LE(22);
+  const bits = bytes.readUInt16LE(28);
+  const compression = bytes.readUInt32LE(30);
+  const height = Math.abs(rawHeight);
+  if (![24, 32].includes(bits) || ![0, 3].includes(compression) || width <= 0 || width * height > MAX_PIXELS) {
+    throw new Error(`unsupported BMP (${bits} bits per pixel, compression ${compression}): save it as PNG or JPEG`);
   }
-  return jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true });
+  const stride = Math.ceil((width * bits) / 32) * 4;
+  if (offset + stride * height > bytes.length) throw new Error("truncated BMP file");
+  const data = new Uint8Array(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    const row = offset + (rawHeight > 0 ? height - 1 - y : y) * stride;
+    for (let x = 0; x < width; x++) {
+      const p = row + (x * bits) / 8;
+      const o = (y * width + x) * 4;
+      data[o] = bytes[p + 2];
+      data[o + 1] = bytes[p + 1];
+      data[o + 2] = bytes[p];
+      data[o + 3] = 255; // Pillow reads 32-bit BMPs as RGB
+    }
+  }
+  return { width, height, data };
+}
+
+async function decode(path) {
+  const bytes = readFileSync(path);
+  if (bytes.length >= 30 && bytes[0] === 0x42 && bytes[1] === 0x4d) return decodeBmp(bytes);
+  const { data, info } = await sharp(bytes, { pages: 1, limitInputPixels: MAX_PIXELS, failOn: "error" })
+    .autoOrient().toColourspace("srgb").ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, data };
+}
+
+// Transparent pixels on white, with the integer arithmetic of Pillow's alpha_composite.
+function onWhite(image) {
+  const d = image.data;
+  for (let o = 0; o < d.length; o += 4) {
+    const a = d[o + 3];
+    if (a === 255) continue;
+    for (let c = 0; c < 3; c++) {
+      if (a === 0) {
+        d[o + c] = 255;
+        continue;
+      }
+      const t = 128 * (d[o + c] * a + 255 * (255 - a)) + 128 * 128;
+      d[o + c] = (((t >>> 8) + t) >>> 8) >>> 7;
+    }
+    d[o + 3] = 255;
+  }
+  return image;
 }
 
 // Pillow's bilinear resampling (a triangle filter widened when shrinking), one axis at a time.
@@ -77,17 +126,34 @@ function preprocess(image) {
   return new ort.Tensor("float32", out, [1, 3, size, size]);
 }
 
-const session = await ort.InferenceSession.create(join(here, "model.onnx"));
-const files = process.argv.slice(2);
+const args = process.argv.slice(2);
+const asJson = args.includes("--json");
+const files = args.filter((a) => a !== "--json");
 if (!files.length) {
-  console.error("usage: node predict.mjs IMAGE [IMAGE ...]");
+  console.error("usage: node predict.mjs IMAGE [IMAGE ...] [--json]");
   process.exit(2);
 }
+const session = await ort.InferenceSession.create(join(here, "model.onnx"));
+let failed = 0;
 for (const file of files) {
-  const result = await session.run({ image: preprocess(decode(file)) });
+  let result;
+  try {
+    result = await session.run({ image: preprocess(onWhite(await decode(file))) });
+  } catch (error) { // not an image, damaged, missing: say so and go on with the next file
+    failed += 1;
+    if (asJson) console.log(JSON.stringify({ file, error: error.message }));
+    else console.error(`${file}: error: ${error.message}`);
+    continue;
+  }
   const probabilities = Array.from(result.probabilities.data);
   const label = meta.labels[Number(result.label.data[0])];
+  if (asJson) {
+    const confidences = Object.fromEntries(meta.labels.map((name, i) => [name, probabilities[i]]));
+    console.log(JSON.stringify({ file, label, confidence: confidences[label], confidences }));
+    continue;
+  }
   const scores = meta.labels.map((name, i) => [name, probabilities[i]]).sort((a, b) => b[1] - a[1])
     .map(([name, p]) => `${name} ${(p * 100).toFixed(1)}%`).join("  ");
   console.log(`${file}: ${label}   [${scores}]`);
 }
+process.exit(failed ? 1 : 0);

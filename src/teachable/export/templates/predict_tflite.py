@@ -1,14 +1,15 @@
 """Classify images with a Teachable model exported to TensorFlow Lite.
 
     pip install ai-edge-litert pillow numpy        # or tflite-runtime on a Raspberry Pi
-    python predict_tflite.py photo.jpg [more.jpg ...]
-    python predict_tflite.py --int8 photo.jpg       # the smaller, quantised model
+    python predict_tflite.py photo.jpg [more.jpg ...] [--json]
+    python predict_tflite.py --quantised photo.jpg  # model.tflite (uint8) instead of model_unquant.tflite
 
-Reads model.tflite (or model_int8.tflite) and metadata.json from this folder.
+Reads model_unquant.tflite (or model.tflite) and metadata.json from this folder.
 """
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +23,11 @@ except ImportError:  # Raspberry Pi: pip install tflite-runtime
 HERE = Path(__file__).resolve().parent
 META = json.loads((HERE / "metadata.json").read_text(encoding="utf-8"))
 LABELS = META["labels"]
-SIZE, MEAN, STD = META["input"]["size"], META["input"]["mean"], META["input"]["std"]
+SIZE = META["input"]["size"]
 
 
-def preprocess(image: Image.Image) -> np.ndarray:
-    """Teachable's recipe: upright, RGB on white, centre square, bilinear resize, (x - 127) / 128, NCHW."""
+def pixels(image: Image.Image) -> np.ndarray:
+    """Teachable's recipe: upright, RGB on white, centre square, bilinear resize; NHWC uint8."""
     image = ImageOps.exif_transpose(image)
     if image.mode in ("RGBA", "LA", "P"):
         rgba = image.convert("RGBA")
@@ -36,33 +37,52 @@ def preprocess(image: Image.Image) -> np.ndarray:
     side = min(width, height)
     left, top = (width - side) // 2, (height - side) // 2
     image = image.crop((left, top, left + side, top + side)).resize((SIZE, SIZE), Image.Resampling.BILINEAR)
-    return ((np.asarray(image, dtype=np.float32) - MEAN) / STD).transpose(2, 0, 1)[None]
+    return np.asarray(image, dtype=np.uint8)[None]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Classify images with a Teachable TensorFlow Lite model.")
     parser.add_argument("images", nargs="+")
-    parser.add_argument("--int8", action="store_true", help="use model_int8.tflite")
+    parser.add_argument("--quantised", action="store_true", help="use model.tflite (uint8) instead of model_unquant.tflite")
+    parser.add_argument("--json", action="store_true", help="one JSON object per file (label, confidences, or error)")
     args = parser.parse_args()
-    interpreter = Interpreter(model_path=str(HERE / ("model_int8.tflite" if args.int8 else "model.tflite")))
+    interpreter = Interpreter(model_path=str(HERE / ("model.tflite" if args.quantised else "model_unquant.tflite")))
     interpreter.allocate_tensors()
-    source = interpreter.get_input_details()[0]
-    outputs = interpreter.get_output_details()
-    probabilities_out = next(d for d in outputs if len(d["shape"]) == 2)
-    label_out = next((d for d in outputs if len(d["shape"]) == 1), None)  # the model's own choice
-    for path in args.images:
-        x = preprocess(Image.open(path))
-        if source["dtype"] == np.int8:  # quantised input: round(x / scale) + zero_point
-            scale, zero_point = source["quantization"]
-            x = np.clip(np.round(x / scale) + zero_point, -128, 127).astype(np.int8)
-        interpreter.set_tensor(source["index"], x)
+    source, output = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+
+    def classify(image: Image.Image) -> np.ndarray:
+        x = pixels(image)
+        if source["dtype"] == np.float32:  # model_unquant.tflite: (pixel - 127.5) / 127.5
+            x = (x.astype(np.float32) - 127.5) / 127.5
+        interpreter.set_tensor(source["index"], x)  # model.tflite takes the pixels as they are
         interpreter.invoke()
-        probabilities = interpreter.get_tensor(probabilities_out["index"])[0]
-        # The model's label output decides (kNN ties are broken inside the model, as in Teachable).
-        index = int(interpreter.get_tensor(label_out["index"])[0]) if label_out else int(np.argmax(probabilities))
-        label = LABELS[index]
-        scores = "  ".join(f"{n} {p:.1%}" for n, p in sorted(zip(LABELS, probabilities), key=lambda t: -t[1]))
-        print(f"{path}: {label}   [{scores}]")
+        y = interpreter.get_tensor(output["index"])[0].astype(np.float32)
+        if output["dtype"] == np.uint8:  # model.tflite: (value - zero_point) * scale, i.e. value / 255
+            scale, zero_point = output["quantization"]
+            y = (y - zero_point) * scale
+        return y
+
+    failed = 0
+    for path in args.images:
+        try:
+            with Image.open(path) as image:
+                probabilities = classify(image)
+        except (OSError, ValueError, SyntaxError) as exc:  # not an image, truncated, missing: say so, go on
+            failed += 1
+            if args.json:
+                print(json.dumps({"file": path, "error": str(exc)}), flush=True)
+            else:
+                print(f"{path}: error: {exc}", file=sys.stderr, flush=True)
+            continue
+        label = LABELS[int(np.argmax(probabilities))]
+        if args.json:
+            confidences = {name: float(p) for name, p in zip(LABELS, probabilities)}
+            print(json.dumps({"file": path, "label": label, "confidence": confidences[label], "confidences": confidences},
+                             ensure_ascii=False), flush=True)
+        else:
+            scores = "  ".join(f"{name} {p:.1%}" for name, p in sorted(zip(LABELS, probabilities), key=lambda t: -t[1]))
+            print(f"{path}: {label}   [{scores}]", flush=True)
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":
