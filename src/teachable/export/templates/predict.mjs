@@ -8,6 +8,7 @@
 // libpng, libwebp, GIF's first frame) after turning the photo upright by its EXIF orientation;
 // transparent pixels go on white as Pillow's alpha_composite does; then the centre square,
 // Pillow's bilinear resize, (x - mean) / std. BMP files are read here (sharp has no BMP reader).
+// One known difference: CMYK JPEGs (made for print) are converted to RGB by a different formula.
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -50,7 +51,8 @@ function decodeBmp(bytes) {
 async function decode(path) {
   const bytes = readFileSync(path);
   if (bytes.length >= 30 && bytes[0] === 0x42 && bytes[1] === 0x4d) return decodeBmp(bytes);
-  const { data, info } = await sharp(bytes, { pages: 1, limitInputPixels: MAX_PIXELS, failOn: "error" })
+  // ignoreIcc: Pillow (so Teachable) takes the stored values as they are, without colour management.
+  const { data, info } = await sharp(bytes, { pages: 1, limitInputPixels: MAX_PIXELS, failOn: "error", ignoreIcc: true })
     .autoOrient().toColourspace("srgb").ensureAlpha().raw().toBuffer({ resolveWithObject: true });
   return { width: info.width, height: info.height, data };
 }
@@ -74,41 +76,47 @@ function onWhite(image) {
   return image;
 }
 
-// Pillow's bilinear resampling (a triangle filter widened when shrinking), one axis at a time.
-function weights(inSize, outSize, offset, span) {
+// Pillow's bilinear resize of the centre square, to the bit: a triangle filter widened when
+// shrinking, clamped to the square's edges, with weights in 22-bit fixed point and each pass
+// rounded to 8 bits (horizontal first, then vertical), as Pillow's Resample.c computes it.
+const BITS = 22;
+function weights(outSize, offset, span) {
   const scale = span / outSize;
-  const support = Math.max(scale, 1);
+  const filterScale = Math.max(scale, 1);
+  const support = filterScale; // bilinear: support 1, widened by the scale
   const table = [];
   for (let i = 0; i < outSize; i++) {
-    const centre = offset + (i + 0.5) * scale;
-    const lo = Math.max(0, Math.floor(centre - support));
-    const hi = Math.min(inSize, Math.ceil(centre + support));
+    const centre = (i + 0.5) * scale;
+    const lo = Math.max(0, Math.trunc(centre - support + 0.5));
+    const hi = Math.min(span, Math.trunc(centre + support + 0.5));
     const w = [];
     let total = 0;
     for (let x = lo; x < hi; x++) {
-      const v = Math.max(0, 1 - Math.abs((x - centre + 0.5) / support));
+      const v = Math.max(0, 1 - Math.abs((x - centre + 0.5) / filterScale));
       w.push(v);
       total += v;
     }
-    table.push({ lo, w: w.map((v) => v / total) });
+    table.push({ lo: offset + lo, w: w.map((v) => Math.trunc((total ? v / total : 0) * (1 << BITS) + 0.5)) });
   }
   return table;
 }
+
+const clip8 = (v) => Math.min(255, Math.max(0, Math.floor(v / (1 << BITS))));
 
 function preprocess(image) {
   const side = Math.min(image.width, image.height);
   const left = Math.floor((image.width - side) / 2);
   const top = Math.floor((image.height - side) / 2);
-  const wx = weights(image.width, size, left, side);
-  const wy = weights(image.height, size, top, side);
-  const rows = new Float32Array(image.height * size * 3); // horizontal pass
-  for (let y = 0; y < image.height; y++) {
+  const wx = weights(size, left, side);
+  const wy = weights(size, top, side);
+  const rows = new Uint8Array(image.height * size * 3); // horizontal pass
+  for (let y = top; y < top + side; y++) {
     for (let i = 0; i < size; i++) {
       const { lo, w } = wx[i];
       for (let c = 0; c < 3; c++) {
-        let v = 0;
+        let v = 1 << (BITS - 1);
         for (let k = 0; k < w.length; k++) v += w[k] * image.data[(y * image.width + lo + k) * 4 + c];
-        rows[(y * size + i) * 3 + c] = Math.min(255, Math.max(0, Math.round(v)));
+        rows[(y * size + i) * 3 + c] = clip8(v);
       }
     }
   }
@@ -117,9 +125,9 @@ function preprocess(image) {
     const { lo, w } = wy[j];
     for (let i = 0; i < size; i++) {
       for (let c = 0; c < 3; c++) {
-        let v = 0;
+        let v = 1 << (BITS - 1);
         for (let k = 0; k < w.length; k++) v += w[k] * rows[((lo + k) * size + i) * 3 + c];
-        out[c * size * size + j * size + i] = (Math.min(255, Math.max(0, Math.round(v))) - mean) / std;
+        out[c * size * size + j * size + i] = (clip8(v) - mean) / std;
       }
     }
   }
