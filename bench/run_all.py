@@ -34,6 +34,7 @@ def suite(args) -> list[tuple[str, list[str]]]:
         ("import_speed", ["bench/import_speed.py", "--images", "300" if quick else "5000"]),
         ("export_bench", ["bench/export_bench.py"]),
         ("tflite_bench", ["bench/tflite_bench.py"] + (["--data", str(args.data)] if args.data else [])),
+        ("node_agreement", ["bench/node_agreement.py"] + (["--data", str(args.data)] if args.data else [])),
         ("load_test", ["bench/load_test.py", "--clients", "10" if quick else "30", "--seconds", "10" if quick else "60"]),
         ("sound", ["bench/sound.py"]),
         ("memory_bounds", ["bench/memory_bounds.py"]),

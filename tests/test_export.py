@@ -24,6 +24,7 @@ from teachable.embed.preprocess import prepare
 from teachable.errors import TeachableError
 from teachable.export.bundle import write_bundle
 from teachable.export.onnx_model import export_onnx
+from bundles import npm_install
 from media import write_y4m
 from photos import photo, random_view, write_formats
 
@@ -93,16 +94,8 @@ def test_predict_py_prints_the_right_class(model, tmp_path):
 @pytest.fixture(scope="module")
 def node_modules(tmp_path_factory, fewshot_train) -> Path:
     """A bundle's packages installed as its README says (`npm install`, the bundle's .npmrc applies)."""
-    if not shutil.which("npm"):
-        pytest.skip("needs Node.js and npm")
     model = teachable.train(teachable.Dataset.from_folder(fewshot_train), classifier="knn")
-    folder = write_bundle(model, tmp_path_factory.mktemp("npm") / "bundle")
-    out = subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=folder, capture_output=True, text=True,
-                         timeout=600)
-    if out.returncode != 0 and any(code in out.stderr for code in ("ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ETIMEDOUT")):
-        pytest.skip(f"the npm registry cannot be reached: {out.stderr[-300:]}")
-    assert out.returncode == 0, out.stderr
-    return folder / "node_modules"
+    return npm_install(write_bundle(model, tmp_path_factory.mktemp("npm") / "bundle"))
 
 
 def test_predict_mjs_reads_every_file_kind_as_teachable_does(model, node_modules, tmp_path):

@@ -15,6 +15,7 @@ import soundfile as sf
 import teachable
 from teachable.embed.audio import get_sound_backbone, load_audio
 from teachable.export.bundle import write_bundle
+from bundles import npm_install
 from sounds import ESPEAK, HELD_OUT_VOICES, TRAIN_VOICES, noise, speak, write_sound_dataset
 
 pytestmark = pytest.mark.skipif(ESPEAK is None, reason="needs espeak-ng")
@@ -47,6 +48,33 @@ def test_bundle_reproduces_the_pipeline(model, tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert [line.split(": ")[1].split()[0] for line in out.stdout.strip().splitlines()] == ["yes", "stop", "banana"]
+
+
+def test_predict_mjs_under_node_matches_teachable(model, tmp_path):
+    import soxr
+
+    folder = write_bundle(model, tmp_path / "bundle")
+    npm_install(folder)  # as README.md says
+    clips = [speak(tmp_path / f"{w}.wav", w, HELD_OUT_VOICES[1], 40, 160) for w in ("yes", "stop", "banana")]
+    at_16k = []
+    for clip in clips:  # espeak-ng speaks at 22.05 kHz; the same clips recorded at 16 kHz
+        audio, rate = sf.read(clip, dtype="float32")
+        at_16k.append(tmp_path / f"{clip.stem}-16k.wav")
+        sf.write(at_16k[-1], soxr.resample(audio, rate, 16000), 16000, subtype="PCM_16")
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF....WAVEjunk")
+    files = [*at_16k, broken, *clips]
+    out = subprocess.run(["node", str(folder / "predict.mjs"), "--json", *map(str, files)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1, out.stderr  # the broken file is named, the others classified
+    rows = [json.loads(line) for line in out.stdout.strip().splitlines()]
+    assert [row["file"] for row in rows] == [str(f) for f in files] and "error" in rows[3]
+    for row, clip in zip(rows[:3] + rows[4:], at_16k + clips):
+        expected = model.predict(clip)
+        assert row["label"] == expected.label
+        difference = max(abs(row["confidences"][k] - v) for k, v in expected.confidences.items())
+        # 16 kHz files are read exactly as Teachable reads them; other rates are resampled differently
+        assert difference <= (1e-4 if clip in at_16k else 1e-2), (clip.name, difference)
 
 
 def test_listen_finds_words_with_their_times(model, tmp_path):
