@@ -3,14 +3,11 @@ example runs: predict.py in Python, predict.mjs in Node.js, index.html in Chromi
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
-import threading
 import zipfile
 from pathlib import Path
 
@@ -26,6 +23,7 @@ from teachable.export.bundle import write_bundle
 from teachable.export.onnx_model import export_onnx
 from bundles import npm_install
 from media import write_y4m
+from servers import FolderServer
 from photos import photo, random_view, write_formats
 
 NODE_MODULES = Path(__file__).resolve().parents[1] / ".node" / "node_modules"
@@ -129,29 +127,19 @@ def test_index_html_classifies_the_webcam(model, tmp_path):
     for name in ("ort.wasm.min.js", "ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs"):
         shutil.copy(dist / name, folder / name)
     video = write_y4m(tmp_path / "rocket.y4m", [random_view(photo("rocket"), np.random.default_rng(3)) for _ in range(4)], repeat=4)
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args) -> None:
-            pass
-
-    handler = functools.partial(Quiet, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-                "--headless", "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-video-capture={video}", "--disable-background-networking"])
-            page = browser.new_page()
-            # the page must not need the CDN when onnxruntime-web sits beside it
-            page.route("https://**/*", lambda route: route.abort())
-            page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html")
-            page.wait_for_function("() => document.getElementById('label').textContent === 'rocket'", timeout=60_000)
-            shots = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
-            shots.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(shots / f"export-index-html-{model.classifier.kind}.png"))
-            browser.close()
-    finally:
-        server.shutdown()
+    with FolderServer(folder) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}", "--disable-background-networking"])
+        page = browser.new_page()
+        # the page must not need the CDN when onnxruntime-web sits beside it
+        page.route("https://**/*", lambda route: route.abort())
+        page.goto(f"{base}/index.html")
+        page.wait_for_function("() => document.getElementById('label').textContent === 'rocket'", timeout=60_000)
+        shots = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
+        shots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shots / f"export-index-html-{model.classifier.kind}.png"))
+        browser.close()
 
 
 @pytest.mark.skipif(not (NODE_MODULES / "onnxruntime-web").exists(), reason="needs the Node test packages (make test)")
@@ -163,34 +151,25 @@ def test_index_html_works_offline_without_a_camera_on_a_chosen_file(model, tmp_p
     folder = write_bundle(model, tmp_path / "bundle")
     photo("cat").save(tmp_path / "cat.png")
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/index.html"
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-background-networking"])
-            page = browser.new_page()
-            page.route("https://**/*", lambda route: route.abort())  # offline
-            page.goto(url)
-            page.wait_for_function("() => document.getElementById('label').textContent.startsWith('error')", timeout=60_000)
-            message = page.locator("#label").inner_text()
-            assert "ort.wasm.min.js" in message and "npm pack onnxruntime-web" in message
-            dist = NODE_MODULES / "onnxruntime-web" / "dist"
-            for name in ("ort.wasm.min.js", "ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs"):
-                shutil.copy(dist / name, folder / name)
-            page.goto(url)  # no fake camera: getUserMedia fails
-            page.wait_for_function("() => document.getElementById('camera-note').textContent.includes('No camera')", timeout=60_000)
-            page.set_input_files("#file", str(tmp_path / "cat.png"))
-            page.wait_for_function("() => document.getElementById('label').textContent === 'cat'", timeout=60_000)
-            shots = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
-            page.screenshot(path=str(shots / f"export-index-html-file-{model.classifier.kind}.png"))
-            browser.close()
-    finally:
-        server.shutdown()
+    with FolderServer(folder) as base, sync_playwright() as p:
+        url = f"{base}/index.html"
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-background-networking"])
+        page = browser.new_page()
+        page.route("https://**/*", lambda route: route.abort())  # offline
+        page.goto(url)
+        page.wait_for_function("() => document.getElementById('label').textContent.startsWith('error')", timeout=60_000)
+        message = page.locator("#label").inner_text()
+        assert "ort.wasm.min.js" in message and "npm pack onnxruntime-web" in message
+        dist = NODE_MODULES / "onnxruntime-web" / "dist"
+        for name in ("ort.wasm.min.js", "ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs"):
+            shutil.copy(dist / name, folder / name)
+        page.goto(url)  # no fake camera: getUserMedia fails
+        page.wait_for_function("() => document.getElementById('camera-note').textContent.includes('No camera')", timeout=60_000)
+        page.set_input_files("#file", str(tmp_path / "cat.png"))
+        page.wait_for_function("() => document.getElementById('label').textContent === 'cat'", timeout=60_000)
+        shots = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
+        page.screenshot(path=str(shots / f"export-index-html-file-{model.classifier.kind}.png"))
+        browser.close()
 
 
 def test_bundle_says_whose_work_it_holds_when_it_was_made_and_is_shareable(model, tmp_path):

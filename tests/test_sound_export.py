@@ -4,8 +4,10 @@ words in a longer recording with their times."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -16,9 +18,22 @@ import teachable
 from teachable.embed.audio import get_sound_backbone, load_audio
 from teachable.export.bundle import write_bundle
 from bundles import npm_install
+from servers import FolderServer
 from sounds import ESPEAK, HELD_OUT_VOICES, TRAIN_VOICES, noise, speak, write_sound_dataset
 
 pytestmark = pytest.mark.skipif(ESPEAK is None, reason="needs espeak-ng")
+NODE_MODULES = Path(__file__).resolve().parents[1] / ".node" / "node_modules"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def at_16k(clip: Path) -> Path:
+    """The same clip recorded at 16 kHz (espeak-ng speaks at 22.05 kHz), 16-bit PCM."""
+    import soxr
+
+    audio, rate = sf.read(clip, dtype="float32")
+    path = clip.with_name(f"{clip.stem}-16k.wav")
+    sf.write(path, soxr.resample(audio, rate, 16000), 16000, subtype="PCM_16")
+    return path
 
 
 @pytest.fixture(scope="module", params=["head", "knn"])
@@ -51,30 +66,58 @@ def test_bundle_reproduces_the_pipeline(model, tmp_path):
 
 
 def test_predict_mjs_under_node_matches_teachable(model, tmp_path):
-    import soxr
-
     folder = write_bundle(model, tmp_path / "bundle")
     npm_install(folder)  # as README.md says
     clips = [speak(tmp_path / f"{w}.wav", w, HELD_OUT_VOICES[1], 40, 160) for w in ("yes", "stop", "banana")]
-    at_16k = []
-    for clip in clips:  # espeak-ng speaks at 22.05 kHz; the same clips recorded at 16 kHz
-        audio, rate = sf.read(clip, dtype="float32")
-        at_16k.append(tmp_path / f"{clip.stem}-16k.wav")
-        sf.write(at_16k[-1], soxr.resample(audio, rate, 16000), 16000, subtype="PCM_16")
+    sixteen = [at_16k(clip) for clip in clips]
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF....WAVEjunk")
-    files = [*at_16k, broken, *clips]
+    files = [*sixteen, broken, *clips]
     out = subprocess.run(["node", str(folder / "predict.mjs"), "--json", *map(str, files)],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 1, out.stderr  # the broken file is named, the others classified
     rows = [json.loads(line) for line in out.stdout.strip().splitlines()]
     assert [row["file"] for row in rows] == [str(f) for f in files] and "error" in rows[3]
-    for row, clip in zip(rows[:3] + rows[4:], at_16k + clips):
+    for row, clip in zip(rows[:3] + rows[4:], sixteen + clips):
         expected = model.predict(clip)
         assert row["label"] == expected.label
         difference = max(abs(row["confidences"][k] - v) for k, v in expected.confidences.items())
         # 16 kHz files are read exactly as Teachable reads them; other rates are resampled differently
-        assert difference <= (1e-4 if clip in at_16k else 1e-2), (clip.name, difference)
+        assert difference <= (1e-4 if clip in sixteen else 1e-2), (clip.name, difference)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not (Path(CHROMIUM).exists() and (NODE_MODULES / "onnxruntime-web").exists()),
+                    reason="needs Debian's chromium and `make node-deps`")
+def test_index_html_hears_the_microphone_and_reads_a_chosen_file(model, tmp_path):
+    """The bundle's web page, offline with onnxruntime-web beside it: a fake microphone saying
+    "banana" over and over is named; a chosen 16 kHz recording gets Teachable's answer."""
+    from playwright.sync_api import sync_playwright
+
+    folder = write_bundle(model, tmp_path / "bundle")
+    for name in ("ort.wasm.min.js", "ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs"):
+        shutil.copy(NODE_MODULES / "onnxruntime-web" / "dist" / name, folder / name)
+    microphone = at_16k(speak(tmp_path / "banana.wav", "banana", HELD_OUT_VOICES[0], 50, 150))
+    chosen = at_16k(speak(tmp_path / "stop.wav", "stop", HELD_OUT_VOICES[1], 40, 160))
+    expected = model.predict(chosen)
+    with FolderServer(folder) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={microphone}", "--disable-background-networking"])
+        page = browser.new_page()
+        page.route("https://**/*", lambda route: route.abort())  # offline
+        page.goto(f"{base}/index.html")
+        page.wait_for_function("() => document.getElementById('label').textContent === 'banana'", timeout=60_000)
+        page.set_input_files("#file", str(chosen))
+        page.wait_for_function(f"() => document.getElementById('label').textContent === {json.dumps(expected.label)}",
+                               timeout=60_000)
+        shown = {row.locator("span").first.inner_text(): row.locator("span").last.inner_text()
+                 for row in page.locator(".bar").all()}
+        assert shown == {name: f"{round(p * 100)}%" for name, p in expected.confidences.items()}
+        shots = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
+        shots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shots / f"export-sound-index-html-{model.classifier.kind}.png"))
+        browser.close()
 
 
 def test_listen_finds_words_with_their_times(model, tmp_path):

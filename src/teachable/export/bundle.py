@@ -20,8 +20,9 @@ from .onnx_model import OPSET, export_onnx
 
 # Per format: template file -> name in the bundle.
 TEMPLATES = {
-    "onnx-sound": {"predict_sound.py": "predict.py", "predict_sound.mjs": "predict.mjs", "package-sound.json": "package.json",
-                   "npmrc": ".npmrc", "README-sound.md": "README.md"},
+    "onnx-sound": {"predict_sound.py": "predict.py", "predict_sound.mjs": "predict.mjs", "sound_recipe.mjs": "sound_recipe.mjs",
+                   "index-sound.html": "index.html", "package-sound.json": "package.json", "npmrc": ".npmrc",
+                   "README-sound.md": "README.md"},
     "onnx-keypoints": {"predict_pose.py": "predict.py", "keypoint_features.py": "keypoint_features.py",
                        "README-pose.md": "README.md"},
     "onnx": {"predict.py": "predict.py", "predict.mjs": "predict.mjs", "index.html": "index.html", "npmrc": ".npmrc",
