@@ -20,13 +20,13 @@ from .onnx_model import OPSET, export_onnx
 
 # Per format: template file -> name in the bundle.
 TEMPLATES = {
-    "onnx-sound": {"predict_sound.py": "predict.py", "predict_sound.mjs": "predict.mjs", "sound_recipe.mjs": "sound_recipe.mjs",
-                   "index-sound.html": "index.html", "package-sound.json": "package.json", "npmrc": ".npmrc",
-                   "README-sound.md": "README.md"},
+    "onnx-sound": {"predict_sound.py": "predict.py", "predict_sound.mjs": "predict.mjs",
+                   "sound_recipe.mjs": "sound_recipe.mjs", "index-sound.html": "index.html", "ort_web.mjs": "ort_web.mjs",
+                   "package-sound.json": "package.json", "npmrc": ".npmrc", "README-sound.md": "README.md"},
     "onnx-keypoints": {"predict_pose.py": "predict.py", "keypoint_features.py": "keypoint_features.py",
                        "README-pose.md": "README.md"},
-    "onnx": {"predict.py": "predict.py", "predict.mjs": "predict.mjs", "index.html": "index.html", "npmrc": ".npmrc",
-             "package.json": "package.json", "README.md": "README.md"},
+    "onnx": {"predict.py": "predict.py", "predict.mjs": "predict.mjs", "index.html": "index.html",
+             "ort_web.mjs": "ort_web.mjs", "npmrc": ".npmrc", "package.json": "package.json", "README.md": "README.md"},
     "tflite": {"predict_tflite.py": "predict_tflite.py", "README-tflite.md": "README.md"},
     "tfjs": {"README-tfjs.md": "README.md"},
 }
