@@ -140,3 +140,16 @@ def test_predict_tflite_script(bundle, fewshot_test, tmp_path):
         rows = [json.loads(line) for line in out.stdout.strip().splitlines()]
         assert [row.get("label") for row in rows] == ["cat", None, "rocket"]
         assert rows[1]["file"] == str(broken) and rows[1]["error"]
+
+
+def test_knn_model_float_file_holds_the_vote_shares(fewshot_train, fewshot_test, tmp_path):
+    from teachable.export.bundle import write_bundle
+
+    knn = teachable.train(teachable.Dataset.from_folder(fewshot_train), classifier="knn")
+    bundle = write_bundle(knn, tmp_path / "knn", "tflite")
+    assert not (bundle / QUANTISED_FILE).exists()  # no calibration photos, no quantised file
+    images = sorted(fewshot_test.rglob("*.jpg"))[::2]
+    expected = knn.predict_batch(images)
+    shares = run(bundle / FLOAT_FILE, np.stack([prepare(p) for p in images]))
+    assert [knn.labels[i] for i in shares.argmax(1)] == [p.label for p in expected]
+    assert np.abs(shares - np.array([[p.confidences[n] for n in knn.labels] for p in expected])).max() <= 1e-4
