@@ -21,7 +21,7 @@ from teachable.embed.preprocess import prepare
 from teachable.errors import TeachableError
 from teachable.export.bundle import write_bundle
 from teachable.export.onnx_model import export_onnx
-from bundles import npm_install
+from bundles import fresh_venv, npm_install
 from media import write_y4m
 from servers import FolderServer
 from photos import photo, random_view, write_formats
@@ -74,14 +74,21 @@ def test_bundle_contents(model, tmp_path):
         write_bundle(model, folder)
 
 
-def test_predict_py_prints_the_right_class(model, tmp_path):
+@pytest.fixture(scope="module")
+def bundle_python(tmp_path_factory, fewshot_train) -> Path:
+    """Python in a fresh virtualenv holding what the bundle's README says to pip install."""
+    model = teachable.train(teachable.Dataset.from_folder(fewshot_train), classifier="head")
+    return fresh_venv(write_bundle(model, tmp_path_factory.mktemp("venv") / "bundle"), tmp_path_factory.mktemp("venv") / "env")
+
+
+def test_predict_py_prints_the_right_class(model, bundle_python, tmp_path):
     folder = write_bundle(model, tmp_path / "bundle")
     rng = np.random.default_rng(21)
     photos = {}
     for name in ("cat", "rocket"):
         photos[name] = tmp_path / f"{name}.jpg"
         random_view(photo(name), rng).save(photos[name])
-    out = subprocess.run([sys.executable, str(folder / "predict.py"), *map(str, photos.values())],
+    out = subprocess.run([str(bundle_python), str(folder / "predict.py"), *map(str, photos.values())],
                          capture_output=True, text=True, timeout=120, check=True).stdout
     lines = out.strip().splitlines()
     assert lines[0].split(": ")[1].split()[0] == "cat" and lines[1].split(": ")[1].split()[0] == "rocket"

@@ -17,7 +17,7 @@ import soundfile as sf
 import teachable
 from teachable.embed.audio import get_sound_backbone, load_audio
 from teachable.export.bundle import write_bundle
-from bundles import npm_install
+from bundles import fresh_venv, npm_install
 from servers import FolderServer
 from sounds import ESPEAK, HELD_OUT_VOICES, TRAIN_VOICES, noise, speak, write_sound_dataset
 
@@ -42,7 +42,14 @@ def model(request, tmp_path_factory):
     return teachable.train(teachable.Dataset.from_folder(data), classifier=request.param, validation_split=0)
 
 
-def test_bundle_reproduces_the_pipeline(model, tmp_path):
+@pytest.fixture(scope="module")
+def bundle_python(model, tmp_path_factory) -> Path:
+    """Python in a fresh virtualenv holding what the sound bundle's README says to pip install."""
+    root = tmp_path_factory.mktemp("venv")
+    return fresh_venv(write_bundle(model, root / "bundle"), root / "env")
+
+
+def test_bundle_reproduces_the_pipeline(model, bundle_python, tmp_path):
     folder = write_bundle(model, tmp_path / "bundle")
     notice = (folder / "NOTICE.md").read_text()  # Google's front end travels with its licence
     assert "speech_embedding" in notice and "Apache License" in notice
@@ -59,7 +66,7 @@ def test_bundle_reproduces_the_pipeline(model, tmp_path):
     reference = np.array([[p.confidences[n] for n in model.labels] for p in expected])
     assert np.abs(probabilities - reference).max() <= 1e-4
     # and the example script, with its own front end, prints the same classes
-    out = subprocess.run([sys.executable, str(folder / "predict.py"), *map(str, clips)],
+    out = subprocess.run([str(bundle_python), str(folder / "predict.py"), *map(str, clips)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert [line.split(": ")[1].split()[0] for line in out.stdout.strip().splitlines()] == ["yes", "stop", "banana"]
@@ -120,7 +127,7 @@ def test_index_html_hears_the_microphone_and_reads_a_chosen_file(model, tmp_path
         browser.close()
 
 
-def test_listen_finds_words_with_their_times(model, tmp_path):
+def test_listen_finds_words_with_their_times(model, bundle_python, tmp_path):
     rng = np.random.default_rng(4)
     parts, expected = [noise(1.5, rng, 0.01)], []
     for word in ("banana", "stop"):
@@ -138,7 +145,7 @@ def test_listen_finds_words_with_their_times(model, tmp_path):
         assert abs(h["time"] - at) <= 1.0, (h, at)
     # the exported bundle's predict.py --listen merges overlapping windows the same way
     folder = write_bundle(model, tmp_path / "bundle")
-    bundled = subprocess.run([sys.executable, str(folder / "predict.py"), str(recording), "--listen", "--threshold", "0.5"],
+    bundled = subprocess.run([str(bundle_python), str(folder / "predict.py"), str(recording), "--listen", "--threshold", "0.5"],
                              capture_output=True, text=True, timeout=120)
     assert bundled.returncode == 0, bundled.stderr
     lines = [line.split() for line in bundled.stdout.strip().splitlines()]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import zipfile
 
 import numpy as np
@@ -129,12 +128,15 @@ def test_metadata_reads_as_the_task_library_reads_it(model, bundle, fewshot_test
             assert max(abs(scores_[labels.index(k)] - v) for k, v in truth.confidences.items()) <= tolerance
 
 
-def test_predict_tflite_script(bundle, fewshot_test, tmp_path):
+def test_predict_tflite_script_in_a_fresh_virtualenv(bundle, fewshot_test, tmp_path):
+    from bundles import fresh_venv
+
+    python = fresh_venv(bundle, tmp_path / "env")  # what README.md says to pip install, nothing more
     images = [sorted((fewshot_test / name).glob("*.jpg"))[0] for name in ("cat", "rocket")]
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not a picture")
     for flag in ([], ["--quantised"]):
-        out = subprocess.run([sys.executable, str(bundle / "predict_tflite.py"), "--json", *flag, str(images[0]),
+        out = subprocess.run([str(python), str(bundle / "predict_tflite.py"), "--json", *flag, str(images[0]),
                               str(broken), str(images[1])], capture_output=True, text=True, timeout=120)
         assert out.returncode == 1, out.stderr  # the broken file is named, the others classified
         rows = [json.loads(line) for line in out.stdout.strip().splitlines()]
