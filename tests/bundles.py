@@ -1,4 +1,5 @@
-"""Installing an exported bundle's Node.js packages the way its README says."""
+"""Setting up an exported bundle the way its README says: npm packages, a fresh virtualenv, and
+onnxruntime-web beside its web page (from the packages `make node-deps` installs)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,15 @@ from pathlib import Path
 import pytest
 
 UNREACHABLE = ("ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ETIMEDOUT")
+NODE_MODULES = Path(__file__).resolve().parents[1] / ".node" / "node_modules"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ORT_WEB_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs")
+
+
+def add_onnxruntime_web(folder: Path) -> None:
+    """The three onnxruntime-web files the bundle's README says to copy beside index.html for offline use."""
+    for name in ORT_WEB_FILES:
+        shutil.copy(NODE_MODULES / "onnxruntime-web" / "dist" / name, folder / name)
 
 
 def npm_install(folder: Path) -> Path:

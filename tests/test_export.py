@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -21,13 +20,11 @@ from teachable.embed.preprocess import prepare
 from teachable.errors import TeachableError
 from teachable.export.bundle import write_bundle
 from teachable.export.onnx_model import export_onnx
-from bundles import fresh_venv, npm_install
+from bundles import CHROMIUM, NODE_MODULES, add_onnxruntime_web, fresh_venv, npm_install
 from media import write_y4m
 from servers import FolderServer
 from photos import photo, random_view, write_formats
 
-NODE_MODULES = Path(__file__).resolve().parents[1] / ".node" / "node_modules"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module", params=["head", "knn"])
@@ -130,9 +127,7 @@ def test_index_html_classifies_the_webcam(model, tmp_path):
     from playwright.sync_api import sync_playwright
 
     folder = write_bundle(model, tmp_path / "bundle")
-    dist = NODE_MODULES / "onnxruntime-web" / "dist"
-    for name in ("ort.wasm.min.js", "ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs"):
-        shutil.copy(dist / name, folder / name)
+    add_onnxruntime_web(folder)
     video = write_y4m(tmp_path / "rocket.y4m", [random_view(photo("rocket"), np.random.default_rng(3)) for _ in range(4)], repeat=4)
     with FolderServer(folder) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
@@ -167,9 +162,7 @@ def test_index_html_works_offline_without_a_camera_on_a_chosen_file(model, tmp_p
         page.wait_for_function("() => document.getElementById('label').textContent.startsWith('error')", timeout=60_000)
         message = page.locator("#label").inner_text()
         assert "ort.wasm.min.js" in message and "npm pack onnxruntime-web" in message
-        dist = NODE_MODULES / "onnxruntime-web" / "dist"
-        for name in ("ort.wasm.min.js", "ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs"):
-            shutil.copy(dist / name, folder / name)
+        add_onnxruntime_web(folder)
         page.goto(url)  # no fake camera: getUserMedia fails
         page.wait_for_function("() => document.getElementById('camera-note').textContent.includes('No camera')", timeout=60_000)
         page.set_input_files("#file", str(tmp_path / "cat.png"))

@@ -4,7 +4,6 @@ words in a longer recording with their times."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,13 +16,11 @@ import soundfile as sf
 import teachable
 from teachable.embed.audio import get_sound_backbone, load_audio
 from teachable.export.bundle import write_bundle
-from bundles import fresh_venv, npm_install
+from bundles import CHROMIUM, NODE_MODULES, add_onnxruntime_web, fresh_venv, npm_install
 from servers import FolderServer
 from sounds import ESPEAK, HELD_OUT_VOICES, TRAIN_VOICES, noise, speak, write_sound_dataset
 
 pytestmark = pytest.mark.skipif(ESPEAK is None, reason="needs espeak-ng")
-NODE_MODULES = Path(__file__).resolve().parents[1] / ".node" / "node_modules"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def at_16k(clip: Path) -> Path:
@@ -102,8 +99,7 @@ def test_index_html_hears_the_microphone_and_reads_a_chosen_file(model, tmp_path
     from playwright.sync_api import sync_playwright
 
     folder = write_bundle(model, tmp_path / "bundle")
-    for name in ("ort.wasm.min.js", "ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs"):
-        shutil.copy(NODE_MODULES / "onnxruntime-web" / "dist" / name, folder / name)
+    add_onnxruntime_web(folder)
     microphone = at_16k(speak(tmp_path / "banana.wav", "banana", HELD_OUT_VOICES[0], 50, 150))
     chosen = at_16k(speak(tmp_path / "stop.wav", "stop", HELD_OUT_VOICES[1], 40, 160))
     expected = model.predict(chosen)
