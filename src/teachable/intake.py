@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator, Union
 
+from .budget import MAX_HELD_FILE_BYTES
 from .embed.preprocess import MAX_FILE_BYTES
 from .embed.reading import read_source
 from .errors import DatasetError, InvalidImageError, NotFoundError, TeachableError
@@ -23,8 +24,6 @@ from .kinds import CheckedSample, Kind
 
 SampleInput = Union[str, Path, bytes, bytearray, memoryview]
 SOURCES = ("webcam", "upload", "import", "microphone")
-# Imports hold at most about this many bytes of files at once before storing them.
-MAX_IMPORT_BATCH_BYTES = 64 * 1024 * 1024
 # Imports read at most this much from a zip, in total, whatever its entries claim.
 MAX_IMPORT_ZIP_BYTES = 8 * 1024 * 1024 * 1024
 LAYOUT = ("Put each class's files in a folder named after the class (photos/cat/1.jpg, photos/dog/2.jpg) "
@@ -214,7 +213,7 @@ def import_dataset(project, source: Path, on_progress: Callable[[int], None] | N
         batch.setdefault(class_name, []).append((label, data))
         pending += 1
         pending_bytes += len(data)
-        if pending >= batch_size or pending_bytes >= MAX_IMPORT_BATCH_BYTES:  # big files: fewer at once
+        if pending >= batch_size or pending_bytes >= MAX_HELD_FILE_BYTES:  # big files: fewer at once
             flush()
     flush(final=True)
     if not found:

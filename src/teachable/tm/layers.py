@@ -19,11 +19,19 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..budget import MAX_BATCH_ACTIVATION_BYTES, MAX_IMAGE_ACTIVATION_BYTES, MAX_INPUT_SIDE
 from ..errors import ModelFileError
 
 KERAS_VERSION = "tfjs-layers 1.3.1"  # what Teachable Machine writes, and the oldest reader we promise
 MAX_LAYERS = 2000
 MAX_DEPTH = 8
+# Every layer parameter is bounded: what image classifiers use, with room to spare. A model that
+# asks for more is refused when it is read, before anything is allocated.
+MAX_WINDOW = 64  # kernel size, stride, dilation rate, depth multiplier
+MAX_PADDING = 256
+MAX_UNITS = 65_536  # filters, dense units, channels of any layer output
+MAX_CHANNELS_IN = 4
+MAX_FEATURES_IN = 1 << 20  # a flat (non-image) input
 
 
 class UnknownLayerError(ModelFileError):
@@ -62,6 +70,8 @@ class _Flattener:
         return name
 
     def add(self, node: Node) -> str:
+        if not isinstance(node.config, dict):
+            raise ModelFileError(f"The layer '{node.name}' has no config.")
         if node.name in self.names or node.name in self.alias:
             raise ModelFileError(f"The model defines the layer name '{node.name}' twice.")
         if len(self.nodes) >= MAX_LAYERS:
@@ -79,6 +89,8 @@ class _Flattener:
     def container(self, spec: dict, inputs: list[str] | None, depth: int) -> list[str]:
         if depth > MAX_DEPTH:
             raise ModelFileError("The model nests containers too deeply.")
+        if not isinstance(spec, dict):
+            raise ModelFileError("The model's topology is not a Keras model configuration.")
         kind = spec.get("class_name")
         config = spec.get("config")
         if kind == "Sequential":
@@ -153,9 +165,12 @@ def read_topology(topology: dict) -> "Graph":
         raise ModelFileError("The model's topology is not a JSON object.")
     spec = topology.get("model_config", topology)
     flattener = _Flattener()
-    outputs = flattener.container(spec, None, 0)
+    try:
+        outputs = flattener.container(spec, None, 0)
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:  # a config of the wrong JSON type
+        raise ModelFileError(f"The model's layer configuration is malformed ({type(exc).__name__}).") from None
     inputs = [n.name for n in flattener.nodes if n.class_name == "InputLayer"]
-    if len(inputs) != 1:
+    if len(inputs) != 1 or flattener.nodes[0].class_name != "InputLayer":
         raise UnknownLayerError("Only models with one input are read.")
     for node in flattener.nodes:
         if node.class_name != "InputLayer" and node.class_name not in LAYERS:
@@ -185,20 +200,41 @@ def _activation(name: object) -> Callable:
         "hardSigmoid": lambda x: torch.clamp(0.2 * x + 0.5, 0.0, 1.0),
     }
     if isinstance(name, dict):  # Keras 3 writes {"class_name": ..., "config": {"name": ...}}
-        name = (name.get("config") or {}).get("name", name.get("class_name"))
+        config = name.get("config")
+        name = config.get("name", name.get("class_name")) if isinstance(config, dict) else name.get("class_name")
     if name is None:
         name = "linear"
-    if name not in table:
-        raise UnknownLayerError(f"The model uses the activation '{name}', which Teachable cannot run.")
+    if not isinstance(name, str) or name not in table:
+        raise UnknownLayerError(f"The model uses the activation {show_value(name)}, which Teachable cannot run.")
     return table[name]
 
 
-def _pair(value: object, what: str) -> tuple[int, int]:
-    if isinstance(value, int):
-        return value, value
-    if isinstance(value, list | tuple) and len(value) == 2 and all(isinstance(v, int) for v in value):
-        return int(value[0]), int(value[1])
-    raise ModelFileError(f"The model gives an invalid {what}: {value!r}.")
+def show_value(value: object) -> str:
+    """A short picture of a config value for a message (a 500,000-digit number included)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        text = "a number too long to print"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _int(value: object, what: str, low: int, high: int) -> int:
+    """An integer config value within [low, high] (booleans are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ModelFileError(f"The model gives an invalid {what}: {show_value(value)} (Teachable reads {low} to {high}).")
+    return value
+
+
+def _number(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ModelFileError(f"The model gives an invalid {what}: {show_value(value)}.")
+    return float(value)
+
+
+def _pair(value: object, what: str, low: int = 1, high: int = MAX_WINDOW) -> tuple[int, int]:
+    if isinstance(value, list | tuple) and len(value) == 2:
+        return _int(value[0], what, low, high), _int(value[1], what, low, high)
+    return _int(value, what, low, high), _int(value, what, low, high)
 
 
 def same_pads(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
@@ -297,17 +333,18 @@ def _run_relu(node: Node, xs, w: Weights):
     return torch.clamp(y, max=float(c["max_value"])) if c.get("max_value") is not None else y
 
 
+def _paddings(padding: object) -> tuple[tuple[int, int], tuple[int, int]]:
+    """ZeroPadding2D's padding: n, [rows, cols] or [[top, bottom], [left, right]]."""
+    if isinstance(padding, list | tuple) and len(padding) == 2 and all(isinstance(p, list | tuple) for p in padding):
+        return _pair(padding[0], "padding", 0, MAX_PADDING), _pair(padding[1], "padding", 0, MAX_PADDING)
+    rows, cols = _pair(padding, "padding", 0, MAX_PADDING)
+    return (rows, rows), (cols, cols)
+
+
 def _run_zero_padding(node: Node, xs, w: Weights):
     from torch.nn import functional as F
 
-    _channels_last(node.config)
-    padding = node.config.get("padding", 1)
-    if isinstance(padding, int):
-        (top, bottom), (left, right) = (padding, padding), (padding, padding)
-    elif isinstance(padding, list) and len(padding) == 2 and all(isinstance(p, int) for p in padding):
-        (top, bottom), (left, right) = (padding[0], padding[0]), (padding[1], padding[1])
-    else:
-        (top, bottom), (left, right) = _pair(padding[0], "padding"), _pair(padding[1], "padding")
+    (top, bottom), (left, right) = _paddings(node.config.get("padding", 1))
     return F.pad(xs[0], (0, 0, left, right, top, bottom))
 
 
@@ -334,14 +371,11 @@ def _run_global_max(node: Node, xs, w: Weights):
 def _run_concatenate(node: Node, xs, w: Weights):
     import torch
 
-    return torch.cat(xs, dim=int(node.config.get("axis", -1)))
+    return torch.cat(xs, dim=int(node.config.get("axis", -1)))  # checked by _concatenate_shape
 
 
 def _run_reshape(node: Node, xs, w: Weights):
-    shape = node.config.get("target_shape")
-    if not isinstance(shape, list) or not all(isinstance(v, int) for v in shape):
-        raise ModelFileError(f"The reshape '{node.name}' has no valid target shape.")
-    return xs[0].reshape(xs[0].shape[0], *shape)
+    return xs[0].reshape(xs[0].shape[0], *node.config["target_shape"])  # checked by _reshape_shape
 
 
 def _elementwise(op: Callable) -> Callable:
@@ -375,12 +409,192 @@ LAYERS: dict[str, Callable] = {
 }
 
 
+# ---------------------------------------------------------------- planning
+# Each layer's output shape (one picture, no batch axis) from its inputs' shapes and its config,
+# every parameter checked: a model is planned when it is read, so a config that would allocate
+# gigabytes, or that no layer can run, is refused with a sentence before anything runs.
+
+Shape = tuple[int, ...]
+
+
+def _image(node: Node, shape: Shape) -> Shape:
+    if len(shape) != 3:
+        raise ModelFileError(f"The layer '{node.name}' needs a picture (height, width, channels); it is given {list(shape)}.")
+    _channels_last(node.config)
+    return shape
+
+
+def _window_shape(node: Node, shape: Shape, channels_out: int) -> Shape:
+    """Conv2D and DepthwiseConv2D: TensorFlow's output size for 'same' and 'valid' padding."""
+    c = node.config
+    height, width, _ = _image(node, shape)
+    kernel = _pair(c.get("kernel_size"), "kernel size")
+    stride = _pair(c.get("strides", 1), "stride")
+    dilation = _pair(c.get("dilation_rate", 1), "dilation rate")
+    padding = c.get("padding", "valid")
+    if padding not in ("same", "valid"):
+        raise UnknownLayerError(f"The model uses {show_value(padding)} padding, which Teachable cannot run.")
+    _activation(c.get("activation"))
+    out = []
+    for size, k, s, d in zip((height, width), kernel, stride, dilation):
+        effective = (k - 1) * d + 1
+        out.append(math.ceil(size / s) if padding == "same" else (size - effective) // s + 1)
+    if min(out) < 1:
+        raise ModelFileError(f"The layer '{node.name}' has a window larger than its input {list(shape)}.")
+    return out[0], out[1], _int(channels_out, "number of output channels", 1, MAX_UNITS)
+
+
+def _conv_shape(node: Node, shapes: list[Shape]) -> Shape:
+    if node.config.get("groups", 1) != 1:
+        raise UnknownLayerError(f"The convolution '{node.name}' is grouped, which Teachable cannot run.")
+    return _window_shape(node, shapes[0], node.config.get("filters"))
+
+
+def _depthwise_shape(node: Node, shapes: list[Shape]) -> Shape:
+    multiplier = _int(node.config.get("depth_multiplier", 1), "depth multiplier", 1, MAX_WINDOW)
+    return _window_shape(node, shapes[0], _image(node, shapes[0])[2] * multiplier)
+
+
+def _batchnorm_shape(node: Node, shapes: list[Shape]) -> Shape:
+    axis = node.config.get("axis", -1)
+    axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
+    if isinstance(axis, bool) or axis not in (-1, len(shapes[0])):
+        raise UnknownLayerError(f"The batch normalisation '{node.name}' is not over the channels.")
+    if _number(node.config.get("epsilon", 1e-3), "epsilon") < 0:
+        raise ModelFileError(f"The batch normalisation '{node.name}' has a negative epsilon.")
+    return shapes[0]
+
+
+def _relu_shape(node: Node, shapes: list[Shape]) -> Shape:
+    for key in ("negative_slope", "threshold", "max_value"):
+        if node.config.get(key) is not None:
+            _number(node.config[key], key.replace("_", " "))
+    return shapes[0]
+
+
+def _activation_shape(node: Node, shapes: list[Shape]) -> Shape:
+    _activation(node.config.get("activation"))
+    return shapes[0]
+
+
+def _zero_padding_shape(node: Node, shapes: list[Shape]) -> Shape:
+    height, width, channels = _image(node, shapes[0])
+    (top, bottom), (left, right) = _paddings(node.config.get("padding", 1))
+    return height + top + bottom, width + left + right, channels
+
+
+def _dense_shape(node: Node, shapes: list[Shape]) -> Shape:
+    _activation(node.config.get("activation"))
+    return (*shapes[0][:-1], _int(node.config.get("units"), "number of units", 1, MAX_UNITS))
+
+
+def _global_pool_shape(node: Node, shapes: list[Shape]) -> Shape:
+    channels = _image(node, shapes[0])[2]
+    return (1, 1, channels) if node.config.get("keepdims") else (channels,)
+
+
+def _merge_shape(node: Node, shapes: list[Shape]) -> Shape:
+    if len(shapes) < 2:
+        raise ModelFileError(f"The merge layer '{node.name}' has fewer than two inputs.")
+    if any(shape != shapes[0] for shape in shapes):
+        raise ModelFileError(f"The merge layer '{node.name}' joins outputs of different shapes: {[list(s) for s in shapes]}.")
+    return shapes[0]
+
+
+def _concatenate_shape(node: Node, shapes: list[Shape]) -> Shape:
+    rank = len(shapes[0])
+    axis = _int(node.config.get("axis", -1), "concatenation axis", -rank - 1, rank)
+    axis = axis + rank + 1 if axis < 0 else axis
+    if axis == 0:
+        raise ModelFileError(f"The layer '{node.name}' concatenates along the batch axis.")
+    rest = [s[:axis - 1] + s[axis:] for s in shapes]
+    if any(len(s) != rank or r != rest[0] for s, r in zip(shapes, rest)):
+        raise ModelFileError(f"The layer '{node.name}' concatenates outputs of mismatched shapes: {[list(s) for s in shapes]}.")
+    return (*shapes[0][:axis - 1], sum(s[axis - 1] for s in shapes), *shapes[0][axis:])
+
+
+def _reshape_shape(node: Node, shapes: list[Shape]) -> Shape:
+    target = node.config.get("target_shape")
+    size = math.prod(shapes[0])
+    if not isinstance(target, list) or not 1 <= len(target) <= 4:
+        raise ModelFileError(f"The reshape '{node.name}' has no valid target shape.")
+    dims = [_int(v, "reshape dimension", -1, size) for v in target]
+    if 0 in dims or dims.count(-1) > 1:
+        raise ModelFileError(f"The reshape '{node.name}' has an invalid target shape {show_value(target)}.")
+    known = math.prod(d for d in dims if d != -1)
+    if (-1 in dims and size % known) or (-1 not in dims and known != size):
+        raise ModelFileError(f"The reshape '{node.name}' cannot turn {list(shapes[0])} into {show_value(target)}.")
+    return tuple(size // known if d == -1 else d for d in dims)
+
+
+def _same_shape(node: Node, shapes: list[Shape]) -> Shape:
+    return shapes[0]
+
+
+SHAPES: dict[str, Callable[[Node, list[Shape]], Shape]] = {
+    "Conv2D": _conv_shape,
+    "DepthwiseConv2D": _depthwise_shape,
+    "BatchNormalization": _batchnorm_shape,
+    "ReLU": _relu_shape,
+    "Activation": _activation_shape,
+    "ZeroPadding2D": _zero_padding_shape,
+    "Dense": _dense_shape,
+    "GlobalAveragePooling2D": _global_pool_shape,
+    "GlobalMaxPooling2D": _global_pool_shape,
+    "Add": _merge_shape,
+    "Multiply": _merge_shape,
+    "Concatenate": _concatenate_shape,
+    "Flatten": lambda node, shapes: (math.prod(shapes[0]),),
+    "Reshape": _reshape_shape,
+    "Dropout": _same_shape,
+    "SpatialDropout2D": _same_shape,
+}
+
+
+def input_shape(batch_shape: object) -> Shape:
+    """A model input's shape without the batch axis, bounded: a picture up to MAX_INPUT_SIDE on a
+    side with at most 4 channels, or a flat vector."""
+    if not isinstance(batch_shape, list) or not 2 <= len(batch_shape) <= 4:
+        raise ModelFileError("The model does not say the shape of its input.")
+    if batch_shape[0] is not None:
+        _int(batch_shape[0], "batch size", 1, 1 << 16)
+    dims = batch_shape[1:]
+    if len(dims) == 3:
+        return (_int(dims[0], "input height", 1, MAX_INPUT_SIDE), _int(dims[1], "input width", 1, MAX_INPUT_SIDE),
+                _int(dims[2], "number of input channels", 1, MAX_CHANNELS_IN))
+    shape = tuple(_int(d, "input size", 1, MAX_FEATURES_IN) for d in dims)
+    if math.prod(shape) > MAX_FEATURES_IN:
+        raise ModelFileError(f"The model's input {list(shape)} is larger than any classifier's Teachable reads.")
+    return shape
+
+
+def plan(nodes: list[Node]) -> tuple[dict[str, Shape], int]:
+    """Every node's output shape, and the float32 values one picture makes over all layers."""
+    shapes: dict[str, Shape] = {}
+    values = 0
+    for node in nodes:
+        if node.class_name == "InputLayer":
+            shape = input_shape(node.config.get("batch_input_shape"))
+        else:
+            shape = tuple(SHAPES[node.class_name](node, [shapes[i] for i in node.inputs]))
+        values += math.prod(shape)
+        if max(shape) > MAX_FEATURES_IN or values * 4 > MAX_IMAGE_ACTIVATION_BYTES:
+            raise ModelFileError(f"The model is too large to run: its layers up to '{node.name}' make more than "
+                                 f"{MAX_IMAGE_ACTIVATION_BYTES // 2**20} MB of values for one picture.")
+        shapes[node.name] = shape
+    return shapes, values
+
+
 class Graph:
-    """A flat layer graph with one input and one output, runnable on NHWC float32 batches."""
+    """A flat layer graph with one input and one output, runnable on NHWC float32 batches. Made
+    from a planned list of nodes: every shape is known and bounded before anything runs."""
 
     def __init__(self, nodes: list[Node], output: str) -> None:
         self.nodes = nodes
         self.output = output
+        self.shapes, self.values_per_image = plan(nodes)
+        # The last node that reads each value, so a run frees what no later layer needs.
+        self._last_use = {source: index for index, node in enumerate(nodes) for source in node.inputs}
 
     @property
     def input_shape(self) -> list:
@@ -392,24 +606,40 @@ class Graph:
         return next(n for n in self.nodes if n.name == self.output)
 
     def run(self, x: np.ndarray, weights: Weights, stop_at: str | None = None) -> np.ndarray:
-        """The output (or the output of the layer ``stop_at``) for an NHWC float32 batch."""
+        """The output (or the output of the layer ``stop_at``) for an NHWC float32 batch, run in
+        pieces whose layer outputs stay within the memory budget."""
+        x = np.ascontiguousarray(x, np.float32)
+        if tuple(x.shape[1:]) != self.shapes[self.nodes[0].name]:
+            raise ModelFileError(f"The model takes inputs of shape {list(self.shapes[self.nodes[0].name])}, "
+                                 f"not {list(x.shape[1:])}.")
+        step = max(1, MAX_BATCH_ACTIVATION_BYTES // (4 * self.values_per_image))
+        parts = [self._run(x[start:start + step], weights, stop_at) for start in range(0, max(len(x), 1), step)]
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def _run(self, x: np.ndarray, weights: Weights, stop_at: str | None) -> np.ndarray:
         import torch
 
+        target = stop_at or self.output
         values: dict[str, Any] = {}
-        with torch.inference_mode():
-            for node in self.nodes:
-                if node.class_name == "InputLayer":
-                    values[node.name] = torch.from_numpy(np.ascontiguousarray(x, np.float32))
-                else:
-                    values[node.name] = LAYERS[node.class_name](node, [values[i] for i in node.inputs], weights)
-                if node.name == stop_at:
-                    return values[node.name].numpy()
-            return values[self.output].numpy()
+        try:
+            with torch.inference_mode():
+                for index, node in enumerate(self.nodes):
+                    if node.class_name == "InputLayer":
+                        values[node.name] = torch.from_numpy(x)
+                    else:
+                        values[node.name] = LAYERS[node.class_name](node, [values[i] for i in node.inputs], weights)
+                    if node.name == target:
+                        return values[node.name].numpy()
+                    for source in node.inputs:
+                        if self._last_use[source] == index:
+                            values.pop(source, None)
+        except (RuntimeError, ValueError, TypeError, IndexError, KeyError) as exc:
+            raise ModelFileError(f"The model could not be run: {str(exc)[:200]}") from None
+        raise ModelFileError(f"The model has no layer '{target}'.")
 
     def check(self, weights: Weights) -> None:
         """Run once on zeros so a weight missing or misshapen is found at load time, not at first use."""
-        shape = [1 if v is None else v for v in self.input_shape]
-        self.run(np.zeros(shape, np.float32), weights)
+        self.run(np.zeros((1, *self.shapes[self.nodes[0].name]), np.float32), weights)
 
     # ------------------------------------------------------------ writing
 

@@ -16,6 +16,7 @@ from typing import Iterable
 import numpy as np
 from PIL import Image, ImageOps
 
+from ..budget import MAX_INPUT_SIDE
 from ..embed.preprocess import ImageInput, centre_square, load_image
 from ..embed.reading import read_source
 from ..errors import ModelFileError
@@ -90,6 +91,14 @@ def _check_labels(labels: object, graph: Graph, source: str) -> list[str]:
     return labels
 
 
+def _check_image_input(graph: Graph, size: int) -> None:
+    """The model must take what its preprocessing makes: size x size RGB pictures."""
+    shape = graph.shapes[graph.nodes[0].name]
+    if shape != (size, size, 3):
+        raise ModelFileError(f"This model takes inputs of shape {list(shape)}, not {size}x{size} RGB pictures: "
+                             "it is not a Teachable Machine image model.")
+
+
 def read_labels_txt(path: Path) -> list[str]:
     """Teachable Machine's ``labels.txt``: one ``"<index> <name>"`` line per class, in order."""
     if not path.is_file():
@@ -114,9 +123,10 @@ def _load_tfjs(model_json: Path) -> TeachableMachineModel:
         raise ModelFileError(f"'{meta_path}' is not Teachable Machine metadata.")
     labels = _check_labels(meta.get("labels"), graph, "metadata.json")
     size = meta.get("imageSize", 224)
-    if not isinstance(size, int) or not 16 <= size <= 1024:
+    if isinstance(size, bool) or not isinstance(size, int) or not 16 <= size <= MAX_INPUT_SIDE:
         raise ModelFileError(f"metadata.json gives an invalid imageSize: {size!r}.")
     model = TeachableMachineModel(labels, graph, weights, "tfjs", size, bool(meta.get("grayscale", False)))
+    _check_image_input(graph, size)
     graph.check(weights)
     return model
 
@@ -124,8 +134,10 @@ def _load_tfjs(model_json: Path) -> TeachableMachineModel:
 def _load_keras(h5: Path) -> TeachableMachineModel:
     graph, weights = read_h5(h5)
     labels = _check_labels(read_labels_txt(h5.parent / "labels.txt"), graph, "labels.txt")
-    size = graph.input_shape[1] if isinstance(graph.input_shape[1], int) else 224
+    shape = graph.shapes[graph.nodes[0].name]
+    size = shape[0] if len(shape) == 3 else 224
     model = TeachableMachineModel(labels, graph, weights, "keras", size)
+    _check_image_input(graph, size)
     graph.check(weights)
     return model
 
