@@ -76,3 +76,28 @@ def big_jpeg(side: int = 8000) -> bytes:
     buffer = io.BytesIO()
     photo("astronaut").resize((side, side)).save(buffer, format="JPEG", quality=70)
     return buffer.getvalue()
+
+
+def knn_bomb(rows: int) -> bytes:
+    """A small kNN .teachable whose metadata honestly counts ``rows`` examples, all zeros, deflated
+    to kilobytes: within the per-file weights limit, it would unpack to ``rows`` x 5 kB."""
+    meta = {"format": "teachable-model", "format_version": 1, "kind": "image", "labels": ["a", "b"],
+            "backbone": {"id": "efficientnet-lite0-imagenet-224-v1"}, "training_counts": {"a": rows - 1, "b": 1},
+            "classifier": {"type": "knn", "params": {"k": 3}}}
+    npz = io.BytesIO()
+    with zipfile.ZipFile(npz, "w", compression=zipfile.ZIP_DEFLATED) as inner:
+        for name, descr, shape, itemsize in (("examples", "<f4", (rows, 1280), 4), ("labels", "<i8", (rows,), 8)):
+            header = io.BytesIO()
+            np.lib.format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False, "shape": shape})
+            with inner.open(f"{name}.npy", "w", force_zip64=True) as handle:
+                handle.write(header.getvalue())
+                left = int(np.prod(shape)) * itemsize
+                zeros = bytes(16 * 1024 * 1024)
+                while left:
+                    handle.write(zeros[:min(left, len(zeros))])
+                    left -= min(left, len(zeros))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("metadata.json", json.dumps(meta))
+        archive.writestr("weights.npz", npz.getvalue())
+    return out.getvalue()

@@ -37,8 +37,8 @@ MAX_INPUT_SIDE = 1024
 MAX_HELD_FILE_BYTES = 64 * MB
 
 # Pixels decoded at the same time by one process, over every thread (uploads, predictions,
-# imports): two photos of the largest size accepted; smaller photos share it.
-MAX_DECODING_PIXELS = 2 * 64_000_000
+# imports): one photo of the largest size accepted; smaller photos share it.
+MAX_DECODING_PIXELS = 64_000_000
 
 
 class ByteCounter:

@@ -18,9 +18,11 @@ import tempfile
 import zipfile
 import zlib
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
+from .budget import MAX_TEACHABLE_WEIGHT_BYTES
 from .classify.head import HIDDEN_UNITS
 from .errors import ModelFileError
 from .kinds import KINDS
@@ -28,7 +30,10 @@ from .kinds import KINDS
 FORMAT = "teachable-model"
 FORMAT_VERSION = 1
 MAX_METADATA_BYTES = 4 * 1024 * 1024
-MAX_WEIGHTS_BYTES = 1024 * 1024 * 1024
+MAX_WEIGHTS_BYTES = MAX_TEACHABLE_WEIGHT_BYTES
+# weights.npz is unpacked to a temporary file past this size rather than held in memory beside
+# the arrays made from it.
+SPOOL_BYTES = 64 * 1024 * 1024
 MAX_FILE_BYTES = MAX_WEIGHTS_BYTES + MAX_METADATA_BYTES
 CLASSIFIERS = ("head", "knn")
 MAX_HIDDEN_UNITS = 65_536
@@ -74,18 +79,36 @@ def read(path: str | Path) -> bytes:
     return path.read_bytes()
 
 
-def _member(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
+def _info(archive: zipfile.ZipFile, name: str, limit: int) -> zipfile.ZipInfo:
     try:
         info = archive.getinfo(name)
     except KeyError:
         raise ModelFileError(f"This is not a Teachable model: it has no {name}.") from None
     if info.file_size > limit:
         raise ModelFileError(f"The model's {name} is too large ({info.file_size:,} bytes).")
-    with archive.open(info) as handle:
+    return info
+
+
+def _member(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
+    with archive.open(_info(archive, name, limit)) as handle:
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise ModelFileError(f"The model's {name} is too large.")
     return data
+
+
+def _spooled_member(archive: zipfile.ZipFile, name: str, limit: int) -> IO[bytes]:
+    """A member unpacked (at most ``limit`` bytes, counted as they come) into memory when small,
+    into a temporary file when large."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    with archive.open(_info(archive, name, limit)) as handle:
+        while chunk := handle.read(1024 * 1024):
+            if spool.tell() + len(chunk) > limit:
+                spool.close()
+                raise ModelFileError(f"The model's {name} is too large.")
+            spool.write(chunk)
+    spool.seek(0)
+    return spool
 
 
 def _check_metadata(meta: object) -> dict:
@@ -144,11 +167,12 @@ def _expected_arrays(meta: dict) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     return {"examples": ((rows, dim), FLOAT), "labels": ((rows,), INT), "center": ((dim,), FLOAT)}
 
 
-def _read_weights(raw: bytes, expected: dict[str, tuple[tuple[int, ...], np.dtype]]) -> dict[str, np.ndarray]:
-    """weights.npz, each array's header checked against ``expected`` before its data is read."""
+def _read_weights(raw: IO[bytes], expected: dict[str, tuple[tuple[int, ...], np.dtype]]) -> dict[str, np.ndarray]:
+    """weights.npz, each array's header checked against ``expected`` before its data is read
+    straight into the array it becomes (no second copy)."""
     state: dict[str, np.ndarray] = {}
     rows: set[int] = set()
-    with zipfile.ZipFile(io.BytesIO(raw)) as npz:
+    with zipfile.ZipFile(raw) as npz:
         for info in npz.infolist():
             name = info.filename[:-4] if info.filename.endswith(".npy") else None
             if name not in expected or name in state:
@@ -167,11 +191,17 @@ def _read_weights(raw: bytes, expected: dict[str, tuple[tuple[int, ...], np.dtyp
                                          f"{declared}, not what its metadata implies.")
                 if len(shape) and shape[0] < 0:
                     rows.add(declared[0])
-                size = int(np.prod(declared, dtype=np.int64)) * dtype.itemsize
-                data = handle.read(size + 1)
-            if len(data) != size:
-                raise ModelFileError(f"The model file's weights are damaged: its {name} array is truncated.")
-            state[name] = np.frombuffer(data, dtype=dtype).reshape(declared).copy()  # writable
+                array = np.empty(declared, dtype)
+                view = memoryview(array.reshape(-1).view(np.uint8))
+                done = 0
+                while done < len(view):
+                    got = handle.readinto(view[done:])
+                    if not got:
+                        raise ModelFileError(f"The model file's weights are damaged: its {name} array is truncated.")
+                    done += got
+                if handle.read(1):
+                    raise ModelFileError(f"The model file's weights are damaged: its {name} array is too long.")
+            state[name] = array
     if len(rows) > 1:
         raise ModelFileError("The model file's contents are inconsistent: kNN examples and labels differ in number.")
     return state
@@ -211,8 +241,8 @@ def unpack(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
         # The weights are no bigger than the metadata says, before a byte of them is unpacked.
         bound = sum(ARRAY_OVERHEAD_BYTES + abs(int(np.prod(shape))) * dtype.itemsize for shape, dtype in expected.values())
         try:
-            raw_weights = _member(archive, "weights.npz", min(bound, MAX_WEIGHTS_BYTES))
-            state = _read_weights(raw_weights, expected)
+            with _spooled_member(archive, "weights.npz", min(bound, MAX_WEIGHTS_BYTES)) as raw_weights:
+                state = _read_weights(raw_weights, expected)
         except ModelFileError:
             raise
         except Exception:

@@ -10,6 +10,9 @@ import unicodedata
 from .errors import InvalidNameError
 
 MAX_NAME_LENGTH = 100
+# Control and format characters, line and paragraph separators (U+2028, U+2029), lone surrogates:
+# none belongs in a name, and each can break a line of a log, a CSV or a JavaScript string.
+REFUSED_CATEGORIES = ("Cc", "Cf", "Zl", "Zp", "Cs")
 
 
 def check_name(name: object, what: str = "class") -> str:
@@ -23,6 +26,6 @@ def check_name(name: object, what: str = "class") -> str:
         raise InvalidNameError(f"A {what} name can be at most {MAX_NAME_LENGTH} characters (this one has {len(name):,}).")
     if "/" in name or "\\" in name:
         raise InvalidNameError(f"A {what} name cannot contain '/' or '\\\\': '{name}'.")
-    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in name) or name in (".", ".."):
-        raise InvalidNameError(f"A {what} name cannot contain control characters or be '.' or '..'.")
+    if any(unicodedata.category(ch) in REFUSED_CATEGORIES for ch in name) or name in (".", ".."):
+        raise InvalidNameError(f"A {what} name cannot contain control characters or line breaks, or be '.' or '..'.")
     return name

@@ -194,11 +194,13 @@ class Project:
         return self._db.integrity_check()
 
     def save_copy(self, target: str | Path) -> Path:
-        """A complete, consistent copy of the project file (for download or duplicate)."""
+        """A complete, consistent copy of the project file (for download or duplicate). The copy
+        is never published: the key of a published URL belongs to this file alone, and it is
+        wiped from the copy's pages too."""
         target = Path(target)
         if target.exists():
             raise ConflictError(f"'{target}' already exists.")
-        self._db.backup_to(target)
+        self._db.backup_to(target, forget_meta=("published",))
         return target
 
     # -- classes ------------------------------------------------------------------------------

@@ -108,9 +108,8 @@ class Workspace:
             name = new_name or f"{project.name} (copy)"
             target = self.root / f"{self._free_id(name)}{SUFFIX}"
             project.save_copy(target)
-        with Project.open(target) as copy:
+        with Project.open(target) as copy:  # never published: save_copy leaves the key behind
             copy.rename(name)
-            copy.publish(False)  # a copy is another project: it gets its own URL if published
         return self.id_of(target)
 
     def delete(self, project_id: str) -> None:
@@ -126,9 +125,8 @@ class Workspace:
             wanted = self._free_name(name or original)
             target = self.root / f"{self._free_id(wanted)}{SUFFIX}"
             project.save_copy(target)
-        with Project.open(target) as copy:
-            copy.publish(False)  # a file from elsewhere never arrives published
-            if wanted != original:
+        if wanted != original:  # (and never published: save_copy leaves any key behind)
+            with Project.open(target) as copy:
                 copy.rename(wanted)
         return self.id_of(target)
 

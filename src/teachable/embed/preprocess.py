@@ -9,13 +9,16 @@ document the same recipe so predictions match outside Teachable.
 from __future__ import annotations
 
 import io
+import threading
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Union
 
 import numpy as np
 from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from ..budget import MAX_DECODING_PIXELS
 from ..errors import ImageTooLargeError, InvalidImageError
 from .reading import read_source
 from .spec import INPUT_MEAN, INPUT_SIZE, INPUT_STD
@@ -88,6 +91,32 @@ def _from_array(array: np.ndarray) -> Image.Image:
     return Image.fromarray(array, mode="RGBA" if array.shape[-1] == 4 else "RGB")
 
 
+class DecodingBudget:
+    """Pixels decoded at the same time in this process, over every thread: a decode waits until
+    its pixels fit, so ten uploads of a small file that unpacks to 64 megapixels run one after
+    another instead of together (photos of ordinary size share the budget without waiting)."""
+
+    def __init__(self, pixels: int) -> None:
+        self.total = self.free = pixels
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def hold(self, pixels: int):
+        pixels = min(pixels, self.total)
+        with self._changed:
+            self._changed.wait_for(lambda: self.free >= pixels)
+            self.free -= pixels
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.free += pixels
+                self._changed.notify_all()
+
+
+DECODING = DecodingBudget(MAX_DECODING_PIXELS)
+
+
 def load_image(source: ImageInput, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Decode any supported input to an upright RGB PIL image, refusing bombs and broken files."""
     if isinstance(source, np.ndarray):
@@ -101,10 +130,16 @@ def load_image(source: ImageInput, max_pixels: int = MAX_PIXELS) -> Image.Image:
             raise ImageTooLargeError(
                 f"{_describe(source)} is {width}x{height} pixels; the limit is {max_pixels:,} pixels."
             )
-        try:
-            image.load()
-        except Exception as exc:  # damaged pixel data surfaces as OSError, SyntaxError, ValueError, ...
-            raise InvalidImageError(f"{_describe(source)} is damaged or truncated and could not be decoded.") from exc
+        with DECODING.hold(width * height):
+            try:
+                image.load()
+            except Exception as exc:  # damaged pixel data surfaces as OSError, SyntaxError, ValueError, ...
+                raise InvalidImageError(f"{_describe(source)} is damaged or truncated and could not be decoded.") from exc
+            return _upright_rgb(image, source)
+    return _upright_rgb(image, source)
+
+
+def _upright_rgb(image: Image.Image, source: ImageInput) -> Image.Image:
     try:
         # Only rotate when the EXIF block asks for it: exif_transpose copies the picture even
         # when it has nothing to do, which cost a fifth of a photo's preparation time.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import traceback
 from typing import Callable
 
@@ -15,6 +17,13 @@ from ..errors import TeachableError
 
 CSP = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "
        "connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
+# The API docs page (Swagger UI starts itself with an inline script): at least no framing, so no
+# other site can put "Try it out" under a visitor's clicks.
+DOCS_CSP = "frame-ancestors 'none'"
+# A request body must keep arriving: a client that sends nothing for BODY_IDLE_S, or takes longer
+# than BODY_TOTAL_S for the whole body (a 2 GB project file at 4 MB/s), is answered 408 and cut off.
+BODY_IDLE_S = 30.0
+BODY_TOTAL_S = 600.0
 
 
 def error(status: int, message: str) -> JSONResponse:
@@ -36,12 +45,22 @@ async def send_json(send, status: int, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class BodyTooSlow(HTTPException):
+    """A request body stopped arriving, or trickled in for too long."""
+
+    def __init__(self) -> None:
+        super().__init__(408, "The request body arrived too slowly; the connection was closed.")
+
+
 class BodyLimit:
-    """Refuse bodies over ``limit_for(path)`` bytes with 413.
+    """Refuse bodies over ``limit_for(path)`` bytes with 413, and bodies that do not keep
+    arriving with 408.
 
     A declared Content-Length over the limit is refused before anything is read; otherwise the
     bytes are counted as they arrive, so a chunked body (no Content-Length) is stopped at the
-    limit too instead of being buffered or spooled whole.
+    limit too instead of being buffered or spooled whole. Each part of a body must come within
+    BODY_IDLE_S of the one before, and all of it within BODY_TOTAL_S (headers have their own
+    timeout in run.py), so slow clients cannot hold the server's connections for ever.
     """
 
     def __init__(self, app, limit_for: Callable[[str], int]) -> None:
@@ -62,10 +81,19 @@ class BodyLimit:
                 return await send_json(send, 413, f"The request is too large ({declared:,} bytes); the limit is {limit:,} bytes.")
         received = 0
         started = False
+        deadline = time.monotonic() + BODY_TOTAL_S
+        body_done = False
 
         async def counted_receive():
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done:  # after the body, receive() waits for a disconnect: no time limit
+                return await receive()
+            wait = min(BODY_IDLE_S, deadline - time.monotonic())
+            try:
+                message = await asyncio.wait_for(receive(), timeout=max(wait, 0.001))
+            except asyncio.TimeoutError:
+                raise BodyTooSlow() from None
+            body_done = message["type"] != "http.request" or not message.get("more_body", False)
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
@@ -79,9 +107,9 @@ class BodyLimit:
 
         try:
             await self.app(scope, counted_receive, watched_send)
-        except BodyTooLarge as exc:  # raised where no handler turned it into a response
+        except (BodyTooLarge, BodyTooSlow) as exc:  # raised where no handler turned it into a response
             if not started:
-                await send_json(send, 413, exc.detail)
+                await send_json(send, exc.status_code, exc.detail)
 
 
 def install_common(app: FastAPI, limit_for: Callable[[str], int]) -> None:
@@ -117,6 +145,7 @@ def install_common(app: FastAPI, limit_for: Callable[[str], int]) -> None:
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         # No other site may embed what this server answers (pictures, sounds, JSON).
         response.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
-        if not request.url.path.startswith("/docs"):
-            response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        docs = request.url.path.startswith("/docs")
+        response.headers.setdefault("Content-Security-Policy", DOCS_CSP if docs else CSP)
         return response

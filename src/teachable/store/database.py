@@ -230,13 +230,19 @@ class Database:
         with self._lock:
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def backup_to(self, target: Path) -> None:
-        """A consistent copy of the whole project, even while others write to it."""
+    def backup_to(self, target: Path, forget_meta: tuple[str, ...] = ()) -> None:
+        """A consistent copy of the whole project, even while others write to it; the ``meta``
+        values named in ``forget_meta`` are emptied in the copy, overwritten on disk (secure
+        delete), so no trace of them travels with it."""
         destination = sqlite3.connect(str(target))
         try:
             with self._lock:
                 self._conn.backup(destination)
             destination.execute("PRAGMA journal_mode=DELETE")
+            if forget_meta:
+                destination.execute("PRAGMA secure_delete = ON")
+                with destination:
+                    destination.executemany("UPDATE meta SET value = '' WHERE key = ?", [(k,) for k in forget_meta])
         finally:
             destination.close()
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 import json
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..budget import MAX_HELD_FILE_BYTES
 from ..embed.preprocess import MAX_FILE_BYTES
 from ..errors import InvalidImageError, NothingDetectedError, ProjectFileError, TeachableError
 from ..names import check_name
@@ -26,7 +28,7 @@ from ..settings import check_settings
 from ..store.database import remove_files
 
 MAX_ENTRIES = 5000
-MAX_TOTAL_BYTES = 2 * 1024 * 1024 * 1024
+MAX_TOTAL_BYTES = 1024 * 1024 * 1024
 MAX_MANIFEST_BYTES = 1024 * 1024
 KNOWN_MAJOR = "2"
 TYPES = {"image": "image", "pose": "pose"}
@@ -82,8 +84,9 @@ def _manifest(archive: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo]) -> tu
         raise _fail("The project's manifest.json is too large.")
     try:
         manifest = json.loads(archive.read(info).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, zipfile.BadZipFile, OSError) as exc:
-        raise _fail(f"The project's manifest.json is not readable JSON: {exc}.") from None
+    except (UnicodeDecodeError, ValueError, RecursionError, zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+        # ValueError: json's own errors, and a number of more than 4,300 digits
+        raise _fail(f"The project's manifest.json is not readable JSON: {str(exc)[:200]}.") from None
     if not isinstance(manifest, dict):
         raise _fail("The project's manifest.json is not a JSON object.")
     kind = manifest.get("type")
@@ -108,7 +111,7 @@ def read_tm(archive: zipfile.ZipFile) -> TmProject:
     if len(infos) > MAX_ENTRIES:
         raise _fail(f"The project has {len(infos)} entries; Teachable opens at most {MAX_ENTRIES}.")
     if sum(i.file_size for i in infos) > MAX_TOTAL_BYTES:
-        raise _fail("The project unpacks to more than 2 GB.")
+        raise _fail("The project unpacks to more than 1 GB.")
     by_name: dict[str, zipfile.ZipInfo] = {}
     for info in infos:
         name = info.filename
@@ -151,6 +154,38 @@ def _project_settings(project, settings: dict) -> None:
     project.update_settings(classifier="head", **usable)
 
 
+def _held_chunks(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo]):
+    """The entries' bytes in chunks of at most 32 samples and MAX_HELD_FILE_BYTES, read one entry
+    at a time: a project of large entries never has more than one chunk unpacked at once."""
+    chunk: list[tuple[zipfile.ZipInfo, bytes]] = []
+    held = 0
+    for entry in entries:
+        try:
+            data = archive.read(entry)
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError) as exc:
+            raise _fail(f"The sample {entry.filename[:80]!r} is damaged in the project file: {exc}.") from None
+        chunk.append((entry, data))
+        held += len(data)
+        if len(chunk) >= 32 or held >= MAX_HELD_FILE_BYTES:
+            yield chunk
+            chunk, held = [], 0
+    if chunk:
+        yield chunk
+
+
+def _store_chunk(project, class_id: int, chunk: list[tuple[zipfile.ZipInfo, bytes]], report: TmImportReport) -> None:
+    def skipped(index: int, exc: InvalidImageError) -> None:
+        if isinstance(exc, NothingDetectedError):
+            report.nobody += 1
+        else:
+            report.skipped.append((chunk[index][0].filename, str(exc)))
+
+    ids, new = project.store_samples(class_id, [data for _, data in chunk], "import", False, skipped,
+                                     [entry.filename for entry, _ in chunk])
+    report.added += new
+    report.duplicates += len(ids) - new
+
+
 def tm_sample_count(source: Path) -> int:
     """How many samples a ``.tm`` holds (for a progress bar); the checks of :func:`read_tm` apply."""
     with _open_zip(Path(source)) as archive:
@@ -178,22 +213,14 @@ def import_tm(workspace, source: Path, name: str | None = None,
                 _project_settings(project, tm.settings)
                 for class_name, entries in tm.classes.items():
                     info = project.add_class(class_name) if class_name != project.rules.special_class else project.class_info(class_name)
-                    for start in range(0, len(entries), 32):
-                        chunk = entries[start:start + 32]
-                        items = [archive.read(e) for e in chunk]
-
-                        def skipped(index: int, exc: InvalidImageError, chunk=chunk) -> None:
-                            if isinstance(exc, NothingDetectedError):
-                                report.nobody += 1
-                            else:
-                                report.skipped.append((chunk[index].filename, str(exc)))
-
-                        ids, new = project.store_samples(info.id, items, "import", False, skipped,
-                                                         [e.filename for e in chunk])
-                        report.added += new
-                        report.duplicates += len(ids) - new
+                    for chunk in _held_chunks(archive, entries):
+                        _store_chunk(project, info.id, chunk, report)
                         if on_progress:
                             on_progress(len(chunk))
+                if not report.added:
+                    raise _fail(f"None of the {tm.sample_count} samples in '{source.name}' could be read"
+                                + (f" ({report.nobody} had nobody in them)" if report.nobody else "")
+                                + ": nothing to open.")
                 project.ensure_embeddings()
             report.project_id = workspace.adopt(staging)
         finally:

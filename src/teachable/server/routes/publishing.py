@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from ...errors import NotFoundError
+from ...workspace import SUFFIX
 from ..access import PUBLIC_PREFIX
 from ..deps import ProjectDep
 from ..projects import ProjectRegistry
@@ -28,7 +30,7 @@ FILES = {"model.json": "application/json", "weights.bin": "application/octet-str
 CORS = {"Access-Control-Allow-Origin": "*", "Cross-Origin-Resource-Policy": "cross-origin",
         "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS", "Access-Control-Allow-Headers": "*",
         "Cache-Control": "no-cache"}
-RESCAN_SECONDS = 2.0
+RESCAN_SECONDS = 0.5
 NOT_PUBLISHED = "No model is published at this address (it may have been switched off)."
 
 router = APIRouter(tags=["published models"])
@@ -55,34 +57,67 @@ def preflight() -> Response:
 
 
 class PublishedModels:
-    """Which project a key belongs to (found by a rate-limited scan), and each one's files, made
-    once per trained model."""
+    """Which project a key belongs to, and each one's files (made once per trained model).
+
+    The keys are indexed in memory, file by file: a lookup of an unknown key only compares each
+    project file's size and modification times (its own and its write-ahead log's) with what the
+    index saw, and reopens just the files that changed. So a stream of made-up keys costs a
+    directory listing at most every RESCAN_SECONDS, never a scan of every project."""
 
     def __init__(self, registry: ProjectRegistry) -> None:
         self.registry = registry
+        self._index: dict[Path, tuple[tuple, str | None]] = {}  # file -> (its signature, its key)
         self._owner: dict[str, str] = {}
         self._files: dict[str, tuple[int, dict[str, bytes]]] = {}
-        self._scanned = 0.0
+        self._refreshed = 0.0
         self._lock = threading.Lock()
 
-    def _scan(self) -> None:
-        owners = {}
+    @staticmethod
+    def _signature(path: Path) -> tuple | None:
+        try:
+            main = path.stat()
+        except OSError:
+            return None
+        try:
+            wal = path.with_name(path.name + "-wal").stat()
+            log = (wal.st_mtime_ns, wal.st_size)
+        except OSError:
+            log = None
+        return main.st_mtime_ns, main.st_size, log
+
+    def _refresh(self) -> None:
         workspace = self.registry.workspace
-        for entry in workspace.list():
-            try:  # opened and closed again: a scan must not leave every project open
-                with workspace.open(entry.id) as project:
+        index: dict[Path, tuple[tuple, str | None]] = {}
+        for path in workspace.root.glob(f"*{SUFFIX}"):
+            signature = self._signature(path)
+            if signature is None:
+                continue
+            known = self._index.get(path)
+            if known is not None and known[0] == signature:
+                index[path] = known
+                continue
+            try:  # opened and closed again: the index must not leave every project open
+                with workspace.open(workspace.id_of(path)) as project:
                     key = project.published
             except Exception:  # a damaged file is simply not published
-                continue
+                key = None
+            index[path] = (signature, key)
+        self._index = index
+        self._owner = {key: workspace.id_of(path) for path, (_, key) in index.items() if key}
+        self._refreshed = time.monotonic()
+
+    def note(self, project_id: str, key: str | None) -> None:
+        """A project was switched on or off here: its URL works (or stops) at once."""
+        with self._lock:
+            self._owner = {k: v for k, v in self._owner.items() if v != project_id}
             if key:
-                owners[key] = entry.id
-        self._owner, self._scanned = owners, time.monotonic()
+                self._owner[key] = project_id
 
     def files(self, key: str) -> dict[str, bytes]:
         with self._lock:
             project_id = self._owner.get(key)
-            if project_id is None and time.monotonic() - self._scanned > RESCAN_SECONDS:
-                self._scan()
+            if project_id is None and time.monotonic() - self._refreshed > RESCAN_SECONDS:
+                self._refresh()
                 project_id = self._owner.get(key)
             if project_id is None:
                 raise NotFoundError(NOT_PUBLISHED)
@@ -114,9 +149,10 @@ def get_publishing(h: ProjectDep) -> dict:
 
 
 @router.put("/api/projects/{project_id}/publish", response_model=PublishOut, responses=ERRORS)
-def set_publishing(h: ProjectDep, body: PublishIn) -> dict:
+def set_publishing(h: ProjectDep, body: PublishIn, request: Request) -> dict:
     """Switch publishing of the project's current image model on or off (off by default)."""
     key = h.project.publish(body.published)
+    request.app.state.published_models.note(request.path_params["project_id"], key)
     h.bump()
     return {"published": key is not None, "path": f"{PUBLIC_PREFIX}{key}/" if key else None}
 
