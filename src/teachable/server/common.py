@@ -82,16 +82,17 @@ class BodyLimit:
         received = 0
         started = False
         deadline = time.monotonic() + BODY_TOTAL_S
-        body_done = False
+        body_done = timed_out = False
 
         async def counted_receive():
-            nonlocal received, body_done
+            nonlocal received, body_done, timed_out
             if body_done:  # after the body, receive() waits for a disconnect: no time limit
                 return await receive()
             wait = min(BODY_IDLE_S, deadline - time.monotonic())
             try:
                 message = await asyncio.wait_for(receive(), timeout=max(wait, 0.001))
             except asyncio.TimeoutError:
+                timed_out = True
                 raise BodyTooSlow() from None
             body_done = message["type"] != "http.request" or not message.get("more_body", False)
             if message["type"] == "http.request":
@@ -102,14 +103,17 @@ class BodyLimit:
 
         async def watched_send(message):
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                started = True
+                if timed_out:  # the rest of the body may never come: end the connection
+                    message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
             await send(message)
 
         try:
             await self.app(scope, counted_receive, watched_send)
         except (BodyTooLarge, BodyTooSlow) as exc:  # raised where no handler turned it into a response
             if not started:
-                await send_json(send, exc.status_code, exc.detail)
+                await send_json(watched_send, exc.status_code, exc.detail)
 
 
 def install_common(app: FastAPI, limit_for: Callable[[str], int]) -> None:
