@@ -36,7 +36,8 @@ def train(
         )
     backbone = get_kind(dataset.kind).backbone(device)
     embeddings, y = dataset.embed(backbone, on_embed_progress)
-    model = fit(embeddings, y, dataset.classes, backbone.id, dataset.kind, on_epoch=on_epoch, device=device, **settings)
+    model = fit(embeddings, y, dataset.classes, backbone.id, dataset.kind, on_epoch=on_epoch, device=device,
+                sources=dataset.sources(backbone), **settings)
     skipped = [f"skipped {s.path}: {s.reason}" for s in dataset.skipped]
     model.notes += skipped
     if model.report is not None:

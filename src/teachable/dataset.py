@@ -37,7 +37,9 @@ class Dataset:
     labels: list[int] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     kind: str = "image"
+    root: Path | None = None  # the folder it was read from: sources are named relative to it
     _embeddings: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    _sources: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_folder(cls, path: str | Path, kind: str | None = None) -> "Dataset":
@@ -70,7 +72,7 @@ class Dataset:
         skipped += [Skipped(str(p), "files must be inside a class folder") for p in sorted(root.iterdir()) if p.is_file() and not p.name.startswith(".")]
         if not classes:
             raise DatasetError(f"'{root}' has no class folders with {files_word} in them.")
-        return cls(classes, samples, labels, skipped, kind)
+        return cls(classes, samples, labels, skipped, kind, root)
 
     @classmethod
     def from_lists(cls, samples: list, labels: list[str]) -> "Dataset":
@@ -90,6 +92,24 @@ class Dataset:
         values = np.bincount(np.asarray(self.labels, dtype=np.int64), minlength=len(self.classes))
         return {name: int(n) for name, n in zip(self.classes, values)}
 
+    def source(self, position: int) -> str:
+        """Where sample ``position`` came from: its path relative to the dataset's folder, or
+        its position in the list it was given as."""
+        sample = self.samples[position]
+        if isinstance(sample, (str, Path)):
+            path = Path(sample)
+            try:
+                return path.relative_to(self.root).as_posix() if self.root else path.as_posix()
+            except ValueError:
+                return path.as_posix()
+        return f"#{position}"
+
+    def sources(self, backbone) -> list[str]:
+        """The source of each embedding :meth:`embed` returned (a sound file gives one per second:
+        ``dog/bark.wav#2`` is its second second)."""
+        self.embed(backbone)
+        return self._sources[backbone.id]
+
     def embed(self, backbone, on_progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(embeddings, labels) of the readable samples; unreadable ones go to ``skipped``.
 
@@ -104,29 +124,32 @@ class Dataset:
             self.skipped.append(Skipped(where, str(error)))
 
         if KINDS[self.kind].audio:
-            result = self._embed_sounds(backbone, on_progress, report)
+            result, sources = self._embed_sounds(backbone, on_progress, report)
         else:
             embeddings, kept = backbone.embed_many(self.samples, on_progress=on_progress, on_error=report)
             result = (embeddings.astype(np.float32), np.asarray(self.labels, dtype=np.int64)[kept])
+            sources = [self.source(int(i)) for i in kept]
         self._embeddings[backbone.id] = result
+        self._sources[backbone.id] = sources
         return result
 
-    def _embed_sounds(self, backbone, on_progress, report) -> tuple[np.ndarray, np.ndarray]:
+    def _embed_sounds(self, backbone, on_progress, report) -> tuple[tuple[np.ndarray, np.ndarray], list[str]]:
         """Each sound file gives one sample per second (longer recordings are split)."""
         from .embed.audio import load_audio, split_clips
         from .errors import InvalidAudioError
 
-        vectors, labels = [], []
+        vectors, labels, sources = [], [], []
         for position, (sample, label) in enumerate(zip(self.samples, self.labels)):
             try:
                 clips = split_clips(load_audio(sample))
             except InvalidAudioError as exc:
                 report(position, exc)
                 clips = []
-            for clip in clips:
+            for second, clip in enumerate(clips, start=1):
                 vectors.append(backbone.clip_embedding(clip))
                 labels.append(label)
+                sources.append(self.source(position) + (f"#{second}" if len(clips) > 1 else ""))
             if on_progress:
                 on_progress(1)
         embeddings = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, backbone.dim), np.float32)
-        return embeddings, np.asarray(labels, dtype=np.int64)
+        return (embeddings, np.asarray(labels, dtype=np.int64)), sources

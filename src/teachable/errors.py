@@ -79,3 +79,10 @@ class MissingDependencyError(TeachableError):
     """An optional part of Teachable is not installed (say, mediapipe for pose projects)."""
 
     http_status = 501
+
+
+class ExplanationUnavailableError(TeachableError):
+    """A model cannot say why it answers (made before models kept their examples, say), or an
+    explanation was asked of something it does not apply to."""
+
+    http_status = 409

@@ -16,26 +16,40 @@ from .classify.knn import KNNClassifier
 from .classify.metrics import Report
 from .dataset import Dataset
 from .embed.preprocess import ImageInput
-from .errors import ModelFileError
+from .errors import ExplanationUnavailableError, ModelFileError
+from .explain.memory import DEFAULT_NEIGHBOURS, ExampleMemory, Neighbour
 from .kinds import KINDS, get_kind
 
 Classifier = Union[HeadClassifier, KNNClassifier]
 CLASSIFIERS = {"head": HeadClassifier, "knn": KNNClassifier}
 
 
+NO_EXAMPLES = ("This model file was made before Teachable kept its training examples in models (file format 1): "
+               "retrain it to see which examples a prediction resembles.")
+
+
 @dataclass(frozen=True)
 class Prediction:
-    """The winning label and the confidence of every class (summing to 1)."""
+    """The winning label and the confidence of every class (summing to 1); asked to explain,
+    the training samples it resembles most (``neighbours``), or why it cannot say
+    (``unexplained``)."""
 
     label: str
     confidences: dict[str, float]
+    neighbours: tuple[Neighbour, ...] | None = None
+    unexplained: str | None = None
 
     @property
     def confidence(self) -> float:
         return self.confidences[self.label]
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "confidence": self.confidence, "confidences": dict(self.confidences)}
+        out = {"label": self.label, "confidence": self.confidence, "confidences": dict(self.confidences)}
+        if self.neighbours is not None:
+            out["neighbours"] = [n.to_dict() for n in self.neighbours]
+        if self.unexplained is not None:
+            out["neighbours"], out["unexplained"] = None, self.unexplained
+        return out
 
 
 @dataclass
@@ -52,6 +66,7 @@ class Model:
     created: str = ""
     notes: list[str] = field(default_factory=list)
     device: str = "auto"
+    examples: ExampleMemory | None = None  # what it learnt from, for explanations (None: an older file)
 
     @property
     def backbone(self):
@@ -60,23 +75,36 @@ class Model:
         return kind.backbone(self.device)
 
     # -- prediction ---------------------------------------------------------------------------
-    def predict_embeddings(self, embeddings: np.ndarray) -> list[Prediction]:
-        """Predictions for embeddings already computed by this model's backbone."""
+    def predict_embeddings(self, embeddings: np.ndarray, explain: bool = False,
+                           k: int = DEFAULT_NEIGHBOURS) -> list[Prediction]:
+        """Predictions for embeddings already computed by this model's backbone; with
+        ``explain``, each names the ``k`` training samples it resembles most."""
         embeddings = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
         if len(embeddings) == 0:
             return []
         winners, probabilities = self.classifier.classify(embeddings)
+        found: list = [None] * len(embeddings)
+        if explain and self.examples is not None:
+            found = [tuple(row) for row in self.examples.neighbours(embeddings, self.labels, k)]
+        why = NO_EXAMPLES if explain and self.examples is None else None
         return [
-            Prediction(self.labels[int(w)], {name: float(p) for name, p in zip(self.labels, row)})
-            for w, row in zip(winners, probabilities)
+            Prediction(self.labels[int(w)], {name: float(p) for name, p in zip(self.labels, row)}, near, why)
+            for w, row, near in zip(winners, probabilities, found)
         ]
 
-    def predict(self, x: ImageInput) -> Prediction:
-        """Classify one image: a path, bytes, a PIL image or an HxWx3 array."""
-        return self.predict_embeddings(self.backbone.embed_one(x)[None])[0]
+    def neighbours(self, embeddings: np.ndarray, k: int = DEFAULT_NEIGHBOURS) -> list[list[Neighbour]]:
+        """The ``k`` training samples most like each embedding (ExplanationUnavailableError for a
+        model file made before models kept their examples)."""
+        if self.examples is None:
+            raise ExplanationUnavailableError(NO_EXAMPLES)
+        return self.examples.neighbours(embeddings, self.labels, k)
 
-    def predict_batch(self, xs: Iterable[ImageInput]) -> list[Prediction]:
-        return self.predict_embeddings(self.backbone.embed(list(xs)))
+    def predict(self, x: ImageInput, explain: bool = False) -> Prediction:
+        """Classify one image: a path, bytes, a PIL image or an HxWx3 array."""
+        return self.predict_embeddings(self.backbone.embed_one(x)[None], explain)[0]
+
+    def predict_batch(self, xs: Iterable[ImageInput], explain: bool = False) -> list[Prediction]:
+        return self.predict_embeddings(self.backbone.embed(list(xs)), explain)
 
     def evaluate(self, dataset: Dataset, on_progress=None) -> Report:
         """Accuracy, per-class accuracy and confusion matrix on a labelled dataset.
@@ -116,7 +144,13 @@ class Model:
 
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         """(metadata, arrays): all a model is, for :mod:`teachable.modelfile` to pack."""
-        return self.metadata(), self.classifier.state()
+        meta, arrays = self.metadata(), self.classifier.state()
+        if self.examples is not None:
+            explain = self.examples.state()
+            meta["explain"] = {"examples": len(self.examples), "source_bytes": int(explain["explain_sources"].size),
+                               "centred": "explain_center" in explain}
+            arrays = {**arrays, **explain}
+        return meta, arrays
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray], device: str = "auto") -> "Model":
@@ -127,7 +161,9 @@ class Model:
             report = Report.from_dict(meta["metrics"]) if meta.get("metrics") else None
             history = [EpochStats(**h) for h in meta.get("history") or []]
             counts = {str(k): int(v) for k, v in (meta.get("training_counts") or {}).items()}
-        except (KeyError, ValueError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
+            examples = (ExampleMemory.from_state(arrays, len(labels), KINDS[meta["kind"]].dim)
+                        if meta.get("explain") is not None else None)
+        except (KeyError, ValueError, TypeError, AttributeError, OverflowError, RecursionError, UnicodeDecodeError) as exc:
             raise ModelFileError(f"The model file's contents are inconsistent: {exc}.") from None
         dim = KINDS[meta["kind"]].dim
         if classifier.input_dim != dim:
@@ -135,7 +171,7 @@ class Model:
                                  f"{classifier.input_dim} numbers, the backbone gives {dim}.")
         return cls(labels=list(labels), classifier=classifier, backbone_id=meta["backbone"]["id"], kind=meta["kind"],
                    report=report, history=history, training_counts=counts, created=str(meta.get("created", "")),
-                   notes=[str(n) for n in meta.get("notes") or []], device=device)
+                   notes=[str(n) for n in meta.get("notes") or []], device=device, examples=examples)
 
     def to_bytes(self) -> bytes:
         """The bytes of a ``.teachable`` file (a zip: metadata.json + weights.npz)."""

@@ -28,7 +28,9 @@ from .errors import ModelFileError
 from .kinds import KINDS
 
 FORMAT = "teachable-model"
-FORMAT_VERSION = 1
+# 2: models keep their training examples for explanations (int8 "explain_*" arrays); files of
+# version 1 still load, and say that they cannot explain.
+FORMAT_VERSION = 2
 MAX_METADATA_BYTES = 4 * 1024 * 1024
 MAX_WEIGHTS_BYTES = MAX_TEACHABLE_WEIGHT_BYTES
 # weights.npz is unpacked to a temporary file past this size rather than held in memory beside
@@ -39,7 +41,9 @@ CLASSIFIERS = ("head", "knn")
 MAX_HIDDEN_UNITS = 65_536
 # Room for one array's .npy header and its zip entry's headers, beyond the array's own bytes.
 ARRAY_OVERHEAD_BYTES = 4096
-FLOAT, INT = np.dtype("<f4"), np.dtype("<i8")
+FLOAT, INT, INT8, BYTE = np.dtype("<f4"), np.dtype("<i8"), np.dtype("i1"), np.dtype("u1")
+# Each explanation example's source ("sample:12", "cat/IMG_0001.jpg") as JSON text, at most.
+MAX_SOURCE_BYTES = 1300
 
 def pack(meta: dict, arrays: dict[str, np.ndarray]) -> bytes:
     """The bytes of a `.teachable` file."""
@@ -167,6 +171,26 @@ def _expected_arrays(meta: dict) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     return {"examples": ((rows, dim), FLOAT), "labels": ((rows,), INT), "center": ((dim,), FLOAT)}
 
 
+def _expected_explanation(meta: dict) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """The explanation arrays a version-2 model declares in ``meta["explain"]``: one row per
+    training sample (no more than it counts), int8 codes, a scale, a class and a source each."""
+    explain = meta.get("explain")
+    if explain is None:
+        return {}
+    counts = meta.get("training_counts") or {}
+    examples, source_bytes = (explain.get("examples"), explain.get("source_bytes")) if isinstance(explain, dict) else (None, None)
+    if (not isinstance(examples, int) or isinstance(examples, bool) or not 0 <= examples <= sum(counts.values())
+            or not isinstance(source_bytes, int) or isinstance(source_bytes, bool)
+            or not 0 <= source_bytes <= 2 + examples * MAX_SOURCE_BYTES):
+        raise ModelFileError("The model file's explanation examples are inconsistent with its training counts.")
+    dim = KINDS[meta["kind"]].dim
+    expected = {"explain_codes": ((examples, dim), INT8), "explain_scales": ((examples,), FLOAT),
+                "explain_labels": ((examples,), INT), "explain_sources": ((source_bytes,), BYTE)}
+    if explain.get("centred"):
+        expected["explain_center"] = ((dim,), FLOAT)
+    return expected
+
+
 def _read_weights(raw: IO[bytes], expected: dict[str, tuple[tuple[int, ...], np.dtype]]) -> dict[str, np.ndarray]:
     """weights.npz, each array's header checked against ``expected`` before its data is read
     straight into the array it becomes (no second copy)."""
@@ -237,7 +261,7 @@ def unpack(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
         if meta["kind"] not in KINDS:
             raise ModelFileError(f"Projects of kind '{meta['kind'][:100]}' are not supported by this version of Teachable.")
         KINDS[meta["kind"]].check_backbone(meta["backbone"]["id"])
-        expected = _expected_arrays(meta)
+        expected = {**_expected_arrays(meta), **_expected_explanation(meta)}
         # The weights are no bigger than the metadata says, before a byte of them is unpacked.
         bound = sum(ARRAY_OVERHEAD_BYTES + abs(int(np.prod(shape))) * dtype.itemsize for shape, dtype in expected.values())
         try:

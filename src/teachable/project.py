@@ -25,6 +25,7 @@ import numpy as np
 
 from .embed.preprocess import MAX_FILE_BYTES
 from .errors import ConflictError, InvalidNameError, ProjectFileError, TeachableError
+from .explain.memory import sample_source
 from .intake import SOURCES, ErrorCallback, ImportResult, SampleInput, check_items, embedding_batch, import_dataset
 from .kinds import EXTENSIONS, KINDS, Kind, get_kind
 from .model import Model
@@ -343,12 +344,12 @@ class Project:
 
         self.ensure_embeddings(on_progress=on_embed_progress, device=device)
         classes = self.classes()
-        vectors, class_ids, _ = self.embeddings()
+        vectors, class_ids, sample_ids = self.embeddings()
         trained_on = self.trained_on()
         position = {info.id: i for i, info in enumerate(classes)}
         y = np.array([position[c] for c in class_ids], np.int64)
         model = fit(vectors, y, [c.name for c in classes], self.backbone_id, self.kind,
-                    on_epoch=on_epoch, device=device, **settings)
+                    on_epoch=on_epoch, device=device, sources=[sample_source(i) for i in sample_ids], **settings)
         unreadable = len(self.missing_embeddings())
         if unreadable:
             model.notes.append(f"{unreadable} sample(s) could not be embedded and were left out.")

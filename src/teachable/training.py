@@ -15,6 +15,7 @@ from .classify.head import EpochCallback, HeadClassifier, stratified_split
 from .classify.knn import KNNClassifier
 from .classify.metrics import Report
 from .errors import NotEnoughClassesError, TeachableError
+from .explain.memory import ExampleMemory
 from .kinds import get_kind
 from .model import Model
 from .settings import DEFAULT_SETTINGS
@@ -47,12 +48,17 @@ def fit(
     seed: int = DEFAULT_SETTINGS["seed"],
     on_epoch: EpochCallback | None = None,
     device: str = "auto",
+    sources: list[str] | None = None,
 ) -> Model:
-    """Train a classifier on embeddings; report metrics on a stratified validation split."""
+    """Train a classifier on embeddings; report metrics on a stratified validation split. The
+    model keeps every sample's embedding (int8) with its ``sources`` entry (where it came from;
+    by default its position) so that its predictions can name the samples they resemble."""
     y = np.asarray(y, dtype=np.int64)
     embeddings = np.asarray(embeddings, dtype=np.float32)
     if len(embeddings) != len(y):
         raise TeachableError("There must be one label per embedding.")
+    if sources is not None and len(sources) != len(y):
+        raise TeachableError("There must be one source per embedding.")
     check_trainable(labels, y)
     if not 0 <= validation_split < 1:
         raise TeachableError("validation_split must be at least 0 and below 1.")
@@ -95,4 +101,5 @@ def fit(
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         notes=notes,
         device=device,
+        examples=ExampleMemory.from_embeddings(embeddings, y, sources or [f"#{i}" for i in range(len(y))], centre),
     )

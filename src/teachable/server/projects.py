@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ConflictError, NotEnoughClassesError, TeachableError
+from ..explain.memory import sample_source
 from ..model import Model, Prediction
 from ..project import Project
 from ..workspace import Workspace
@@ -168,13 +169,14 @@ class OpenProject:
             if self._live is None or self._live[0] != self.version:
                 version = self.version
                 classes = self.project.classes()
-                vectors, class_ids, _ = self.project.embeddings()
+                vectors, class_ids, sample_ids = self.project.embeddings()
                 position = {c.id: i for i, c in enumerate(classes)}
                 if len(classes) < 2 or len({position[c] for c in class_ids}) < len(classes):
                     raise NotEnoughClassesError("Live kNN needs at least one embedded sample in every class (and two classes).")
                 y = np.array([position[c] for c in class_ids], np.int64)
                 model = fit(vectors, y, [c.name for c in classes], self.project.backbone_id, self.project.kind,
-                            classifier="knn", k=int(self.project.settings["k"]), validation_split=0)
+                            classifier="knn", k=int(self.project.settings["k"]), validation_split=0,
+                            sources=[sample_source(i) for i in sample_ids])
                 self._live = (version, model)
             return self._live[1]
 
