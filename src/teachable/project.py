@@ -36,6 +36,7 @@ from .store.database import Database
 from .store.embeddings import EmbeddingStore
 from .store.meta import MetaStore, now
 from .store.models import ModelInfo, ModelStore
+from .store.reviews import ReviewMarks
 from .store.samples import SampleInfo, SampleStore
 
 __all__ = ["ClassInfo", "ImportResult", "ModelInfo", "Project", "SampleInfo"]
@@ -52,6 +53,7 @@ class Project:
         self._samples = SampleStore(db)
         self._embeddings = EmbeddingStore(db)
         self._models = ModelStore(db)
+        self.review_marks = ReviewMarks(db)  # samples a reviewer said are fine (explain/samples.py)
 
     # -- life cycle ---------------------------------------------------------------------------
     @classmethod
@@ -326,6 +328,11 @@ class Project:
     def embeddings(self, backbone_id: str | None = None) -> tuple[np.ndarray, np.ndarray, list[int]]:
         """(vectors, class ids, sample ids) of every sample with a cached embedding, by sample id."""
         return self._embeddings.all(backbone_id or self.backbone_id)
+
+    def cache_vectors(self, vector_id: str, vectors: list[tuple[int, np.ndarray]]) -> None:
+        """Cache vectors of another kind than the backbone's (a photo's pixel fingerprint, say)
+        beside the embeddings: :meth:`embeddings` and :meth:`missing_embeddings` read them by id."""
+        self._embeddings.put(vector_id, vectors)
 
     # -- training and models ------------------------------------------------------------------
     def train(self, on_epoch=None, on_embed_progress: ProgressCallback | None = None, device: str = "auto",

@@ -85,6 +85,10 @@ class KNNClassifier:
         x = np.atleast_2d(np.asarray(embeddings, np.float32))
         return l2_normalise(x - self.center if self.center is not None else x)
 
+    def as_queries(self, embeddings: np.ndarray) -> np.ndarray:
+        """Embeddings as the examples are compared with them (centred if fitted so, unit length)."""
+        return self._normalise(embeddings)
+
     def remove(self, indices: list[int] | np.ndarray) -> None:
         """Forget the examples at these positions."""
         keep = np.ones(len(self.labels), bool)

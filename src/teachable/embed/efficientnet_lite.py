@@ -95,12 +95,16 @@ class EfficientNetLite0(nn.Module):
         self._bn1 = nn.BatchNorm2d(FEATURE_DIM, eps=BN_EPS)
         self._fc = nn.Linear(FEATURE_DIM, num_classes)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The last layer's features at each of the 7 x 7 places of the picture (N x 1280 x 7 x 7):
+        the embedding is their mean (explanations read where it came from)."""
         x = F.relu6(self._bn0(self._conv_stem(x)))
         for block in self._blocks:
             x = block(x)
-        x = F.relu6(self._bn1(self._conv_head(x)))
-        return x.mean(dim=(2, 3))
+        return F.relu6(self._bn1(self._conv_head(x)))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.feature_map(x).mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._fc(self.features(x))
