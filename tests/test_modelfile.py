@@ -27,7 +27,7 @@ def test_save_load_gives_identical_predictions(trained, fewshot_test, tmp_path):
     assert loaded.report.to_dict() == trained.report.to_dict()
     with zipfile.ZipFile(path) as archive:
         meta = json.loads(archive.read("metadata.json"))
-    assert meta["format_version"] == 1 and meta["kind"] == "image"
+    assert meta["format_version"] == 2 and meta["kind"] == "image"
     assert meta["backbone"]["id"] == "efficientnet-lite0-imagenet-224-v1"
     assert meta["backbone"]["preprocessing"]["mean"] == 127.0
 

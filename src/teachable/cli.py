@@ -14,7 +14,7 @@ from tqdm import tqdm
 from . import api
 from .dataset import Dataset
 from .errors import TeachableError
-from .kinds import KINDS
+from .kinds import KINDS, get_kind
 from .settings import SETTINGS, Setting
 
 
@@ -124,15 +124,23 @@ def train(ctx, data_dir, output, kind, **settings):
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
+@click.option("--explain", is_flag=True, help="Also name the training samples each file resembles most.")
+@click.option("-k", "--neighbours", type=click.IntRange(1, 20), default=3, show_default=True,
+              help="How many training samples --explain names.")
 @click.pass_context
 @friendly_errors
-def predict(ctx, model_path, files, as_json):
+def predict(ctx, model_path, files, as_json, explain, neighbours):
     """Classify FILES with a trained MODEL (photos; sound files for a sound model)."""
+    from .model import Model
+
     model = api.load(model_path, device=ctx.obj["device"])
     failed = 0
     for path in files:
         try:
-            result = model.predict(path)
+            if isinstance(model, Model):
+                result = model.predict_embeddings(model.backbone.embed_one(path)[None], explain, neighbours)[0]
+            else:
+                result = model.predict(path)
         except TeachableError as exc:
             failed += 1
             if as_json:
@@ -140,13 +148,83 @@ def predict(ctx, model_path, files, as_json):
             else:
                 click.echo(f"error: {exc}", err=True)
             continue
+        reply = result.to_dict()
+        if explain and not isinstance(model, Model):
+            reply.update(neighbours=None, unexplained="A Teachable Machine export keeps no training examples to compare with.")
         if as_json:
-            click.echo(json.dumps({"file": str(path), **result.to_dict()}, ensure_ascii=False))
-        else:
-            others = "  ".join(f"{name} {p:.1%}" for name, p in sorted(result.confidences.items(), key=lambda kv: -kv[1]))
-            click.echo(f"{path}: {result.label} ({result.confidence:.1%})   [{others}]")
+            click.echo(json.dumps({"file": str(path), **reply}, ensure_ascii=False))
+            continue
+        others = "  ".join(f"{name} {p:.1%}" for name, p in sorted(result.confidences.items(), key=lambda kv: -kv[1]))
+        click.echo(f"{path}: {result.label} ({result.confidence:.1%})   [{others}]")
+        if explain and reply.get("neighbours"):
+            click.echo("    most like: " + ", ".join(f"{n['source']} ({n['label']}, {n['similarity']:.2f})" for n in reply["neighbours"]))
+        elif explain:
+            click.echo(f"    {reply['unexplained']}")
     if failed:
         sys.exit(1)
+
+
+@main.command("explain")
+@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the picture of the explanation (PNG).")
+@click.option("--label", help="Explain this class instead of the predicted one.")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@click.pass_context
+@friendly_errors
+def explain_file(ctx, model_path, file, output, label, as_json):
+    """Show where in FILE the answer of MODEL comes from: a heatmap over a photo, the windows of a
+    sound clip that mattered, or the landmarks of a pose or hand."""
+    from .explain.heatmap import explain, picture_png
+
+    model = api.load(model_path, device=ctx.obj["device"])
+    heatmap, drawn_on = explain(model, file, label)
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(picture_png(heatmap, drawn_on, file))
+    if as_json:
+        click.echo(json.dumps({"file": str(file), **heatmap.to_dict()}, ensure_ascii=False))
+        return
+    click.echo(f"{file}: explaining “{heatmap.label}” (predicted: {heatmap.predicted})")
+    click.echo(heatmap.describe())
+    if output:
+        click.echo(f"wrote {output}")
+
+
+@main.command("review")
+@click.argument("source", metavar="DATA_DIR_OR_PROJECT")
+@click.option("--workspace", type=click.Path(path_type=Path), envvar="TEACHABLE_WORKSPACE",
+              help="Where projects are looked up by name (default: your projects folder).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per flagged sample, then a summary.")
+@click.pass_context
+@friendly_errors
+def review_samples(ctx, source, workspace, as_json):
+    """Find samples to look at again: possibly mislabelled, near duplicates, outliers; and what
+    about the classes may mislead the model. SOURCE: a folder of class folders, a project file,
+    or a project's name in the workspace."""
+    from .explain.samples import review_dataset, review_project
+
+    path = Path(source)
+    if path.is_dir():
+        dataset = Dataset.from_folder(path)
+        backbone = get_kind(dataset.kind).backbone(ctx.obj["device"])
+        missing = len(dataset.samples)
+        with _bar(missing, "embedding", "file") as bar:
+            dataset.embed(backbone, bar.update)
+        result = review_dataset(dataset, backbone)
+    else:
+        ctx.obj["workspace"] = workspace
+        with _open_project(ctx, source) as opened:
+            with _bar(len(opened.missing_embeddings()), "embedding", "sample") as bar:
+                opened.ensure_embeddings(on_progress=bar.update, device=ctx.obj["device"])
+            result = review_project(opened)
+    if as_json:
+        for flag in result.flags:
+            click.echo(json.dumps(flag.to_dict(), ensure_ascii=False))
+        click.echo(json.dumps(result.summary(), ensure_ascii=False))
+        return
+    for line in result.lines():
+        click.echo(line)
 
 
 @main.command()

@@ -79,8 +79,11 @@ def fit(
         raise TeachableError(f"Unknown classifier {classifier!r}: use 'head' or 'knn'.")
 
     notes = [split.note] if split.note else []
+    sources = sources or [f"#{i}" for i in range(len(y))]
     if len(val_y):
-        report = Report.from_predictions(labels, val_y, model_clf.predict(val_x))
+        predicted = model_clf.predict(val_x)
+        report = Report.from_predictions(labels, val_y, predicted).with_cells(
+            [sources[i] for i in split.validation], val_y, predicted)
     else:
         report = None
     if classifier == "knn" and len(val_y):
@@ -101,5 +104,5 @@ def fit(
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         notes=notes,
         device=device,
-        examples=ExampleMemory.from_embeddings(embeddings, y, sources or [f"#{i}" for i in range(len(y))], centre),
+        examples=ExampleMemory.from_embeddings(embeddings, y, sources, centre),
     )

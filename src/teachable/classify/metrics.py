@@ -17,6 +17,16 @@ class Report:
     confusion: list[list[int]]
     count: int
     notes: list[str] = field(default_factory=list)
+    # The samples in each cell (their sources: "sample:12", "cat/1.jpg"), where known.
+    cells: list[list[list[str]]] | None = None
+
+    def with_cells(self, sources: list[str], truth: np.ndarray, predicted: np.ndarray) -> "Report":
+        """Name the samples behind each cell of the confusion matrix."""
+        n = len(self.labels)
+        self.cells = [[[] for _ in range(n)] for _ in range(n)]
+        for source, t, p in zip(sources, truth, predicted):
+            self.cells[int(t)][int(p)].append(str(source))
+        return self
 
     @classmethod
     def from_predictions(cls, labels: list[str], truth: np.ndarray, predicted: np.ndarray) -> "Report":
@@ -40,6 +50,7 @@ class Report:
             "confusion": self.confusion,
             "count": self.count,
             "notes": list(self.notes),
+            **({"cells": self.cells} if self.cells is not None else {}),
         }
 
     @classmethod
@@ -51,6 +62,7 @@ class Report:
             confusion=[[int(c) for c in row] for row in data["confusion"]],
             count=int(data["count"]),
             notes=[str(n) for n in data.get("notes", [])],
+            cells=_cells(data.get("cells"), len(data["labels"])),
         )
 
     def format(self) -> str:
@@ -61,9 +73,18 @@ class Report:
             value = self.per_class[name]
             lines.append(f"  {name:<{width}}  {'n/a' if value is None else f'{value:.1%}'}")
         lines += ["", "confusion matrix (rows: true class, columns: predicted):"]
-        header = " " * (width + 2) + " ".join(f"{i:>5}" for i in range(len(self.labels)))
-        lines.append(header)
-        for i, (name, row) in enumerate(zip(self.labels, self.confusion)):
-            lines.append(f"  {name:<{width}}" + " ".join(f"{c:>5}" for c in row) + f"   ({i})")
+        short = [name if len(name) <= 8 else name[:7] + "…" for name in self.labels]
+        column = max([5] + [len(name) for name in short])
+        lines.append(" " * (width + 2) + " ".join(f"{name:>{column}}" for name in short))
+        for name, row in zip(self.labels, self.confusion):
+            lines.append(f"  {name:<{width}}" + " ".join(f"{c:>{column}}" for c in row))
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
+
+
+def _cells(value: object, n: int) -> list[list[list[str]]] | None:
+    """Cells read back from a model file: n x n lists of text, or nothing."""
+    if (not isinstance(value, list) or len(value) != n
+            or not all(isinstance(row, list) and len(row) == n and all(isinstance(c, list) for c in row) for row in value)):
+        return None
+    return [[[str(s) for s in cell] for cell in row] for row in value]

@@ -53,6 +53,22 @@ class Heatmap:
         return {"kind": self.kind, "label": self.label, "predicted": self.predicted,
                 "evidence": round(self.evidence, 4), "grid": self.grid, "peak": list(self.peak)}
 
+    def describe(self) -> str:
+        """A sentence or two for a terminal."""
+        if self.kind == "image":
+            x, y = self.peak
+            across = "left" if x < 1 / 3 else "right" if x > 2 / 3 else "middle"
+            down = "top" if y < 1 / 3 else "bottom" if y > 2 / 3 else "middle"
+            where = "the middle" if across == down == "middle" else f"the {down} {across}".replace("middle middle", "middle")
+            rows = ["".join(" .:-=+*#%@"[min(9, int(v * 9.99))] for v in row) for row in self.grid]
+            return f"strongest evidence at {where} of the square the network sees (x {x:.2f}, y {y:.2f}):\n" + "\n".join(
+                f"    {row}" for row in rows)
+        parts = [f"{v:+.3f}" for v in self.grid]
+        if self.kind == "sound":
+            return (f"most important tenth of the second: {self.peak[0] * 100}-{self.peak[0] * 100 + 100} ms\n"
+                    f"    drop when silenced, per 100 ms: {' '.join(parts)}")
+        return f"most important landmark: #{self.peak[0]}\n    drop when hidden, per landmark: {' '.join(parts)}"
+
 
 def class_evidence(model, embeddings: np.ndarray, c: int) -> np.ndarray:
     """How strongly each embedding says class ``c`` rather than any other: the head's log-odds
@@ -247,3 +263,34 @@ def sound_strip_png(clip: np.ndarray, heatmap: Heatmap, size: int = 320) -> byte
     buffer = io.BytesIO()
     Image.fromarray((np.concatenate([picture, strip]) * 255).round().astype(np.uint8)).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def landmarks_png(source, landmarks: dict, heatmap: Heatmap, size: int = 448) -> bytes:
+    """The photo with each landmark drawn as a dot, larger and hotter the more hiding it cost."""
+    from PIL import Image, ImageDraw
+
+    from ..embed.preprocess import load_image
+
+    image = load_image(source)
+    image.thumbnail((size, size))
+    draw = ImageDraw.Draw(image)
+    drops = np.clip(np.asarray(heatmap.grid, np.float32), 0, None)
+    scaled = drops / drops.max() if drops.max() > 0 else drops
+    for (x, y, *_), value, colour in zip(landmarks.get("points", []), scaled, _colours(scaled)):
+        radius = 3 + 9 * float(value)
+        cx, cy = x * image.width, y * image.height
+        draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=tuple(int(c * 255) for c in colour),
+                     outline=(255, 255, 255))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def picture_png(heatmap: Heatmap, drawn_on, source) -> bytes:
+    """The picture of an explanation: the photo's square with its heatmap, the clip's spectrogram
+    with its strip, or the photo with its landmarks scored."""
+    if heatmap.kind == "image":
+        return photo_overlay_png(drawn_on, heatmap)
+    if heatmap.kind == "sound":
+        return sound_strip_png(drawn_on, heatmap)
+    return landmarks_png(source, drawn_on, heatmap)

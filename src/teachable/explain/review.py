@@ -90,6 +90,25 @@ class Review:
     predicted: np.ndarray | None = None  # out-of-fold class per sample
     shares: np.ndarray | None = None  # out-of-fold vote shares per sample
 
+    def lines(self) -> list[str]:
+        """The review for a terminal: each flagged sample with its reason, then the hints."""
+        out = []
+        for f in self.flags:
+            if f.reason == "mislabel":
+                out.append(f"possibly mislabelled: {f.source} is in “{f.label}” but looks like “{f.suggested}” "
+                           f"({f.score:.0%} of its nearest samples)")
+            elif f.reason == "duplicate":
+                out.append(f"near duplicate: {f.source} (“{f.label}”) is almost the same as {f.duplicate_of} "
+                           f"(similarity {f.score:.2f})")
+            else:
+                out.append(f"outlier: {f.source} (“{f.label}”) is unlike the other samples (z {f.score:.1f})")
+        out += [f"hint: {h.message}" for h in self.hints]
+        s = self.summary()
+        out.append(f"{s['samples']} samples, {s['flagged']} flagged ({s['mislabel']} possibly mislabelled, "
+                   f"{s['duplicate']} near duplicates, {s['outlier']} outliers); out-of-fold accuracy "
+                   f"{s['out_of_fold_accuracy']:.1%}")
+        return out
+
     def summary(self) -> dict:
         counts = {reason: sum(f.reason == reason for f in self.flags) for reason in ("mislabel", "duplicate", "outlier")}
         return {"summary": True, "samples": self.samples, "flagged": len({f.source for f in self.flags}), **counts,

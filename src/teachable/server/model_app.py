@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from fastapi import FastAPI, Response
+from typing import Annotated
+
+from fastapi import FastAPI, Query, Response
 
 from ..version import __version__
 from ..model import Model
@@ -33,19 +35,21 @@ def create_model_app(model_path: str | Path, device: str = "auto", token: str | 
     def health() -> dict:
         return {"ok": True, "version": __version__, "labels": model.labels, "classifier": model.classifier.kind}
 
-    async def predict(images: Images) -> dict:
+    async def predict(images: Images, explain: bool, k: int) -> dict:
         embeddings = await asyncio.to_thread(images.embed, backbone)
-        return {"predictions": [p.to_dict() for p in model.predict_embeddings(embeddings)]}
+        return {"predictions": [p.to_dict() for p in model.predict_embeddings(embeddings, explain, k)]}
 
     @app.post("/api/predict", tags=["prediction"], response_model=PredictionsOut, response_model_exclude_none=True, responses=ERRORS)
-    async def predict_plain(images: ImagesDep) -> dict:
-        """Classify images: multipart files (any field name) or JSON `{"image": base64}` / `{"images": [...]}`."""
-        return await predict(images)
+    async def predict_plain(images: ImagesDep, explain: bool = False, k: Annotated[int, Query(ge=1, le=20)] = 3) -> dict:
+        """Classify images: multipart files (any field name) or JSON `{"image": base64}` / `{"images": [...]}`.
+        `explain=true`: each prediction also names the `k` training samples it resembles most."""
+        return await predict(images, explain, k)
 
     @app.post("/api/projects/{project_id}/predict", tags=["prediction"], response_model=PredictionsOut, response_model_exclude_none=True, responses=ERRORS)
-    async def predict_like_serve(project_id: str, images: ImagesDep) -> dict:
+    async def predict_like_serve(project_id: str, images: ImagesDep, explain: bool = False,
+                                 k: Annotated[int, Query(ge=1, le=20)] = 3) -> dict:
         """The same as `/api/predict`, at the path `teachable serve` uses (any project id)."""
-        return await predict(images)
+        return await predict(images, explain, k)
 
     tfjs: dict[str, bytes] = {}
 

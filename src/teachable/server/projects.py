@@ -180,8 +180,8 @@ class OpenProject:
                 self._live = (version, model)
             return self._live[1]
 
-    def predict_embeddings(self, embeddings: np.ndarray) -> list[Prediction]:
-        return self.live_model().predict_embeddings(embeddings)
+    def predict_embeddings(self, embeddings: np.ndarray, explain: bool = False) -> list[Prediction]:
+        return self.live_model().predict_embeddings(embeddings, explain)
 
     @property
     def training(self) -> bool:

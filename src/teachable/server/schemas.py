@@ -156,11 +156,73 @@ class ClearOut(BaseModel):
     removed: int
 
 
+class NeighbourOut(BaseModel):
+    label: str
+    similarity: float = Field(description="cosine similarity of the embeddings, up to 1")
+    source: str = Field(description="`sample:<id>` in a project; a path relative to the training folder otherwise")
+    sample_id: Optional[int] = Field(default=None, description="the sample's id, when it came from this project")
+
+
 class PredictionOut(BaseModel):
     label: str
     confidence: float
     confidences: dict[str, float]
     landmarks: Optional[dict] = Field(default=None, description="pose and hand projects: the skeleton found")
+    neighbours: Optional[list[NeighbourOut]] = Field(
+        default=None, description="with `explain=true`: the training samples it resembles most, most similar first")
+    unexplained: Optional[str] = Field(default=None, description="with `explain=true`: why no neighbours can be named")
+
+
+class FlagOut(BaseModel):
+    source: str
+    sample_id: Optional[int] = None
+    label: str
+    reason: Literal["mislabel", "duplicate", "outlier"]
+    suggested: Optional[str] = Field(default=None, description="mislabel: the class the other samples say")
+    score: float = Field(description="mislabel: the share of that class among its nearest samples; duplicate: "
+                                     "similarity; outlier: robust z-score of its closeness to the others")
+    duplicate_of: Optional[str] = None
+    duplicate_of_id: Optional[int] = None
+
+
+class HintOut(BaseModel):
+    kind: Literal["tight", "sizes", "confused", "sources"]
+    classes: list[str]
+    message: str
+
+
+class ReviewOut(BaseModel):
+    flags: list[FlagOut]
+    hints: list[HintOut]
+    samples: int
+    flagged: int
+    mislabel: int
+    duplicate: int
+    outlier: int
+    out_of_fold_accuracy: float
+    confusion: list[list[list[int]]] = Field(description="out-of-fold confusion matrix as sample ids: "
+                                                         "[true class][predicted class] -> ids")
+
+
+class FineIn(BaseModel):
+    sample_id: int = Field(ge=1, le=2**62)
+    reason: Literal["mislabel", "duplicate", "outlier"]
+
+
+class MoveIn(BaseModel):
+    class_id: int = Field(ge=1, le=2**62)
+
+
+class HeatmapOut(BaseModel):
+    kind: Literal["image", "sound", "pose", "hand"]
+    label: str = Field(description="the class explained")
+    predicted: str
+    evidence: float = Field(description="the class's evidence with nothing hidden (head: log-odds; kNN: similarity margin)")
+    grid: list = Field(description="photo: 7 x 7 scores 0-1 over the square the network sees; sound: drop per 100 ms "
+                                   "window; pose/hand: drop per landmark")
+    peak: list
+    picture: str = Field(description="the explanation drawn, as a PNG data URL")
+    landmarks: Optional[dict] = None
 
 
 class PredictionsOut(BaseModel):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import ExitStack
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
 from ...errors import NothingDetectedError, TeachableError
 from ..deps import Images, ImagesDep, ProjectDep
@@ -29,9 +29,11 @@ def embed_all(h: OpenProject, images: Images) -> tuple[np.ndarray, list[dict]]:
 
 
 @router.post("/predict", response_model=PredictionsOut, response_model_exclude_none=True)
-async def predict(h: ProjectDep, images: ImagesDep, source: Literal["model", "live"] = "model") -> dict:
+async def predict(h: ProjectDep, images: ImagesDep, source: Literal["model", "live"] = "model",
+                  explain: bool = False, k: Annotated[int, Query(ge=1, le=20)] = 3) -> dict:
     """Classify images (or sounds, in a sound project) with the project's current model
-    (`source=live`: what the preview uses).
+    (`source=live`: what the preview uses). `explain=true`: each prediction also names the `k`
+    training samples it resembles most (`neighbours`).
 
     Send multipart files (any field name) or JSON `{"image": base64}` / `{"images": [...]}`."""
     # Everything slow runs off the event loop; the model first, so one that cannot load costs
@@ -40,7 +42,7 @@ async def predict(h: ProjectDep, images: ImagesDep, source: Literal["model", "li
     embeddings, found = await asyncio.to_thread(embed_all, h, images)
     if model is None:
         model = await asyncio.to_thread(h.live_model)
-    replies = [p.to_dict() for p in model.predict_embeddings(embeddings)]
+    replies = [p.to_dict() for p in model.predict_embeddings(embeddings, explain, k)]
     for reply, landmarks in zip(replies, found):
         reply["landmarks"] = landmarks
     return {"predictions": replies}
@@ -96,14 +98,16 @@ async def receive_frames(websocket: WebSocket, frames: LatestFrame) -> None:
 
 
 @router.websocket("/live")
-async def live(websocket: WebSocket, project_id: str, mode: Literal["predict", "landmarks"] = "predict"):
+async def live(websocket: WebSocket, project_id: str, mode: Literal["predict", "landmarks"] = "predict",
+               explain: bool = False):
     """Send JPEG frames (sound projects: one-second WAV clips) as binary messages; receive
     `{label, confidences, ms, dropped}` per frame processed (only the newest frame is used).
 
     Pose and hand projects add `landmarks` (`{points: [[x, y, visibility], ...]}`, x and y
     as fractions of the frame) and follow the person from frame to frame (MediaPipe's video
     mode). With `?mode=landmarks` only the landmarks come back (the capture view uses it
-    before anything can be classified)."""
+    before anything can be classified). With `?explain=true` each reply names the three samples
+    the frame resembles most (`neighbours`), as `POST …/predict?explain=true` does."""
     await websocket.accept()
     try:
         h: OpenProject = websocket.app.state.registry.get(project_id)
@@ -131,7 +135,7 @@ async def live(websocket: WebSocket, project_id: str, mode: Literal["predict", "
                 else:
                     embedding = await asyncio.to_thread(backbone.embed_one, frame)
                 if mode == "predict":
-                    [prediction] = await asyncio.to_thread(h.predict_embeddings, embedding[None])
+                    [prediction] = await asyncio.to_thread(h.predict_embeddings, embedding[None], explain)
                     reply.update(prediction.to_dict())
                 reply.update(ms=round((time.perf_counter() - received) * 1000, 1), dropped=frames.dropped)
             except NothingDetectedError as exc:

@@ -14,7 +14,7 @@ from ...kinds import EXTENSIONS
 from ..common import error
 from ..deps import ClassId, ProjectDep, SampleId, ThumbnailsDep
 from ..limits import MAX_FILES_PER_UPLOAD
-from ..schemas import ERRORS, SampleOut, UploadOut
+from ..schemas import ERRORS, MoveIn, SampleOut, UploadOut
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["samples"], responses=ERRORS)
 
@@ -76,6 +76,14 @@ def sample_thumbnail(h: ProjectDep, sample_id: SampleId, thumbnails: ThumbnailsD
     info = p.sample(sample_id)
     jpeg = thumbnails.get(p.rules, info.sha256, max(16, min(size, 256)), lambda: p.sample_bytes(sample_id))
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
+
+
+@router.post("/samples/{sample_id}/move", response_model=SampleOut)
+def move_sample(h: ProjectDep, sample_id: SampleId, body: MoveIn) -> dict:
+    """Move a sample to another class (the review's "move to the suggested class")."""
+    h.project.move_sample(sample_id, body.class_id)
+    h.samples_changed()
+    return h.project.sample(sample_id).to_dict()
 
 
 @router.delete("/samples/{sample_id}", status_code=204)

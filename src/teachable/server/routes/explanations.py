@@ -1,0 +1,79 @@
+"""Why the model answers as it does: the review of a project's samples, and where in a photo, a
+clip or a body the answer comes from. The work is explain/'s; these only translate."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+from fastapi import APIRouter, Response
+
+from ...errors import InvalidImageError
+from ...explain.memory import SAMPLE_SOURCE
+from ..deps import ImagesDep, ProjectDep
+from ..schemas import ERRORS, FineIn, HeatmapOut, ReviewOut
+
+router = APIRouter(prefix="/api/projects/{project_id}", tags=["explanations"], responses=ERRORS)
+
+
+def _sample_id(source: str | None) -> int | None:
+    match = SAMPLE_SOURCE.match(source or "")
+    return int(match.group(1)) if match else None
+
+
+@router.get("/review", response_model=ReviewOut, response_model_exclude_none=True)
+async def review(h: ProjectDep) -> dict:
+    """Samples to look at again (possibly mislabelled, near duplicates, outliers), each with its
+    reason, and hints about the classes; samples marked fine are left out. Embeddings still
+    missing are computed first."""
+    from ...explain.samples import review_project
+
+    result = await asyncio.to_thread(review_project, h.project)
+    flags = []
+    for flag in result.flags:
+        item = flag.to_dict()
+        item["sample_id"] = _sample_id(flag.source)
+        if flag.duplicate_of:
+            item["duplicate_of_id"] = _sample_id(flag.duplicate_of)
+        flags.append(item)
+    summary = result.summary()
+    del summary["summary"]
+    classes = h.project.classes()
+    position = {c.id: i for i, c in enumerate(classes)}
+    confusion: list[list[list[int]]] = [[[] for _ in classes] for _ in classes]
+    _, class_ids, ids = h.project.embeddings()  # the order the review judged them in
+    for sample_id, class_id, predicted in zip(ids, class_ids, result.predicted):
+        confusion[position[class_id]][int(predicted)].append(int(sample_id))
+    return {"flags": flags, **summary, "confusion": confusion}
+
+
+@router.post("/review/fine", status_code=204)
+def mark_fine(h: ProjectDep, body: FineIn) -> Response:
+    """Remember that a flagged sample is fine: the review stops flagging it for that reason."""
+    h.project.sample(body.sample_id)
+    h.project.review_marks.mark_fine(body.sample_id, body.reason)
+    return Response(status_code=204)
+
+
+@router.post("/explain", response_model=HeatmapOut, response_model_exclude_none=True)
+async def explain(h: ProjectDep, images: ImagesDep, label: str | None = None) -> dict:
+    """Where the current model's answer for one photo (or sound clip) comes from: a heatmap over
+    the photo, the clip's windows that mattered, or the landmarks of a pose or hand. `label`:
+    explain that class instead of the predicted one."""
+    from ...explain.heatmap import explain as explaining
+    from ...explain.heatmap import picture_png
+
+    model = await asyncio.to_thread(h.current_model)
+
+    def run() -> dict:
+        try:
+            heatmap, drawn_on = explaining(model, images[0], label)
+        except InvalidImageError as exc:
+            raise images.named(0, exc) from None
+        out = heatmap.to_dict()
+        out["picture"] = "data:image/png;base64," + base64.b64encode(picture_png(heatmap, drawn_on, images[0])).decode()
+        if isinstance(drawn_on, dict):
+            out["landmarks"] = drawn_on
+        return out
+
+    return await asyncio.to_thread(run)
