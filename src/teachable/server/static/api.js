@@ -41,7 +41,7 @@ export function needOf(kind, info) {
   return info.name === kind.special_class ? kind.min_special : kind.min_per_class;
 }
 
-export function liveSocketURL(projectId, mode = "predict") {
+export function liveSocketURL(projectId, mode = "predict", explain = false) {
   const protocol = location.protocol === "https:" ? "wss" : "ws";
-  return `${protocol}://${location.host}/api/projects/${projectId}/live?mode=${mode}`;
+  return `${protocol}://${location.host}/api/projects/${projectId}/live?mode=${mode}${explain ? "&explain=true" : ""}`;
 }

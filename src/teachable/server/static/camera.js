@@ -83,11 +83,11 @@ export async function webcamView(onStop, skeleton = false) {
 
 // A live socket to the project: sends square webcam frames, hands every reply to onReply.
 // (mode "landmarks": only the skeleton, for the capture view of pose and hand projects.)
-export function liveStream(state, video, mode, onReply) {
+export function liveStream(state, video, mode, onReply, explain = false) {
   let socket = null;
   let closed = false;
   const connect = () => {
-    socket = new WebSocket(liveSocketURL(state.id, mode));
+    socket = new WebSocket(liveSocketURL(state.id, mode, explain));
     socket.binaryType = "arraybuffer";
     socket.onmessage = (event) => onReply(JSON.parse(event.data));
     socket.onclose = () => { if (!closed) setTimeout(connect, 1000); };

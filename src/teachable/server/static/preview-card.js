@@ -1,9 +1,10 @@
 // The preview: the model working live on the webcam (or the microphone), or on a chosen file,
 // with one bar per class; and the export panel.
 import { api, liveSocketURL } from "./api.js";
-import { liveStream, webcamView } from "./camera.js";
+import { grabFrame, liveStream, webcamView } from "./camera.js";
 import { attempt, colourOf, colourOfClass, h, toast } from "./dom.js";
 import { exportCard } from "./export-card.js";
+import { neighboursStrip, whyPanel } from "./explain-view.js";
 import { drawSkeleton, overlayFor } from "./skeleton.js";
 import { RollingWindow, openMicrophone, wavBlob } from "./sound.js";
 
@@ -21,10 +22,20 @@ export function previewCard(state) {
   const exportPanel = exporter.element;
   exportPanel.hidden = true;
   const modelNote = h("p", { class: "small stale-note", id: "model-note" });
+  const neighbours = neighboursStrip(state);
+  const why = whyPanel(state);
+  // "Why?" explains what is shown now: the webcam's current frame, or the chosen file.
+  let explainable = null; // () => Promise<[Blob, name]> | null
+  const whyButton = h("button", { class: "btn", id: "why-button", title: "Show where the model found its answer" }, "Why?");
+  whyButton.hidden = true;
+  whyButton.addEventListener("click", async () => {
+    const input = explainable && await explainable();
+    if (input) why.explain(...input);
+  });
   const element = h("section", { class: "card", "aria-label": "Preview" },
     h("h2", { text: "Preview" }),
     h("div", { class: "row" }, h("div", { class: "switch", role: "group", "aria-label": "Preview input" }, webcamTab, fileTab), exportButton),
-    note, modelNote, body, bars, latency, exportPanel);
+    note, modelNote, body, bars, h("div", { class: "row" }, whyButton), neighbours.element, why.element, latency, exportPanel);
   let mode = null;
   let stopMode = () => {};
   state.cleanups.push(() => stopMode());
@@ -92,11 +103,14 @@ export function previewCard(state) {
       }
       note.textContent = "";
       setBars(reply.confidences, reply.label);
+      neighbours.show(reply.neighbours);
       const now = performance.now();
       times.push(now);
       while (times.length && now - times[0] > 2000) times.shift();
       latency.textContent = `${(times.length / 2).toFixed(0)} predictions/s · ${reply.ms} ms server time`;
-    });
+    }, true);
+    explainable = async () => { const blob = await grabFrame(view.video); return blob ? [blob, "frame.jpg"] : null; };
+    whyButton.hidden = false;
     return () => { stopStream(); view.stop(); };
   }
 
@@ -122,13 +136,14 @@ export function previewCard(state) {
       toast(`The microphone could not be opened: ${err.message}.`, "error");
       return () => {};
     }
-    const socket = new WebSocket(liveSocketURL(state.id));
+    const socket = new WebSocket(liveSocketURL(state.id, "predict", true));
     socket.onmessage = (event) => {
       const reply = JSON.parse(event.data);
       if (reply.error) { note.textContent = reply.error; return; }
       note.textContent = "";
       const sure = reply.confidence >= parseFloat(threshold.value);
       setBars(reply.confidences, sure ? reply.label : null);
+      neighbours.show(sure ? reply.neighbours : null);
       heard.textContent = sure ? `Heard: ${reply.label}` : "…";
     };
     let timer = null;
@@ -163,10 +178,14 @@ export function previewCard(state) {
       if (overlay) drawSkeleton(overlay, null);
       const form = new FormData();
       form.append("file", file);
-      const result = await attempt(() => api("POST", `/projects/${state.id}/predict?source=live`, form));
-      if (!result) { setBars(null, null); return; }
+      why.hide();
+      const result = await attempt(() => api("POST", `/projects/${state.id}/predict?source=live&explain=true`, form));
+      if (!result) { setBars(null, null); neighbours.clear(); return; }
       const [prediction] = result.predictions;
       setBars(prediction.confidences, prediction.label);
+      neighbours.show(prediction.neighbours);
+      explainable = async () => [file, file.name];
+      whyButton.hidden = false;
       if (overlay) {
         if (!shown.complete) await new Promise((resolve) => shown.addEventListener("load", resolve, { once: true }));
         drawSkeleton(overlay, prediction.landmarks, state.project.skeleton);
@@ -183,6 +202,10 @@ export function previewCard(state) {
     fileTab.setAttribute("aria-pressed", String(mode === "file"));
     body.replaceChildren();
     latency.textContent = "";
+    neighbours.clear();
+    why.hide();
+    explainable = null;
+    whyButton.hidden = true;
     if (mode === "webcam") stopMode = audio ? await startListening() : await startWebcam();
     else if (mode === "file") stopMode = startFile();
   }

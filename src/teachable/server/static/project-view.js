@@ -2,6 +2,7 @@
 import { api, loadRules, needOf } from "./api.js";
 import { classCard } from "./class-card.js";
 import { attempt, download, h } from "./dom.js";
+import { reviewCard } from "./explain-view.js";
 import { previewCard } from "./preview-card.js";
 import { trainingCard } from "./training-card.js";
 
@@ -18,6 +19,7 @@ export async function showProject(app, id) {
 
   const classesColumn = h("section", { class: "stack", "aria-label": "Classes" });
   const training = trainingCard(state);
+  const review = reviewCard(state);
   const preview = previewCard(state);
   const title = h("input", { class: "title", value: project.name, "aria-label": "Project name" });
   title.addEventListener("change", async () => {
@@ -30,7 +32,7 @@ export async function showProject(app, id) {
     h("div", { class: "project-head" },
       h("a", { href: "#/", class: "btn" }, "← Projects"), title,
       h("button", { class: "btn", onclick: () => download(`/api/projects/${state.id}/file`, `${state.id}.teachable-project`) }, "Save to file")),
-    h("div", { class: "columns" }, classesColumn, training.element, preview.element),
+    h("div", { class: "columns" }, classesColumn, h("div", { class: "stack" }, training.element, review.element), preview.element),
   );
 
   state.refresh = async () => {

@@ -4,6 +4,7 @@
 import { api, needOf } from "./api.js";
 import { drawChart, legend, reportTables } from "./charts.js";
 import { attempt, h, toast } from "./dom.js";
+import { sampleList } from "./explain-view.js";
 
 // The settings the form shows, with their labels and element ids.
 const FORM = [["classifier", "Classifier", "opt-classifier"], ["epochs", "Epochs", "opt-epochs"],
@@ -143,7 +144,10 @@ export function trainingCard(state) {
 
   function showReport(report, jobNotes) {
     if (!report) { perClass.replaceChildren(h("p", { class: "small muted", text: "Train to see how the model does on held-out samples." })); matrix.replaceChildren(); return; }
-    const tables = reportTables(report);
+    const tables = reportTables(report, (i, j, sources) => {
+      const listing = sampleList(state, `Validation samples of “${report.labels[i]}” the model called “${report.labels[j]}”:`, sources);
+      matrix.replaceChildren(tables.matrix, listing);
+    });
     perClass.replaceChildren(tables.perClass);
     matrix.replaceChildren(tables.matrix);
     notes.replaceChildren(...[...(report.notes || []), ...(jobNotes || [])].filter((n, i, all) => all.indexOf(n) === i)

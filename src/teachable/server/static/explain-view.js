@@ -1,0 +1,122 @@
+// "Why does it say that?": the samples a prediction resembles, where the model looked, and the
+// review of the samples (flagged ones with their reason, one click to move, delete or keep).
+import { api } from "./api.js";
+import { attempt, h, plural } from "./dom.js";
+
+function thumbnail(state, sampleId, size = 64) {
+  const img = h("img", { src: `/api/projects/${state.id}/samples/${sampleId}/thumbnail?size=${size}`, alt: `Sample ${sampleId}`,
+    loading: "lazy" });
+  img.addEventListener("error", () => { img.replaceWith(h("span", { class: "gone", text: "deleted" })); });
+  return img;
+}
+
+// Under the bars: the training samples the current frame or file resembles most.
+export function neighboursStrip(state) {
+  const list = h("ol", { class: "neighbours", "aria-label": "Most like these samples" });
+  const element = h("div", { class: "neighbours-box", id: "neighbours" },
+    h("p", { class: "small muted", text: "Most like these samples:" }), list);
+  element.hidden = true;
+  let shown = "";
+  return {
+    element,
+    show(neighbours) {
+      const usable = (neighbours || []).filter((n) => n.sample_id);
+      const key = usable.map((n) => `${n.sample_id}:${n.similarity.toFixed(2)}`).join(",");
+      element.hidden = !usable.length;
+      if (key === shown) return;
+      shown = key;
+      list.replaceChildren(...usable.map((n) => h("li", { class: "neighbour", "data-sample": String(n.sample_id),
+        title: `${n.label}, similarity ${n.similarity.toFixed(2)}` },
+        thumbnail(state, n.sample_id), h("span", { class: "small", text: `${n.label} · ${Math.round(n.similarity * 100)}%` }))));
+    },
+    clear() { shown = ""; list.replaceChildren(); element.hidden = true; },
+  };
+}
+
+// "Why?": the heatmap (photo), the windows (sound) or the landmarks (pose, hand) for one input.
+export function whyPanel(state) {
+  const picture = h("img", { class: "why-picture", alt: "" });
+  const caption = h("figcaption", { class: "small" });
+  const figure = h("figure", { class: "why", id: "why" }, picture, caption);
+  figure.hidden = true;
+  return {
+    element: figure,
+    async explain(blob, name = "frame.jpg") {
+      const form = new FormData();
+      form.append("file", blob, name);
+      caption.textContent = "Looking…";
+      figure.hidden = false;
+      const result = await attempt(() => api("POST", `/projects/${state.id}/explain`, form));
+      if (!result) { figure.hidden = true; return; }
+      picture.src = result.picture;
+      picture.alt = `Where the model found “${result.label}”`;
+      const what = result.kind === "image" ? "Brighter places pushed the model towards"
+        : result.kind === "sound" ? "The coloured strip under the sound shows which tenths of the second pushed the model towards"
+          : "Larger, brighter dots are the landmarks that pushed the model towards";
+      caption.textContent = `${what} “${result.label}”. A heatmap is evidence, not proof.`;
+    },
+    hide() { figure.hidden = true; },
+  };
+}
+
+// Samples listed by their project ids, as small thumbnails (a cell of the confusion matrix).
+export function sampleList(state, title, sources) {
+  const ids = sources.map((s) => /^sample:(\d+)$/.exec(s)).filter(Boolean).map((m) => Number(m[1]));
+  return h("div", { class: "cell-samples", id: "cell-samples" }, h("p", { class: "small", text: title }),
+    ids.length ? h("div", { class: "thumb-row" }, ...ids.map((id) => h("span", { class: "thumb-small" }, thumbnail(state, id, 56))))
+      : h("p", { class: "small muted", text: sources.length ? "These samples came from outside the project." : "No samples here." }));
+}
+
+const REASONS = {
+  mislabel: (f) => `Possibly mislabelled: it is in “${f.label}” but looks like “${f.suggested}” to ${Math.round(f.score * 100)}% of its nearest samples.`,
+  duplicate: (f) => `Almost the same as another sample of “${f.label}” (similarity ${f.score.toFixed(2)}): duplicates make the validation look better than it is.`,
+  outlier: (f) => `Unlike the other samples of every class: is it what you meant to show?`,
+};
+
+// The Review card: flagged samples with the reason, and what to do about each.
+export function reviewCard(state) {
+  const run = h("button", { class: "btn", id: "review" }, "Review samples");
+  const status = h("p", { class: "small muted", "aria-live": "polite" });
+  const hints = h("div", { class: "warnings" });
+  const list = h("ul", { class: "flags", id: "flags", "aria-label": "Flagged samples" });
+  const element = h("section", { class: "card", "aria-label": "Review" },
+    h("h2", { text: "Review" }),
+    h("p", { class: "small muted", text: "Find samples to look at again: filed in the wrong class, near duplicates, or unlike the rest." }),
+    run, status, hints, list);
+
+  async function refresh() {
+    run.disabled = true;
+    status.textContent = "Reviewing…";
+    const review = await attempt(() => api("GET", `/projects/${state.id}/review`));
+    run.disabled = false;
+    if (!review) { status.textContent = ""; return; }
+    status.textContent = `${plural(review.samples, "sample", "samples")} reviewed: ${review.flagged ? plural(review.flagged, "sample", "samples") + " to look at" : "nothing to look at"}.`;
+    hints.replaceChildren(...review.hints.map((hint) => h("p", { class: "warning", text: hint.message })));
+    const classes = Object.fromEntries(state.project.classes.map((c) => [c.name, c.id]));
+    list.replaceChildren(...review.flags.map((flag) => {
+      const actions = [];
+      if (flag.reason === "mislabel" && flag.suggested in classes) {
+        actions.push(h("button", { class: "btn primary", onclick: () => act(() => api("POST",
+          `/projects/${state.id}/samples/${flag.sample_id}/move`, { class_id: classes[flag.suggested] }), `Moved to “${flag.suggested}”.`) },
+        `Move to “${flag.suggested}”`));
+      }
+      actions.push(h("button", { class: "btn", onclick: () => act(() => api("DELETE", `/projects/${state.id}/samples/${flag.sample_id}`), "Sample deleted.") }, "Delete"));
+      actions.push(h("button", { class: "btn", onclick: () => act(() => api("POST", `/projects/${state.id}/review/fine`,
+        { sample_id: flag.sample_id, reason: flag.reason }), "Marked as fine.") }, "It's fine"));
+      const pictures = [thumbnail(state, flag.sample_id, 72)];
+      if (flag.duplicate_of_id) pictures.push(thumbnail(state, flag.duplicate_of_id, 72));
+      return h("li", { class: "flag", "data-reason": flag.reason, "data-sample": String(flag.sample_id) },
+        h("div", { class: "flag-pictures" }, ...pictures),
+        h("div", {}, h("p", { class: "small", text: REASONS[flag.reason](flag) }), h("div", { class: "row" }, ...actions)));
+    }));
+  }
+
+  async function act(action, message) {
+    const done = await attempt(action, message); // undefined when it failed (a 204 gives null)
+    if (done !== undefined) await state.refresh();
+    await refresh();
+  }
+
+  run.addEventListener("click", refresh);
+  return { element, refresh };
+}

@@ -1,0 +1,89 @@
+"""Issue 23 in a real browser: the preview names the samples a frame resembles (thumbnails under
+the bars, live on the fake webcam and for a chosen file), "Why?" draws where the model looked, the
+confusion matrix lists the samples of a cell, and the Review card walks a flagged sample to the
+suggested class (the flag goes, the model says it is stale). Screenshots in
+test-artifacts/screenshots/explain-*.png."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from media import write_y4m
+from photos import photo, random_view, write_views
+from servers import ThreadServer
+from test_browser import CHROMIUM, launch, new_page, shot
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make test installs it)")
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A trained project of cat and rocket views, with one more cat view filed under rocket."""
+    from teachable import Workspace
+
+    root = tmp_path_factory.mktemp("ws")
+    views = write_views(tmp_path_factory.mktemp("views"), per_class=8, seed=11, classes=["cat", "rocket"])
+    extra = write_views(tmp_path_factory.mktemp("extra"), per_class=1, seed=12, classes=["cat"])
+    workspace = Workspace(root)
+    project = workspace.create("Why")
+    project.add_class("cat")
+    project.add_class("rocket")
+    project.add_samples("cat", sorted((views / "cat").iterdir()))
+    project.add_samples("rocket", sorted((views / "rocket").iterdir()))
+    project.add_samples("rocket", list((extra / "cat").iterdir()))
+    project.train(epochs=10)
+    project.close()
+    return root
+
+
+@pytest.fixture(scope="module")
+def cat_video(tmp_path_factory):
+    import numpy as np
+
+    rng = np.random.default_rng(13)
+    return write_y4m(tmp_path_factory.mktemp("video") / "cat.y4m", [random_view(photo("cat"), rng) for _ in range(4)], repeat=6)
+
+
+def test_preview_neighbours_why_matrix_and_review(workspace, cat_video, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from teachable.server import create_app
+
+    errors: list[str] = []
+    with ThreadServer(create_app(workspace)) as base, sync_playwright() as p:
+        browser = launch(p, cat_video)
+        page = new_page(browser, errors, viewport={"width": 1400, "height": 1000})
+        page.goto(f"{base}/#/p/why")
+        page.wait_for_selector("#bars .bar")
+        page.get_by_role("group", name="Preview input").get_by_role("button", name="Webcam").click()
+        page.wait_for_selector("#neighbours:not([hidden]) .neighbour img", timeout=30_000)
+        assert page.locator("#bars").get_attribute("data-winner") == "cat"
+        labels = page.locator("#neighbours .neighbour span").all_inner_texts()
+        assert len(labels) == 3 and labels[0].startswith("cat")
+        page.locator("#why-button").click()
+        page.wait_for_selector("#why:not([hidden]) img[src^='data:image/png']", timeout=30_000)
+        assert "“cat”" in page.locator("#why figcaption").inner_text()
+        shot(page, "explain-preview")
+
+        # the confusion matrix of the trained model: a cell lists its validation samples
+        page.locator("#under-the-hood summary").click()
+        page.locator("#confusion button.cell").first.click()
+        page.wait_for_selector("#cell-samples img")
+        shot(page, "explain-confusion-cell")
+
+        # the review: the cat filed under rocket is flagged; moving it clears the flag
+        page.locator("#review").click()
+        flag = page.locator(".flag[data-reason='mislabel']")
+        flag.wait_for(timeout=30_000)
+        assert "looks like “cat”" in flag.inner_text()
+        shot(page, "explain-review")
+        sample = flag.get_attribute("data-sample")
+        flag.get_by_role("button", name="Move to “cat”").click()
+        page.locator(f".flag[data-reason='mislabel'][data-sample='{sample}']").wait_for(state="detached", timeout=30_000)
+        page.wait_for_selector("#stale:not([hidden])")
+        assert "train again" in page.locator("#stale").inner_text()
+        shot(page, "explain-review-after-move")
+        browser.close()
+    assert not errors, errors
