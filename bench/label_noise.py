@@ -226,7 +226,26 @@ def main() -> None:
     noise = 1e-4 * np.random.default_rng(0).normal(size=(1000, x.shape[1])).astype(np.float32)
     start = time.perf_counter()
     reviewing.review(x[thousand] + noise, y[thousand], classes, [f"#{i}" for i in range(1000)], fingerprints=found["fp"][thousand])
-    print(f"review of 1,000 samples from cached embeddings and fingerprints: {time.perf_counter() - start:.2f} s")
+    print(f"review of 1,000 samples from cached embeddings and fingerprints: {time.perf_counter() - start:.2f} s  ")
+    from teachable.explain.memory import ExampleMemory
+    from teachable.training import fit
+
+    model = fit(x[thousand] + noise, y[thousand], classes, "efficientnet-lite0-imagenet-224-v1", classifier="head", epochs=5)
+    query = x[:1]
+    start = time.perf_counter()
+    for _ in range(200):
+        model.predict_embeddings(query)
+    plain = (time.perf_counter() - start) / 200
+    start = time.perf_counter()
+    for _ in range(200):
+        model.predict_embeddings(query, explain=True)
+    explained = (time.perf_counter() - start) / 200
+    print(f"nearest examples of one prediction among 1,000 training samples: +{(explained - plain) * 1000:.2f} ms "
+          f"({plain * 1000:.2f} ms without, {explained * 1000:.2f} ms with)  ")
+    memory = ExampleMemory.from_embeddings(x[thousand], y[thousand], [f"cat/IMG_{i:04d}.jpg" for i in range(1000)])
+    without = len(type(model)(**{**model.__dict__, "examples": None}).to_bytes())
+    grown = len(type(model)(**{**model.__dict__, "examples": memory}).to_bytes()) - without
+    print(f"model file growth: {grown / 1000:,.0f} bytes per training sample (with a 17-character source each)")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,10 @@ def suite(args) -> list[tuple[str, list[str]]]:
         ("memory_bounds", ["bench/memory_bounds.py"]),
         ("tfjs_agreement", ["bench/tfjs_agreement.py", "--photos", "8" if quick else "16"]),
         ("pose_latency", ["bench/pose_latency.py", "--frames", "20" if quick else "60"]),
+        ("heatmaps", ["bench/heatmaps.py", "--photos", "20" if quick else "60"]),
     ]
+    if args.data:
+        runs.append(("label_noise", ["bench/label_noise.py", "--data", str(args.data)] + (["--per-class", "60"] if quick else [])))
     for name, data, kind in (("accuracy", args.data, "image"), ("hand_accuracy", args.hands, "hand")):
         if data:
             IMAGES.mkdir(parents=True, exist_ok=True)
