@@ -269,3 +269,19 @@ def test_rest_predict_explain_and_heatmap(tmp_path, folder):
             socket.send_bytes(photo)
             reply = socket.receive_json()
             assert reply["label"] == "cat" and reply["neighbours"][0]["sample_id"]
+
+
+@pytest.mark.slow
+def test_pose_explanation_scores_every_landmark(tmp_path):
+    """A pose model's answer for a held-out photo, landmark by landmark (MediaPipe on real photos)."""
+    from people import HELD_OUT_MOVES, TRAIN_MOVES, write_pose_folder
+
+    model = teachable.train(Dataset.from_folder(write_pose_folder(tmp_path / "train", TRAIN_MOVES), kind="pose"),
+                            classifier="knn")
+    photo = next((write_pose_folder(tmp_path / "held", HELD_OUT_MOVES) / "cameraman mirrored").iterdir())
+    heatmap, landmarks = explain(model, photo)
+    assert heatmap.kind == "pose" and heatmap.predicted == "cameraman mirrored" and len(heatmap.grid) == 33
+    assert len(landmarks["points"]) == 33 and max(heatmap.grid) > 0
+    result = CliRunner().invoke(main, ["explain", str(_saved(model, tmp_path)), str(photo), "-o", str(tmp_path / "p.png")])
+    assert result.exit_code == 0 and "most important landmark" in result.output
+    assert Image.open(tmp_path / "p.png").size[0] <= 448

@@ -295,3 +295,21 @@ def test_reorder_and_move(project):
     [sample] = project.add_samples("a", [jpeg(photo("cat"))], embed=False)
     project.move_sample(sample, "b")
     assert project.sample(sample).class_id == b
+
+
+def test_a_project_is_found_by_the_name_typed(tmp_path):
+    """`teachable project import tmdoi_webcam x.tm` makes the id "tmdoi-webcam": the name as typed
+    finds it, and so does the project's own name."""
+    from click.testing import CliRunner
+
+    from teachable import Workspace
+    from teachable.cli import main
+
+    workspace = Workspace(tmp_path / "ws")
+    workspace.create("tmdoi_webcam").close()
+    workspace.create("My Photos").close()
+    assert workspace.resolve("tmdoi_webcam") == "tmdoi-webcam" and workspace.resolve("My Photos") == "my-photos"
+    result = CliRunner().invoke(main, ["project", "--workspace", str(workspace.root), "info", "tmdoi_webcam"])
+    assert result.exit_code == 0, result.output
+    missing = CliRunner().invoke(main, ["project", "--workspace", str(workspace.root), "info", "nothing here"])
+    assert missing.exit_code == 1 and "There is no project 'nothing here'" in missing.output

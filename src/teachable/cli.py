@@ -89,8 +89,14 @@ def main(ctx: click.Context, device: str) -> None:
 @friendly_errors
 def train(ctx, data_dir, output, kind, **settings):
     """Train a model on DATA_DIR (one sub-folder of images or sounds per class)."""
+    from .errors import NotEnoughClassesError
+
     dataset = Dataset.from_folder(data_dir, kind=None if kind == "auto" else kind)
-    click.echo(f"{len(dataset)} files in {len(dataset.classes)} classes: " + ", ".join(f"{n} ({c})" for n, c in dataset.counts().items()), err=True)
+    files = f"{len(dataset)} file{'' if len(dataset) == 1 else 's'}"
+    classes = f"{len(dataset.classes)} class{'' if len(dataset.classes) == 1 else 'es'}"
+    click.echo(f"{files} in {classes}: " + ", ".join(f"{n} ({c})" for n, c in dataset.counts().items()), err=True)
+    if len(dataset.classes) < 2:  # said before anything is embedded
+        raise NotEnoughClassesError(f"Training needs at least two classes; '{data_dir}' has {classes} with files.")
     embed_bar = _bar(len(dataset), "embedding", "img")
     epoch_bar = None
 
@@ -353,7 +359,8 @@ def _open_project(ctx: click.Context, ref: str):
     path = Path(ref)
     if path.suffix and path.exists():
         return Project.open(path)
-    return _workspace(ctx).open(ref)
+    workspace = _workspace(ctx)
+    return workspace.open(workspace.resolve(ref))
 
 
 @main.group()

@@ -132,15 +132,17 @@ class Kind:
         if self.special_class:
             problems = []
             if self.special_class not in [c.name for c in classes]:
-                problems.append(f"a class named '{self.special_class}' with at least {self.min_special} samples of the room's quiet")
+                problems.append(f"it needs a class named “{self.special_class}” with at least {self.min_special} "
+                                "samples of the room's quiet")
             for c in classes:
                 need = self.min_special if c.name == self.special_class else self.min_per_class
                 if c.count < need:
-                    problems.append(f"'{c.name}' has {c.count} sample(s), needs {need}")
+                    has = f"{c.count} sample" + ("" if c.count == 1 else "s")
+                    problems.append(f"“{c.name}” has {has} and needs at least {need}")
             if not [c for c in classes if c.name != self.special_class]:
-                problems.append(f"at least one class besides {self.special_class.lower()}")
+                problems.append(f"it needs at least one class besides {self.special_class.lower()}")
             if problems:
-                raise NotEnoughClassesError(f"A {self.name} project needs " + "; ".join(problems) + ".")
+                raise NotEnoughClassesError(f"This {self.name} project cannot be trained yet: " + "; ".join(problems) + ".")
         empty = [c.name for c in classes if c.count == 0]
         if len(classes) - len(empty) < 2:
             none = f"; these have none: {', '.join(empty)}" if empty else ""

@@ -85,6 +85,18 @@ class Workspace:
                 project.add_class(class_name)
         return project
 
+    def resolve(self, ref: str) -> str:
+        """The id of a project given as people type it: its id, its name ("My Photos"), or what
+        its name becomes as an id ("my_photos" -> "my-photos")."""
+        if ref in self:
+            return ref
+        named = [entry.id for entry in self.list() if entry.name == ref]
+        if len(named) == 1:
+            return named[0]
+        if slug(ref) in self:
+            return slug(ref)
+        raise NotFoundError(f"There is no project '{ref}'.")
+
     def open(self, project_id: str):
 
         return Project.open(self.path_of(project_id))
