@@ -169,7 +169,7 @@ def main() -> None:
     x, y, classes = found["x"], found["y"], [str(c) for c in found["classes"]]
     if args.cleanlab:
         try:
-            import cleanlab  # noqa: F401
+            import cleanlab  # noqa: F401 (only whether it installs)
         except ImportError:
             print("(cleanlab is not installed: pip install cleanlab)", file=sys.stderr)
             args.cleanlab = False

@@ -99,7 +99,6 @@ def tm_archive(path: Path, entries: int) -> Path:
 
 def hostile_files(tmp: Path) -> list[tuple[str, list[str]]]:
     """(what, CLI arguments) for each hostile file of issue 22, made in ``tmp``."""
-    import h5py
     import numpy as np
 
     photo = tmp / "photo.jpg"

@@ -7,13 +7,11 @@ from __future__ import annotations
 import io
 import json
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
 import zipfile
-from pathlib import Path
 
 import httpx
 import pytest

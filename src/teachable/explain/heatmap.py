@@ -267,7 +267,7 @@ def sound_strip_png(clip: np.ndarray, heatmap: Heatmap, size: int = 320) -> byte
 
 def landmarks_png(source, landmarks: dict, heatmap: Heatmap, size: int = 448) -> bytes:
     """The photo with each landmark drawn as a dot, larger and hotter the more hiding it cost."""
-    from PIL import Image, ImageDraw
+    from PIL import ImageDraw
 
     from ..embed.preprocess import load_image
 
