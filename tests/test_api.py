@@ -289,7 +289,7 @@ def test_sound_project_over_the_api(client):
     assert client.get(f"/api/projects/{pid}/samples/{sid}/data").headers["content-type"] == "audio/wav"
     assert client.get(f"/api/projects/{pid}/samples/{sid}/thumbnail").headers["content-type"] == "image/jpeg"
     refused = client.post(f"/api/projects/{pid}/train")
-    assert refused.status_code == 422 and "needs 20" in refused.json()["error"]
+    assert refused.status_code == 422 and "needs at least 20" in refused.json()["error"]
     photo_upload = client.post(f"/api/projects/{pid}/classes/{background}/samples",
                                files=[("files", ("cat.jpg", jpeg(photo("cat")), "image/jpeg"))])
     assert photo_upload.status_code == 422 and "not a sound file" in photo_upload.json()["error"]

@@ -94,7 +94,7 @@ def test_sound_projects_need_background_and_enough_samples(tmp_path, sound_train
     with Project.create(tmp_path / "s.teachable-project", kind="sound") as project:
         project.add_class("yes")
         project.add_samples("yes", sorted((sound_train / "yes").glob("*.wav"))[:3], embed=False)
-        with pytest.raises(NotEnoughClassesError, match="'Background Noise' has 0 sample.*needs 20.*'yes' has 3"):
+        with pytest.raises(NotEnoughClassesError, match="“Background Noise” has 0 samples and needs at least 20.*“yes” has 3"):
             project.train()
         with pytest.raises(InvalidAudioError):
             project.add_samples("yes", [b"definitely not audio"])
