@@ -44,6 +44,28 @@ def tamper(path: Path, *statements: str, params: tuple = ()) -> Path:
     return path
 
 
+def zeros_model(meta: dict, arrays: list[tuple[str, str, tuple, int]]) -> bytes:
+    """A .teachable file of ``meta`` whose arrays (name, dtype, shape, item size) are all zeros,
+    deflated: kilobytes on disk, however much they unpack to."""
+    npz = io.BytesIO()
+    with zipfile.ZipFile(npz, "w", compression=zipfile.ZIP_DEFLATED) as inner:
+        for name, descr, shape, itemsize in arrays:
+            header = io.BytesIO()
+            np.lib.format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False, "shape": shape})
+            with inner.open(f"{name}.npy", "w", force_zip64=True) as handle:
+                handle.write(header.getvalue())
+                left = int(np.prod(shape)) * itemsize
+                zeros = bytes(16 * 1024 * 1024)
+                while left:
+                    handle.write(zeros[:min(left, len(zeros))])
+                    left -= min(left, len(zeros))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("metadata.json", json.dumps(meta))
+        archive.writestr("weights.npz", npz.getvalue())
+    return out.getvalue()
+
+
 def bomb_model(kind: str = "knn", counts: bool = True) -> bytes:
     """A small .teachable file whose weights claim gigabytes: a stored array of zeros, deflated.
     With ``counts`` its metadata says how many examples it has (2); without, only the array
@@ -53,22 +75,7 @@ def bomb_model(kind: str = "knn", counts: bool = True) -> bytes:
             "classifier": {"type": kind, "params": {"k": 3} if kind == "knn" else {"hidden_units": 100}}}
     if counts:
         meta["training_counts"] = {"a": 1, "b": 1}
-    npz = io.BytesIO()
-    with zipfile.ZipFile(npz, "w", compression=zipfile.ZIP_DEFLATED) as inner:
-        name = "examples.npy" if kind == "knn" else "w1.npy"
-        rows = 400_000
-        header = io.BytesIO()
-        np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (rows, 1280)})
-        with inner.open(name, "w", force_zip64=True) as handle:
-            handle.write(header.getvalue())
-            zeros = bytes(64 * 1024 * 1024)
-            for _ in range(rows * 1280 * 4 // len(zeros)):
-                handle.write(zeros)
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("metadata.json", json.dumps(meta))
-        archive.writestr("weights.npz", npz.getvalue())
-    return out.getvalue()
+    return zeros_model(meta, [("examples" if kind == "knn" else "w1", "<f4", (400_000, 1280), 4)])
 
 
 def big_jpeg(side: int = 8000) -> bytes:
@@ -84,20 +91,4 @@ def knn_bomb(rows: int) -> bytes:
     meta = {"format": "teachable-model", "format_version": 1, "kind": "image", "labels": ["a", "b"],
             "backbone": {"id": "efficientnet-lite0-imagenet-224-v1"}, "training_counts": {"a": rows - 1, "b": 1},
             "classifier": {"type": "knn", "params": {"k": 3}}}
-    npz = io.BytesIO()
-    with zipfile.ZipFile(npz, "w", compression=zipfile.ZIP_DEFLATED) as inner:
-        for name, descr, shape, itemsize in (("examples", "<f4", (rows, 1280), 4), ("labels", "<i8", (rows,), 8)):
-            header = io.BytesIO()
-            np.lib.format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False, "shape": shape})
-            with inner.open(f"{name}.npy", "w", force_zip64=True) as handle:
-                handle.write(header.getvalue())
-                left = int(np.prod(shape)) * itemsize
-                zeros = bytes(16 * 1024 * 1024)
-                while left:
-                    handle.write(zeros[:min(left, len(zeros))])
-                    left -= min(left, len(zeros))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("metadata.json", json.dumps(meta))
-        archive.writestr("weights.npz", npz.getvalue())
-    return out.getvalue()
+    return zeros_model(meta, [("examples", "<f4", (rows, 1280), 4), ("labels", "<i8", (rows,), 8)])
