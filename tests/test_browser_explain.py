@@ -1,7 +1,8 @@
 """Issue 23 in a real browser: the preview names the samples a frame resembles (thumbnails under
 the bars, live on the fake webcam and for a chosen file), "Why?" draws where the model looked, the
 confusion matrix lists the samples of a cell, and the Review card walks a flagged sample to the
-suggested class (the flag goes, the model says it is stale). Screenshots in
+suggested class (the flag goes, the model says it is stale), and shows the test set's results
+with the test samples the model gets wrong. Screenshots in
 test-artifacts/screenshots/explain-*.png."""
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ def workspace(tmp_path_factory):
     project.add_samples("cat", sorted((views / "cat").iterdir()))
     project.add_samples("rocket", sorted((views / "rocket").iterdir()))
     project.add_samples("rocket", list((extra / "cat").iterdir()))
+    new = write_views(tmp_path_factory.mktemp("new"), per_class=1, seed=14, classes=["cat", "rocket"])
+    project.add_samples("cat", list((new / "cat").iterdir()), test=True)
+    project.add_samples("cat", list((new / "rocket").iterdir()), test=True)  # a rocket in the cat test set: wrong
     project.train(epochs=10)
     project.close()
     return root
@@ -70,7 +74,7 @@ def test_preview_neighbours_why_matrix_and_review(workspace, cat_video, tmp_path
         # the confusion matrix of the trained model: a cell lists its validation samples
         page.locator("#under-the-hood summary").click()
         page.locator("#confusion button.cell").first.click()
-        page.wait_for_selector("#cell-samples img")
+        page.wait_for_selector("#under-the-hood .cell-samples img")
         shot(page, "explain-confusion-cell")
 
         # the review: the cat filed under rocket is flagged; moving it clears the flag
@@ -78,6 +82,11 @@ def test_preview_neighbours_why_matrix_and_review(workspace, cat_video, tmp_path
         flag = page.locator(".flag[data-reason='mislabel']")
         flag.wait_for(timeout=30_000)
         assert "looks like “cat”" in flag.inner_text()
+        page.wait_for_selector("#test-results .mistakes .flag img")
+        assert "Test set: 50% right (2 samples never trained on)" in page.locator("#test-results h3").inner_text()
+        assert "taken for “rocket”" in page.locator("#test-results .mistakes").inner_text()
+        page.locator(".class-card .test-set summary").first.click()
+        page.wait_for_selector(".class-card .test-thumbs img")
         shot(page, "explain-review")
         sample = flag.get_attribute("data-sample")
         flag.get_by_role("button", name="Move to “cat”").click()

@@ -284,3 +284,56 @@ def test_pose_explanation_scores_every_landmark(tmp_path):
     result = CliRunner().invoke(main, ["explain", str(_saved(model, tmp_path)), str(photo), "-o", str(tmp_path / "p.png")])
     assert result.exit_code == 0 and "most important landmark" in result.output
     assert Image.open(tmp_path / "p.png").size[0] <= 448
+
+
+# -- 4. test sets ---------------------------------------------------------------------------------
+def test_a_test_set_is_never_trained_on_and_measures_the_model(tmp_path, folder):
+    from teachable.explain.samples import test_report
+
+    workspace = Workspace(tmp_path / "ws")
+    project = workspace.create("Tested")
+    for name in ("cat", "rocket"):
+        project.add_class(name)
+        project.add_samples(name, sorted((folder / name).iterdir()))
+    other = write_views(tmp_path / "new", per_class=2, seed=21, classes=["cat", "rocket"])
+    project.add_samples("cat", sorted((other / "cat").iterdir()), test=True)
+    wrong = project.add_samples("cat", [sorted((other / "rocket").iterdir())[0]], test=True)  # a rocket filed as a cat test
+    counts = {c.name: (c.count, c.test_count) for c in project.classes()}
+    assert counts == {"cat": (6, 3), "rocket": (6, 0)}
+    model = project.train(classifier="knn")
+    assert sum(model.training_counts.values()) == 12 and len(model.examples) == 12  # test samples left out
+    assert not {n.source for row in model.neighbours(project.embeddings(test=True)[0]) for n in row} & {f"sample:{wrong[0]}"}
+    project.add_samples("rocket", [sorted((other / "rocket").iterdir())[1]], test=True)
+    from teachable.advice import model_status
+
+    assert model_status(project, project.models()[-1])["stale"] is False  # test samples do not stale a model
+    result = test_report(project, project.model())
+    assert result["report"]["count"] == 4 and result["report"]["accuracy"] == 0.75
+    [mistake] = result["mistakes"]
+    assert mistake["sample_id"] == wrong[0] and mistake["label"] == "cat" and mistake["predicted"] == "rocket"
+    assert mistake["neighbours"][0]["label"] == "rocket"
+    assert f"sample:{wrong[0]}" in result["report"]["cells"][0][1]
+    project.close()
+    with TestClient(create_app(workspace), base_url="http://127.0.0.1:8000") as client:
+        answer = client.get("/api/projects/tested/test").json()
+        assert answer["report"]["accuracy"] == 0.75 and answer["mistakes"][0]["sample_id"] == wrong[0]
+        cat = next(c for c in client.get("/api/projects/tested").json()["classes"] if c["name"] == "cat")
+        assert cat["count"] == 6 and cat["test_count"] == 3
+        photo = sorted((other / "cat").iterdir())[1].read_bytes()
+        added = client.post(f"/api/projects/tested/classes/{cat['id']}/samples",
+                            files=[("files", ("t.jpg", jpegs(1, seed=77)[0], "image/jpeg"))], data={"set": "test"}).json()
+        listed = client.get(f"/api/projects/tested/classes/{cat['id']}/samples").json()
+        assert next(s for s in listed if s["id"] == added["ids"][0])["test"] is True
+        assert photo  # (the other cat view stays in the test set)
+
+
+def test_no_test_set_is_a_sentence(tmp_path, folder):
+    from teachable.explain.samples import test_report
+
+    project = Project.create(tmp_path / "p.teachable-project")
+    for name in ("cat", "rocket"):
+        project.add_class(name)
+        project.add_samples(name, sorted((folder / name).iterdir()))
+    model = project.train(classifier="knn")
+    with pytest.raises(NotEnoughClassesError, match="No class has test samples yet"):
+        test_report(project, model)

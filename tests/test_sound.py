@@ -112,4 +112,4 @@ def test_schema_v1_project_files_are_migrated(tmp_path):
     with Project.open(path) as project:
         project.add_class("a")
         assert project.samples() == []
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 3
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 4

@@ -248,6 +248,7 @@ class Project:
         embed: bool = True,
         on_error: ErrorCallback | None = None,
         names: list[str] | None = None,
+        test: bool = False,
     ) -> list[int]:
         """Store samples in a class; returns their ids (a duplicate gives the existing id).
 
@@ -255,18 +256,19 @@ class Project:
         is written, and all are stored in one transaction: without ``on_error`` one bad item
         stores nothing and raises; with it, bad items are reported and the rest stored.
         ``embed=True`` computes their embeddings right away; the server passes False and
-        lets a background worker do it. ``names`` label bytes items in error messages.
+        lets a background worker do it. ``names`` label bytes items in error messages. ``test``:
+        into the class's test set, never trained on (measured by :meth:`test_report`).
         """
-        ids, _ = self.store_samples(class_ref, list(items), source, embed, on_error, names)
+        ids, _ = self.store_samples(class_ref, list(items), source, embed, on_error, names, test)
         return ids
 
-    def store_samples(self, class_ref, items, source, embed, on_error, names) -> tuple[list[int], int]:
+    def store_samples(self, class_ref, items, source, embed, on_error, names, test: bool = False) -> tuple[list[int], int]:
         """add_samples' work; also returns how many samples were new (not duplicates)."""
         if source not in SOURCES:
             raise TeachableError(f"Unknown sample source '{source}'.")
         info = self.class_info(class_ref)
         checked = check_items(self.rules, items, names, on_error)
-        ids, inserted = self._samples.insert(info.id, checked, source, self.backbone_id)
+        ids, inserted = self._samples.insert(info.id, checked, source, self.backbone_id, test)
         if embed and ids:
             self.ensure_embeddings(sample_ids=ids)
         return ids, inserted
@@ -325,9 +327,10 @@ class Project:
                 on_progress(len(batch_ids))
         return done
 
-    def embeddings(self, backbone_id: str | None = None) -> tuple[np.ndarray, np.ndarray, list[int]]:
-        """(vectors, class ids, sample ids) of every sample with a cached embedding, by sample id."""
-        return self._embeddings.all(backbone_id or self.backbone_id)
+    def embeddings(self, backbone_id: str | None = None, test: bool = False) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """(vectors, class ids, sample ids) of every training sample (``test``: of the test sets)
+        with a cached embedding, by sample id."""
+        return self._embeddings.all(backbone_id or self.backbone_id, test)
 
     def cache_vectors(self, vector_id: str, vectors: list[tuple[int, np.ndarray]]) -> None:
         """Cache vectors of another kind than the backbone's (a photo's pixel fingerprint, say)
@@ -427,7 +430,8 @@ class Project:
 
     def _dataset_entries(self) -> list[tuple[str, int]]:
         names = {info.id: check_name(info.name) for info in self.classes()}
-        return [(f"{names[s.class_id]}/{s.id:06d}{EXTENSIONS.get(s.media_type, '.bin')}", s.id) for s in self.samples()]
+        return [(f"{names[s.class_id]}/{s.id:06d}{EXTENSIONS.get(s.media_type, '.bin')}", s.id)
+                for s in self.samples() if not s.test]  # test sets stay in the project
 
     def import_dataset(
         self,

@@ -63,3 +63,32 @@ def _bytes(sample) -> bytes:
             return handle.read(50 * 1024 * 1024)
     except (OSError, TypeError):
         return b""
+
+
+def test_report(project, model) -> dict:
+    """How ``model`` (the project's current one) does on the classes' test sets — samples it never
+    trained on, gathered on purpose in new conditions (another background, another voice, a
+    drawing) — and the test samples it gets wrong, each with the training samples it resembles."""
+    from ..classify.metrics import Report
+    from ..errors import NotEnoughClassesError
+
+    project.ensure_embeddings()
+    vectors, class_ids, sample_ids = project.embeddings(test=True)
+    if not sample_ids:
+        raise NotEnoughClassesError("No class has test samples yet: add some under “Test samples” in a class "
+                                    "(photos or recordings in new conditions, never trained on).")
+    names = {c.id: c.name for c in project.classes()}
+    known = [i for i, c in enumerate(class_ids) if names.get(int(c)) in model.labels]
+    if not known:
+        raise NotEnoughClassesError("The current model knows none of the classes that have test samples: train again.")
+    vectors, class_ids = vectors[known], class_ids[known]
+    sample_ids = [sample_ids[i] for i in known]
+    truth = np.array([model.labels.index(names[int(c)]) for c in class_ids], np.int64)
+    predictions = model.predict_embeddings(vectors, explain=True)
+    predicted = np.array([model.labels.index(p.label) for p in predictions], np.int64)
+    report = Report.from_predictions(model.labels, truth, predicted).with_cells(
+        [sample_source(i) for i in sample_ids], truth, predicted)
+    mistakes = [{"sample_id": int(i), "label": model.labels[t], "predicted": p.label, "confidence": p.confidence,
+                 "neighbours": [n.to_dict() for n in p.neighbours] if p.neighbours is not None else None}
+                for i, t, p in zip(sample_ids, truth, predictions) if p.label != model.labels[t]]
+    return {"report": report.to_dict(), "mistakes": mistakes}

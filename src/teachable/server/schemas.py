@@ -50,7 +50,8 @@ class ClassOut(BaseModel):
     id: int
     name: str
     position: int
-    count: int
+    count: int = Field(description="training samples")
+    test_count: int = Field(default=0, description="samples of the class's test set (never trained on)")
 
 
 class SampleOut(BaseModel):
@@ -64,6 +65,7 @@ class SampleOut(BaseModel):
     created: str
     size: int
     duration_ms: Optional[int] = None
+    test: bool = Field(default=False, description="in the class's test set: never trained on")
 
 
 class ModelOut(BaseModel):
@@ -202,6 +204,21 @@ class ReviewOut(BaseModel):
     out_of_fold_accuracy: float
     confusion: list[list[list[int]]] = Field(description="out-of-fold confusion matrix as sample ids: "
                                                          "[true class][predicted class] -> ids")
+
+
+class TestMistakeOut(BaseModel):
+    sample_id: int
+    label: str
+    predicted: str
+    confidence: float
+    neighbours: Optional[list[NeighbourOut]] = None
+
+
+class TestOut(BaseModel):
+    report: dict = Field(description="accuracy, per_class, confusion (rows: true class), count and cells (the "
+                                     "samples of each cell) of the current model on the test sets")
+    mistakes: list[TestMistakeOut] = Field(description="test samples the model gets wrong, with the training "
+                                                       "samples each resembles most")
 
 
 class FineIn(BaseModel):

@@ -16,10 +16,12 @@ class ClassInfo:
     id: int
     name: str
     position: int
-    count: int
+    count: int  # training samples
+    test_count: int = 0  # samples of its test set
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "name": self.name, "position": self.position, "count": self.count}
+        return {"id": self.id, "name": self.name, "position": self.position, "count": self.count,
+                "test_count": self.test_count}
 
 
 class ClassStore:
@@ -31,8 +33,8 @@ class ClassStore:
     def all(self) -> list[ClassInfo]:
         with self._db.read() as conn:
             rows = conn.execute(
-                "SELECT c.id, c.name, c.position, COUNT(s.id) FROM classes c "
-                "LEFT JOIN samples s ON s.class_id = c.id GROUP BY c.id ORDER BY c.position, c.id"
+                "SELECT c.id, c.name, c.position, COUNT(s.id) - COALESCE(SUM(s.held_out), 0), COALESCE(SUM(s.held_out), 0) "
+                "FROM classes c LEFT JOIN samples s ON s.class_id = c.id GROUP BY c.id ORDER BY c.position, c.id"
             ).fetchall()
         return [ClassInfo(*row) for row in rows]
 

@@ -19,7 +19,7 @@ from ..errors import ProjectFileError, StorageFullError, TeachableError
 
 T = TypeVar("T")
 APPLICATION_ID = 0x54434842  # "TCHB"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 60_000
 TABLES = frozenset({"meta", "classes", "samples", "embeddings", "models"})
 # A file of this size kept beside the projects and given up when the disk is full, so that
@@ -78,6 +78,11 @@ MIGRATIONS: list[str] = [
     # no longer matches the project is told apart from a current one.
     """
     ALTER TABLE models ADD COLUMN trained_on TEXT;
+    """,
+    # 4: test samples (a class's own test set): never trained on, used to measure the model on
+    # new conditions.
+    """
+    ALTER TABLE samples ADD COLUMN held_out INTEGER NOT NULL DEFAULT 0;
     """,
 ]
 

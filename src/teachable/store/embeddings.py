@@ -29,12 +29,13 @@ class EmbeddingStore:
                     conn.execute("INSERT OR REPLACE INTO embeddings(sample_id, backbone, vector) VALUES (?, ?, ?)",
                                  (sample_id, backbone_id, np.asarray(vector, np.float32).tobytes()))
 
-    def all(self, backbone_id: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
-        """(vectors, class ids, sample ids) of every sample with a cached embedding, by sample id."""
+    def all(self, backbone_id: str, test: bool = False) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """(vectors, class ids, sample ids) of every training sample (``test``: every test
+        sample) with a cached embedding, by sample id."""
         with self._db.read() as conn:
             rows = conn.execute(
                 "SELECT s.id, s.class_id, e.vector FROM samples s JOIN embeddings e "
-                "ON e.sample_id = s.id AND e.backbone = ? ORDER BY s.id", (backbone_id,)
+                "ON e.sample_id = s.id AND e.backbone = ? WHERE s.held_out = ? ORDER BY s.id", (backbone_id, int(test))
             ).fetchall()
         if not rows:
             return np.zeros((0, 0), np.float32), np.zeros(0, np.int64), []

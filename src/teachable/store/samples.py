@@ -15,7 +15,7 @@ from .database import Database
 from .meta import now
 
 # The columns of SampleInfo, in order (the bytes themselves are read only when asked for).
-COLUMNS = "id, class_id, media_type, source, sha256, width, height, created, LENGTH(data), duration_ms"
+COLUMNS = "id, class_id, media_type, source, sha256, width, height, created, LENGTH(data), duration_ms, held_out"
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,10 @@ class SampleInfo:
     created: str
     size: int
     duration_ms: int | None = None
+    test: bool = False  # in the class's test set: never trained on
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "test", bool(self.test))
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -48,9 +52,11 @@ class SampleStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def insert(self, class_id: int, checked: Iterable, source: str, backbone_id: str) -> tuple[list[int], int]:
+    def insert(self, class_id: int, checked: Iterable, source: str, backbone_id: str,
+               test: bool = False) -> tuple[list[int], int]:
         """Store checked samples (:class:`teachable.kinds.CheckedSample`) in one transaction;
-        returns their ids (a duplicate gives the existing id) and how many were new."""
+        returns their ids (a duplicate gives the existing id) and how many were new. ``test``:
+        into the class's test set (a sample already in the class stays where it is)."""
         ids: list[int] = []
         inserted = 0
         with self._db.write() as conn:
@@ -63,10 +69,10 @@ class SampleStore:
                     ids.append(row[0])
                     continue
                 cursor = conn.execute(
-                    "INSERT INTO samples(class_id, data, media_type, source, sha256, width, height, created, duration_ms) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO samples(class_id, data, media_type, source, sha256, width, height, created, duration_ms, "
+                    "held_out) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (class_id, sample.data, sample.media_type, source, digest, sample.width, sample.height, now(),
-                     sample.duration_ms),
+                     sample.duration_ms, int(test)),
                 )
                 ids.append(int(cursor.lastrowid))
                 inserted += 1
@@ -84,9 +90,9 @@ class SampleStore:
         return [SampleInfo(*row) for row in rows]
 
     def membership(self) -> list[tuple[int, int]]:
-        """(class id, sample id) of every sample."""
+        """(class id, sample id) of every training sample (test samples are never trained on)."""
         with self._db.read() as conn:
-            return conn.execute("SELECT class_id, id FROM samples ORDER BY id").fetchall()
+            return conn.execute("SELECT class_id, id FROM samples WHERE held_out = 0 ORDER BY id").fetchall()
 
     def ids(self) -> list[int]:
         with self._db.read() as conn:

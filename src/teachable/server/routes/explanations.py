@@ -11,7 +11,7 @@ from fastapi import APIRouter, Response
 from ...errors import InvalidImageError
 from ...explain.memory import SAMPLE_SOURCE
 from ..deps import ImagesDep, ProjectDep
-from ..schemas import ERRORS, FineIn, HeatmapOut, ReviewOut
+from ..schemas import ERRORS, FineIn, HeatmapOut, ReviewOut, TestOut
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["explanations"], responses=ERRORS)
 
@@ -45,6 +45,17 @@ async def review(h: ProjectDep) -> dict:
     for sample_id, class_id, predicted in zip(ids, class_ids, result.predicted):
         confusion[position[class_id]][int(predicted)].append(int(sample_id))
     return {"flags": flags, **summary, "confusion": confusion}
+
+
+@router.get("/test", response_model=TestOut, response_model_exclude_none=True)
+async def test_set(h: ProjectDep) -> dict:
+    """The current model on the classes' test sets (samples never trained on): accuracy, per class,
+    the confusion matrix with the samples of each cell, and the test samples it gets wrong with
+    the training samples each resembles most."""
+    from ...explain.samples import test_report
+
+    model = await asyncio.to_thread(h.current_model)
+    return await asyncio.to_thread(test_report, h.project, model)
 
 
 @router.post("/review/fine", status_code=204)

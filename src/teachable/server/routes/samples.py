@@ -30,9 +30,11 @@ async def upload_samples(
     class_id: ClassId,
     files: Annotated[list[UploadFile], File(description="image or sound files")],
     source: Annotated[Literal["webcam", "microphone", "upload"], Form()] = "upload",
+    set: Annotated[Literal["train", "test"], Form(description="`test`: into the class's test set, never trained on")] = "train",
 ):
-    """Add files to a class. Good files are stored even when others in the batch are bad;
-    each bad one is listed in `errors`. Embeddings are computed in the background."""
+    """Add files to a class (or, with `set=test`, to its test set). Good files are stored even
+    when others in the batch are bad; each bad one is listed in `errors`. Embeddings are computed
+    in the background."""
     h.project.class_info(class_id)
     if len(files) > MAX_FILES_PER_UPLOAD:
         return error(413, f"At most {MAX_FILES_PER_UPLOAD} files per upload; this one has {len(files)}.")
@@ -43,7 +45,7 @@ async def upload_samples(
     errors: list[dict] = []
     ids = await asyncio.to_thread(
         h.project.add_samples, class_id, payloads, source, False,
-        lambda index, exc: errors.append({"file": names[index], "error": str(exc)}), names,
+        lambda index, exc: errors.append({"file": names[index], "error": str(exc)}), names, set == "test",
     )
     h.samples_changed()
     if not ids and errors:

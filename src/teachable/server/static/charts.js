@@ -44,7 +44,7 @@ export function drawChart(canvas, history, series, fixedMax) {
 
 // The validation report: accuracy per class and the confusion matrix (with ``onCell``, each
 // count is a button that lists the validation samples in that cell).
-export function reportTables(report, onCell) {
+export function reportTables(report, onCell, id = "confusion") {
   const perClass = h("table", { class: "per-class" },
     h("tr", {}, h("th", { text: "class" }), h("th", { text: "accuracy" })),
     ...report.labels.map((label) => h("tr", {}, h("td", { text: label }),
@@ -53,7 +53,7 @@ export function reportTables(report, onCell) {
     ? h("button", { class: "cell", title: `Show the ${v} validation sample(s) of “${report.labels[i]}” predicted “${report.labels[j]}”`,
       onclick: () => onCell(i, j, report.cells[i][j]) }, String(v))
     : String(v));
-  const matrix = h("table", { class: "matrix", id: "confusion" },
+  const matrix = h("table", { class: "matrix", id },
     h("tr", {}, h("th", {}, h("span", { class: "visually-hidden", text: "true class" })), ...report.labels.map((l) => h("th", { text: l }))),
     ...report.confusion.map((row, i) => h("tr", {}, h("th", { text: report.labels[i] }),
       ...row.map((v, j) => h("td", { class: i === j ? "diag" : "" }, cell(v, i, j))))));

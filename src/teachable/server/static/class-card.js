@@ -22,6 +22,15 @@ export function classCard(state, initial) {
   const drop = h("div", { class: "dropzone" }, `Drop ${noun} or folders here`);
   const captureButton = h("button", { class: "btn", "aria-pressed": "false" }, audio ? "Microphone" : "Webcam");
   const panel = h("div");
+  // The class's test set: samples in new conditions, never trained on (Review shows how they do).
+  const testInput = h("input", { type: "file", accept: [audio ? "audio/*" : "image/*", ...kind.accept].join(","), multiple: true,
+    class: "visually-hidden", tabindex: "-1", "aria-hidden": "true" });
+  const testCount = h("span", { class: "small muted test-count" });
+  const testThumbs = h("div", { class: "thumb-row test-thumbs", "aria-label": "Test samples" });
+  const testSet = h("details", { class: "section test-set" },
+    h("summary", {}, "Test samples ", testCount),
+    h("p", { class: "small muted", text: `${noun[0].toUpperCase()}${noun.slice(1)} in new conditions (another background, another voice, a drawing): never trained on; Review shows how the model does on them.` }),
+    h("button", { class: "btn", onclick: () => testInput.click() }, "Add test files…"), testInput, testThumbs);
   let shownSamples = "";
   let recorder = null;
 
@@ -30,6 +39,7 @@ export function classCard(state, initial) {
     if (updated) state.refresh(); else name.value = info.name;
   });
   fileInput.addEventListener("change", () => { upload([...fileInput.files], "upload"); fileInput.value = ""; });
+  testInput.addEventListener("change", () => { upload([...testInput.files], "upload", true); testInput.value = ""; });
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", async (e) => {
@@ -38,7 +48,7 @@ export function classCard(state, initial) {
     upload(await droppedFiles(e.dataTransfer), "upload");
   });
 
-  async function upload(files, source) {
+  async function upload(files, source, test = false) {
     const wanted = audio ? "audio/" : "image/";
     const accepted = files.filter((f) => !f.type || f.type.startsWith(wanted));
     if (files.length && !accepted.length) { toast(`Those files are not ${noun}.`, "error"); return; }
@@ -49,12 +59,13 @@ export function classCard(state, initial) {
       const form = new FormData();
       accepted.slice(i, i + 50).forEach((f) => form.append("files", f, f.name || "webcam.jpg"));
       form.append("source", source);
+      if (test) form.append("set", "test");
       const result = await attempt(() => api("POST", `/projects/${state.id}/classes/${info.id}/samples`, form));
       if (result) added += result.ids.length;
       if (result && result.errors.length) toast(`${result.errors.length} file(s) skipped: ${result.errors[0].error}`, "error");
     }
     drop.firstChild.textContent = idle;
-    if (source === "upload" && added) toast(`Added ${added} ${audio ? "sound" : "image"}(s) to ${info.name}.`);
+    if (source === "upload" && added) toast(`Added ${added} ${audio ? "sound" : "image"}(s) to ${info.name}${test ? "'s test set" : ""}.`);
     state.refresh();
   }
 
@@ -95,11 +106,14 @@ export function classCard(state, initial) {
     thumbs,
     h("div", { class: "row" }, captureButton,
       h("button", { class: "btn", onclick: () => fileInput.click() }, "Upload"), fileInput),
-    drop, panel);
+    drop, panel, testSet);
 
   async function loadThumbnails() {
-    const samples = await attempt(() => api("GET", `/projects/${state.id}/classes/${info.id}/samples`));
-    if (!samples) return;
+    const all = await attempt(() => api("GET", `/projects/${state.id}/classes/${info.id}/samples`));
+    if (!all) return;
+    const samples = all.filter((s) => !s.test);
+    testThumbs.replaceChildren(...all.filter((s) => s.test).map((s) => h("span", { class: "thumb-small" },
+      h("img", { src: `/api/projects/${state.id}/samples/${s.id}/thumbnail?size=56`, alt: `Test sample ${s.id}`, loading: "lazy" }))));
     thumbs.replaceChildren(...samples.slice().reverse().map((s) => h("div", { class: audio ? "thumb sound" : "thumb" },
       h("img", { src: `/api/projects/${state.id}/samples/${s.id}/thumbnail`, alt: audio ? `Sound sample ${s.id}: click to play` : `Sample ${s.id}`,
         loading: "lazy", title: audio ? "Play" : "",
@@ -120,7 +134,8 @@ export function classCard(state, initial) {
       const need = needOf(kind, info);
       count.textContent = kind.special_class ? `${info.count} / ${need} samples` : `${info.count} sample${info.count === 1 ? "" : "s"}`;
       count.classList.toggle("short", Boolean(kind.special_class) && info.count < need);
-      const signature = `${info.count}:${state.project.version}`;
+      testCount.textContent = info.test_count ? `(${info.test_count})` : "";
+      const signature = `${info.count}:${info.test_count}:${state.project.version}`;
       if (signature !== shownSamples) { shownSamples = signature; loadThumbnails(); }
     },
     destroy() { closeCapture(); },

@@ -1,6 +1,7 @@
 // "Why does it say that?": the samples a prediction resembles, where the model looked, and the
 // review of the samples (flagged ones with their reason, one click to move, delete or keep).
 import { api } from "./api.js";
+import { reportTables } from "./charts.js";
 import { attempt, h, plural } from "./dom.js";
 
 function thumbnail(state, sampleId, size = 64) {
@@ -62,7 +63,7 @@ export function whyPanel(state) {
 // Samples listed by their project ids, as small thumbnails (a cell of the confusion matrix).
 export function sampleList(state, title, sources) {
   const ids = sources.map((s) => /^sample:(\d+)$/.exec(s)).filter(Boolean).map((m) => Number(m[1]));
-  return h("div", { class: "cell-samples", id: "cell-samples" }, h("p", { class: "small", text: title }),
+  return h("div", { class: "cell-samples" }, h("p", { class: "small", text: title }),
     ids.length ? h("div", { class: "thumb-row" }, ...ids.map((id) => h("span", { class: "thumb-small" }, thumbnail(state, id, 56))))
       : h("p", { class: "small muted", text: sources.length ? "These samples came from outside the project." : "No samples here." }));
 }
@@ -79,14 +80,39 @@ export function reviewCard(state) {
   const status = h("p", { class: "small muted", "aria-live": "polite" });
   const hints = h("div", { class: "warnings" });
   const list = h("ul", { class: "flags", id: "flags", "aria-label": "Flagged samples" });
+  const tested = h("div", { class: "test-results", id: "test-results" });
   const element = h("section", { class: "card", "aria-label": "Review" },
     h("h2", { text: "Review" }),
     h("p", { class: "small muted", text: "Find samples to look at again: filed in the wrong class, near duplicates, or unlike the rest." }),
-    run, status, hints, list);
+    run, status, hints, list, tested);
+
+  // The test sets: how the current model does on samples it never saw, and what the ones it gets
+  // wrong look like to it.
+  async function showTests() {
+    const withTests = state.project.classes.some((c) => c.test_count);
+    if (!withTests || !state.project.model) { tested.replaceChildren(); return; }
+    const result = await api("GET", `/projects/${state.id}/test`).catch((err) => ({ error: err.message }));
+    if (result.error) { tested.replaceChildren(h("p", { class: "small muted", text: result.error })); return; }
+    const { report, mistakes } = result;
+    const tables = reportTables(report, (i, j, sources) => {
+      tested.querySelector(".test-matrix").replaceChildren(tables.matrix,
+        sampleList(state, `Test samples of “${report.labels[i]}” the model called “${report.labels[j]}”:`, sources));
+    }, "test-confusion");
+    tested.replaceChildren(
+      h("h3", { class: "small", text: `Test set: ${Math.round(report.accuracy * 100)}% right (${report.count} samples never trained on)` }),
+      h("div", { class: "test-matrix" }, tables.matrix),
+      ...(mistakes.length ? [h("p", { class: "small", text: "Wrong on these, and what each looks like to the model:" }),
+        h("ul", { class: "flags mistakes" }, ...mistakes.map((m) => h("li", { class: "flag", "data-sample": String(m.sample_id) },
+          h("div", { class: "flag-pictures" }, thumbnail(state, m.sample_id, 72)),
+          h("div", {}, h("p", { class: "small", text: `A test sample of “${m.label}” taken for “${m.predicted}” (${Math.round(m.confidence * 100)}%). Most like:` }),
+            h("div", { class: "thumb-row" }, ...(m.neighbours || []).filter((n) => n.sample_id).map((n) => h("span", { class: "thumb-small", title: `${n.label} · ${Math.round(n.similarity * 100)}%` },
+              thumbnail(state, n.sample_id, 56))))))))] : []));
+  }
 
   async function refresh() {
     run.disabled = true;
     status.textContent = "Reviewing…";
+    showTests();
     const review = await attempt(() => api("GET", `/projects/${state.id}/review`));
     run.disabled = false;
     if (!review) { status.textContent = ""; return; }
