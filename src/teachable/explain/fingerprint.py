@@ -2,7 +2,8 @@
 levels, mean removed, unit length. The network's embedding is made to see *what* a photo shows,
 so a re-encoded or resized copy can land at cosine 0.8 of its original, below some distinct photos
 of the same flower; the fingerprint sees *how it looks*, and cannot tell two photos of one scene
-from different places apart. Averaged, the two find copies (bench/label_noise.py).
+from different places apart. Weighted together (0.4 and 0.6), the two find copies
+(bench/label_noise.py).
 
 JPEGs are decoded at reduced scale (Pillow's draft mode): about 1 ms a photo, cached in the project
 beside the embeddings (under the id :data:`FINGERPRINT_ID`).

@@ -17,6 +17,9 @@ import numpy as np
 from ..classify.knn import CHUNK, l2_normalise
 
 DEFAULT_NEIGHBOURS = 3
+# Up to this many examples a float32 copy is kept (at most 100 MB for photos) rather than
+# converting the int8 codes on every prediction.
+FLOAT_COPY_MAX = 20_000
 MAX_NEIGHBOURS = 20
 MAX_SOURCE_CHARS = 300
 SAMPLE_SOURCE = re.compile(r"^sample:(\d{1,18})$")
@@ -80,9 +83,9 @@ class ExampleMemory:
         return l2_normalise(x - self.center if self.center is not None else x)
 
     def vectors(self) -> np.ndarray:
-        """The examples back as float32 unit vectors (kept once made: reviews and heatmaps reuse them)."""
+        """The examples back as float32 (kept once made: every prediction reuses them)."""
         if self._floats is None:
-            self._floats = l2_normalise(self.codes.astype(np.float32) * self.scales[:, None])
+            self._floats = self.codes.astype(np.float32) * self.scales[:, None]
         return self._floats
 
     def nearest(self, embeddings: np.ndarray, k: int = DEFAULT_NEIGHBOURS) -> list[list[tuple[int, float]]]:
@@ -93,8 +96,10 @@ class ExampleMemory:
         k = max(1, min(int(k), MAX_NEIGHBOURS, len(self)))
         best_sim = np.full((len(queries), 0), -np.inf, np.float32)
         best_idx = np.zeros((len(queries), 0), np.int64)
+        kept = self.vectors() if len(self) <= FLOAT_COPY_MAX else None  # small memories: float once, reused
         for start in range(0, len(self), CHUNK):
-            block = self.codes[start:start + CHUNK].astype(np.float32) * self.scales[start:start + CHUNK, None]
+            block = kept[start:start + CHUNK] if kept is not None else (
+                self.codes[start:start + CHUNK].astype(np.float32) * self.scales[start:start + CHUNK, None])
             sims = queries @ block.T
             kk = min(k, sims.shape[1])
             part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
