@@ -123,3 +123,23 @@ def test_import_without_class_folders_says_what_layout_it_expects(tmp_path, fews
     run("project", "--workspace", tmp_path / "ws", "create", "Flat")
     result = run("project", "--workspace", tmp_path / "ws", "import", "flat", flat, check=False)
     assert result.returncode == 1 and "class folders" in result.stderr and "photos/cat/1.jpg" in result.stderr
+
+
+def test_a_project_file_given_as_a_model_uses_its_current_model(tmp_path, fewshot_train):
+    """Issue 25, item 15: `teachable export PROJECT_FILE` said "The model file is damaged: Bad magic number"."""
+    from click.testing import CliRunner
+
+    from teachable import Project
+    from teachable.cli import main
+
+    path = tmp_path / "p.teachable-project"
+    with Project.create(path) as project:
+        project.import_dataset(fewshot_train)
+    untrained = CliRunner().invoke(main, ["export", str(path), "-o", str(tmp_path / "x")])
+    assert untrained.exit_code == 1 and "no trained model yet" in untrained.output and "magic" not in untrained.output
+    with Project.open(path) as project:
+        project.train(classifier="head", epochs=3)
+    result = CliRunner().invoke(main, ["export", str(path), "--format", "tfjs", "-o", str(tmp_path / "web")])
+    assert result.exit_code == 0 and (tmp_path / "web" / "model.json").exists(), result.output
+    photo = next(fewshot_train.glob("cat/*"))
+    assert CliRunner().invoke(main, ["predict", str(path), str(photo)]).exit_code == 0

@@ -198,3 +198,24 @@ def test_predict_py_json_names_a_bad_file_and_goes_on(model, tmp_path):
     first, second, third = (json.loads(line) for line in result.stdout.strip().splitlines())
     assert first["file"] == str(bad) and "error" in first and "error" in third
     assert second["label"] == model.predict(good).label and abs(sum(second["confidences"].values()) - 1) < 1e-5
+
+
+@pytest.mark.parametrize("kind", ["image", "sound"])
+def test_bundle_scripts_answer_help_and_no_arguments_with_their_usage(kind, fewshot_train, tmp_path):
+    """Issue 25, item 12: `node predict.mjs --help` printed "--help: error: ENOENT"."""
+    import shutil
+
+    if kind == "image":
+        folder = write_bundle(teachable.train(teachable.Dataset.from_folder(fewshot_train), classifier="knn"), tmp_path / "b")
+    else:
+        from sounds import write_sound_dataset
+
+        data = write_sound_dataset(tmp_path / "words", ["en"], seed=1, noise_clips=4)
+        folder = write_bundle(teachable.train(teachable.Dataset.from_folder(data), classifier="knn"), tmp_path / "b")
+    node = shutil.which("node")
+    for script in [s for s in folder.glob("predict*.py")] + ([folder / "predict.mjs"] if node else []):
+        command = [node, str(script)] if script.suffix == ".mjs" else [sys.executable, str(script)]
+        helped = subprocess.run(command + ["--help"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert helped.returncode == 0 and "usage:" in helped.stdout and "ENOENT" not in helped.stdout + helped.stderr, script
+        bare = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert bare.returncode == 2 and "usage:" in bare.stderr, script

@@ -256,3 +256,19 @@ def test_a_request_body_that_stops_arriving_is_cut_off(tmp_path, monkeypatch):
             assert b"408" in answer.split(b"\r\n")[0] and b"too slowly" in answer
             assert time.monotonic() - started < 5
         assert httpx.get(base + "/api/projects").json() == []
+
+
+def test_tm_copies_are_kept_once_and_said_so(tmp_path):
+    """Issue 25, item 14: a still camera gives Teachable Machine the same frame twice; the import
+    keeps it once per class and says how many copies it left out (docs/teachable-machine.md)."""
+    from teachable.tm.projects import import_tm
+
+    frames = jpegs(3, seed=8)
+    source = tmp_path / "copies.tm"
+    source.write_bytes(tm_of({"cat-!-0.jpg": frames[0], "cat-!-1.jpg": frames[0], "cat-!-2.jpg": frames[0],
+                              "rocket-!-0.jpg": frames[1], "rocket-!-1.jpg": frames[2]}))
+    report = import_tm(Workspace(tmp_path / "ws"), source)
+    assert report.added == 3 and report.duplicates == 2
+    assert report.lines()[:2] == ["added 3 samples",
+                                  "2 were exact copies of another sample in the same class and kept once "
+                                  "(Teachable stores each picture once per class)"]

@@ -11,7 +11,7 @@ from .dataset import Dataset
 from .kinds import get_kind
 from .embed.image import ImageNetGuess, get_backbone
 from .embed.preprocess import ImageInput
-from .errors import NotEnoughClassesError
+from .errors import ModelFileError, NotEnoughClassesError
 from .model import Model
 from .settings import DEFAULT_SETTINGS, check_settings
 from .tm.models import TeachableMachineModel, is_teachable_machine_export, load_teachable_machine
@@ -48,10 +48,28 @@ def train(
 def load(path: str | Path, device: str = "auto") -> Model | TeachableMachineModel:
     """Open a `.teachable` model file, or a model Teachable Machine exported: its TensorFlow.js
     folder (``model.json`` + ``weights.bin`` + ``metadata.json``) or its Keras ``keras_model.h5``
-    (with ``labels.txt`` beside it). Both kinds answer ``predict`` and ``predict_batch``."""
+    (with ``labels.txt`` beside it). Both kinds answer ``predict`` and ``predict_batch``. A project
+    file (``.teachable-project``) gives its current trained model."""
     if is_teachable_machine_export(Path(path)):
         return load_teachable_machine(path)
+    if _is_project_file(Path(path)):
+        from .project import Project
+
+        with Project.open(path) as project:
+            if project.current_model_id() is None:
+                raise ModelFileError(f"'{Path(path).name}' is a project file with no trained model yet: train it first "
+                                     "(`teachable project train`), then use the project file or its exported model.")
+            return project.model(device=device)
     return Model.load(path, device)
+
+
+def _is_project_file(path: Path) -> bool:
+    """A Teachable project (an SQLite file), not a model file (a zip)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
 
 
 def imagenet_guesses(image: ImageInput, top: int = 5, device: str = "auto") -> list[ImageNetGuess]:

@@ -65,7 +65,10 @@ class TmImportReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        out = [f"added {self.added} samples" + (f" ({self.duplicates} duplicates ignored)" if self.duplicates else "")]
+        out = [f"added {self.added} sample{'' if self.added == 1 else 's'}"]
+        if self.duplicates:
+            out.append(f"{self.duplicates} {'was an exact copy' if self.duplicates == 1 else 'were exact copies'} of another "
+                       "sample in the same class and kept once (Teachable stores each picture once per class)")
         if self.nobody:
             out.append(f"{self.nobody} frames had nobody in them and were left out")
         out += [f"skipped {name}: {why}" for name, why in self.skipped]

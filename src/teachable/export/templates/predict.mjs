@@ -12,8 +12,33 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import * as ort from "onnxruntime-node";
-import sharp from "sharp";
+
+const USAGE = `usage: node predict.mjs IMAGE [IMAGE ...] [--json]
+
+Classifies pictures with the Teachable model beside this script (model.onnx, metadata.json).
+  --json      one JSON object per file: {"file", "label", "confidence", "confidences"}
+  -h, --help  show this help
+A file that cannot be read is named on stderr (with --json, as {"file", "error"}); the exit code is
+then 1. Run \`npm install\` here first.`;
+const args = process.argv.slice(2);
+if (args.includes("--help") || args.includes("-h")) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const unknown = args.find((a) => a.startsWith("-") && a !== "--json");
+if (unknown) {
+  console.error(`unknown option ${unknown}\n\n${USAGE}`);
+  process.exit(2);
+}
+const asJson = args.includes("--json");
+const files = args.filter((a) => a !== "--json");
+if (!files.length) {
+  console.error(USAGE);
+  process.exit(2);
+}
+// Loaded after the arguments are read, so --help works before `npm install` too.
+const ort = await import("onnxruntime-node");
+const { default: sharp } = await import("sharp");
 
 const here = dirname(fileURLToPath(import.meta.url));
 const meta = JSON.parse(readFileSync(join(here, "metadata.json"), "utf8"));
@@ -134,13 +159,6 @@ function preprocess(image) {
   return new ort.Tensor("float32", out, [1, 3, size, size]);
 }
 
-const args = process.argv.slice(2);
-const asJson = args.includes("--json");
-const files = args.filter((a) => a !== "--json");
-if (!files.length) {
-  console.error("usage: node predict.mjs IMAGE [IMAGE ...] [--json]");
-  process.exit(2);
-}
 const session = await ort.InferenceSession.create(join(here, "model.onnx"));
 let failed = 0;
 for (const file of files) {

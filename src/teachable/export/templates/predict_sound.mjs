@@ -11,8 +11,34 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import * as ort from "onnxruntime-node";
 import { classify, loadModels, resample } from "./sound_recipe.mjs";
+
+const USAGE = `usage: node predict.mjs CLIP.wav [CLIP.wav ...] [--json]
+
+Classifies sounds with the Teachable model beside this script (model.onnx, melspectrogram.onnx,
+embedding_model.onnx, metadata.json): the first second of each WAV file.
+  --json      one JSON object per file: {"file", "label", "confidence", "confidences"}
+  -h, --help  show this help
+A file that cannot be read is named on stderr (with --json, as {"file", "error"}); the exit code is
+then 1. Run \`npm install\` here first.`;
+const args = process.argv.slice(2);
+if (args.includes("--help") || args.includes("-h")) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const unknown = args.find((a) => a.startsWith("-") && a !== "--json");
+if (unknown) {
+  console.error(`unknown option ${unknown}\n\n${USAGE}`);
+  process.exit(2);
+}
+const asJson = args.includes("--json");
+const files = args.filter((a) => a !== "--json");
+if (!files.length) {
+  console.error(USAGE);
+  process.exit(2);
+}
+// Loaded after the arguments are read, so --help works before `npm install` too.
+const ort = await import("onnxruntime-node");
 
 const here = dirname(fileURLToPath(import.meta.url));
 const meta = JSON.parse(readFileSync(join(here, "metadata.json"), "utf8"));
@@ -61,13 +87,6 @@ function readWav(bytes) {
 
 const models = await loadModels(ort, here, { executionProviders: ["cpu"] });
 
-const args = process.argv.slice(2);
-const asJson = args.includes("--json");
-const files = args.filter((a) => a !== "--json");
-if (!files.length) {
-  console.error("usage: node predict.mjs CLIP.wav [CLIP.wav ...] [--json]");
-  process.exit(2);
-}
 let failed = 0;
 for (const file of files) {
   let probabilities, label;
