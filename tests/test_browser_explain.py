@@ -85,7 +85,7 @@ def test_preview_neighbours_why_matrix_and_review(workspace, cat_video, tmp_path
         page.wait_for_selector("#test-results .mistakes .flag img")
         assert "Test set: 50% right (2 samples never trained on)" in page.locator("#test-results h3").inner_text()
         assert "taken for “rocket”" in page.locator("#test-results .mistakes").inner_text()
-        page.locator(".class-card .test-set summary").first.click()
+        page.locator(".class-card .test-toggle").first.click()
         page.wait_for_selector(".class-card .test-thumbs img")
         shot(page, "explain-review")
         sample = flag.get_attribute("data-sample")

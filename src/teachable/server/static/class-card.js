@@ -23,14 +23,26 @@ export function classCard(state, initial) {
   const captureButton = h("button", { class: "btn", "aria-pressed": "false" }, audio ? "Microphone" : "Webcam");
   const panel = h("div");
   // The class's test set: samples in new conditions, never trained on (Review shows how they do).
-  const testInput = h("input", { type: "file", accept: [audio ? "audio/*" : "image/*", ...kind.accept].join(","), multiple: true,
-    class: "visually-hidden", tabindex: "-1", "aria-hidden": "true" });
+  // (its file chooser is made when asked for: the card keeps one file input, the class's own)
+  function chooseTestFiles() {
+    const input = h("input", { type: "file", accept: [audio ? "audio/*" : "image/*", ...kind.accept].join(","), multiple: true,
+      class: "visually-hidden", tabindex: "-1", "aria-hidden": "true" });
+    input.addEventListener("change", () => { upload([...input.files], "upload", true); input.remove(); });
+    document.body.append(input);
+    input.click();
+  }
   const testCount = h("span", { class: "small muted test-count" });
   const testThumbs = h("div", { class: "thumb-row test-thumbs", "aria-label": "Test samples" });
-  const testSet = h("details", { class: "section test-set" },
-    h("summary", {}, "Test samples ", testCount),
+  const testBody = h("div", { class: "test-body" },
     h("p", { class: "small muted", text: `${noun[0].toUpperCase()}${noun.slice(1)} in new conditions (another background, another voice, a drawing): never trained on; Review shows how the model does on them.` }),
-    h("button", { class: "btn", onclick: () => testInput.click() }, "Add test files…"), testInput, testThumbs);
+    h("button", { class: "btn", onclick: chooseTestFiles }, "Add test files…"), testThumbs);
+  testBody.hidden = true;
+  const testToggle = h("button", { class: "test-toggle", type: "button", "aria-expanded": "false" }, "Test samples ", testCount);
+  testToggle.addEventListener("click", () => {
+    testBody.hidden = !testBody.hidden;
+    testToggle.setAttribute("aria-expanded", String(!testBody.hidden));
+  });
+  const testSet = h("div", { class: "test-set" }, testToggle, testBody);
   let shownSamples = "";
   let recorder = null;
 
@@ -39,7 +51,6 @@ export function classCard(state, initial) {
     if (updated) state.refresh(); else name.value = info.name;
   });
   fileInput.addEventListener("change", () => { upload([...fileInput.files], "upload"); fileInput.value = ""; });
-  testInput.addEventListener("change", () => { upload([...testInput.files], "upload", true); testInput.value = ""; });
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", async (e) => {
