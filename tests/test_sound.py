@@ -103,7 +103,8 @@ def test_sound_projects_need_background_and_enough_samples(tmp_path, sound_train
 def test_schema_v1_project_files_are_migrated(tmp_path):
     path = tmp_path / "old.teachable-project"
     Project.create(path).close()
-    conn = sqlite3.connect(path)  # back to version 1: neither duration_ms (2) nor trained_on (3)
+    conn = sqlite3.connect(path)  # back to version 1: neither duration_ms (2), trained_on (3) nor held_out (4)
+    conn.execute("ALTER TABLE samples DROP COLUMN held_out")
     conn.execute("ALTER TABLE samples DROP COLUMN duration_ms")
     conn.execute("ALTER TABLE models DROP COLUMN trained_on")
     conn.execute("PRAGMA user_version = 1")
@@ -111,5 +112,5 @@ def test_schema_v1_project_files_are_migrated(tmp_path):
     conn.close()
     with Project.open(path) as project:
         project.add_class("a")
-        assert project.samples() == []
+        assert project.samples() == [] and project.classes()[0].test_count == 0
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 4
