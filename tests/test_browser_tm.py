@@ -161,3 +161,34 @@ def test_the_app_opens_a_tm_file_and_shows_the_published_url(published, playwrig
     finally:
         browser.close()
     assert not errors, errors
+
+
+@pytest.mark.skipif(not (NODE / "node_modules" / "tfjs4").exists() or not shutil.which("node"),
+                    reason="needs Node.js and @tensorflow/tfjs 4 (make test installs them)")
+def test_the_node_snippet_runs_as_pasted(published, playwright_instance, tmp_path):
+    """Issue 25, item 8: the Node.js snippet mixed require() with top-level await and failed on Node 20.
+    Copied from the page as it shows it, saved as predict.mjs beside @tensorflow/tfjs, it runs."""
+    import subprocess
+
+    base = published["url"].split("/tm/")[0]
+    video = tmp_path / "none.y4m"
+    video.write_bytes(b"")
+    browser = launch(playwright_instance, video)
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(base + "/#/p/photos")
+        page.locator("#published-link").wait_for(state="attached", timeout=30_000)
+        page.get_by_role("button", name="Export model").click()
+        block = page.locator(".snippet-block").filter(has_text="Node.js 18+")
+        code = block.locator("pre").inner_text()
+    finally:
+        browser.close()
+    assert "require(" not in code and published["url"] in code
+    (tmp_path / "node_modules" / "@tensorflow").mkdir(parents=True)
+    (tmp_path / "node_modules" / "@tensorflow" / "tfjs").symlink_to(NODE / "node_modules" / "tfjs4", target_is_directory=True)
+    (tmp_path / "predict.mjs").write_text(code)
+    result = subprocess.run(["node", "predict.mjs"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    # Node prints the object as { cat: 0.2, rocket: 0.7, astronaut: 0.1 }
+    shares = dict(part.split(":") for part in result.stdout.strip().strip("{}").replace(" ", "").replace("\n", "").split(","))
+    assert set(shares) == set(published["model"].labels) and abs(sum(map(float, shares.values())) - 1) < 1e-4, result.stdout

@@ -219,3 +219,23 @@ def test_bundle_scripts_answer_help_and_no_arguments_with_their_usage(kind, fews
         assert helped.returncode == 0 and "usage:" in helped.stdout and "ENOENT" not in helped.stdout + helped.stderr, script
         bare = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
         assert bare.returncode == 2 and "usage:" in bare.stderr, script
+
+
+@pytest.mark.parametrize("kind", ["image", "sound"])
+def test_index_html_opened_as_a_file_says_how_to_open_it(kind, fewshot_train, tmp_path):
+    """Issue 25, item 10: from file:// the page said "loading…" for ever (the reason only in the console)."""
+    from playwright.sync_api import sync_playwright
+
+    if kind == "image":
+        data = fewshot_train
+    else:
+        from sounds import write_sound_dataset
+
+        data = write_sound_dataset(tmp_path / "words", ["en"], seed=2, noise_clips=4)
+    folder = write_bundle(teachable.train(teachable.Dataset.from_folder(data), classifier="knn"), tmp_path / "bundle")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-background-networking"])
+        page = browser.new_page()
+        page.goto((folder / "index.html").as_uri())
+        assert "python -m http.server" in page.locator("#label").inner_text()
+        browser.close()

@@ -42,11 +42,14 @@ function setup() {
   const video = createCapture(VIDEO);
   classifier.classifyStart(video, (results) => console.log(results[0].label));
 }`],
-    ["Node.js (@tensorflow/tfjs, no native add-on)", `const tf = require("@tensorflow/tfjs");
+    ["Node.js 18+ (npm install @tensorflow/tfjs; save as predict.mjs, run node predict.mjs)", `import * as tf from "@tensorflow/tfjs";
+
 const model = await tf.loadLayersModel("${url}model.json");
 const labels = (await (await fetch("${url}metadata.json")).json()).labels;
 // x: [1, 224, 224, 3], the centre square of a photo with pixels scaled as x / 127 - 1
-const probabilities = await model.predict(x).data();`],
+const x = tf.zeros([1, 224, 224, 3]);
+const probabilities = await model.predict(x).data();
+console.log(Object.fromEntries(labels.map((label, i) => [label, probabilities[i]])));`],
   ];
 }
 

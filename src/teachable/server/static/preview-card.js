@@ -202,6 +202,8 @@ export function previewCard(state) {
     fileTab.setAttribute("aria-pressed", String(mode === "file"));
     body.replaceChildren();
     latency.textContent = "";
+    last = [null, null]; // what the webcam or the microphone said is not about the next input
+    setBars(null, null);
     neighbours.clear();
     why.hide();
     explainable = null;

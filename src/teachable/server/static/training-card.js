@@ -9,7 +9,7 @@ import { sampleList } from "./explain-view.js";
 // The settings the form shows, with their labels and element ids.
 const FORM = [["classifier", "Classifier", "opt-classifier"], ["epochs", "Epochs", "opt-epochs"],
   ["batch_size", "Batch size", "opt-batch"], ["learning_rate", "Learning rate", "opt-lr"], ["k", "k (neighbours)", "opt-k"]];
-const CHOICES = { head: "Trained head (softmax)", knn: "k nearest neighbours (instant)" };
+const CHOICES = { head: "Trained head", knn: "kNN (instant)" };
 const HEAD_ONLY = ["epochs", "batch_size", "learning_rate"];
 
 function settingInput(rule, id) {
@@ -116,6 +116,18 @@ export function trainingCard(state) {
     state.refresh();
   }
 
+  // Settings changed since the model was trained: say so, and that Train applies them.
+  function settingsNote(trained) {
+    const now = state.project.settings;
+    if (!trained || !now) return "";
+    const keys = now.classifier === "knn" ? ["classifier", "k"] : ["classifier", "epochs", "batch_size", "learning_rate"];
+    const changed = keys.filter((key) => trained[key] !== undefined && String(trained[key]) !== String(now[key]));
+    if (!changed.length) return "";
+    const names = { classifier: "classifier", k: "k", epochs: "epochs", batch_size: "batch size", learning_rate: "learning rate" };
+    const preview = now.classifier === "knn" ? " (the preview already uses kNN on every sample)" : "";
+    return ` The settings changed since (${changed.map((k) => names[k]).join(", ")}): press Train to apply them${preview}.`;
+  }
+
   function showJob(job) {
     const running = job.state === "embedding" || job.state === "training";
     progress.hidden = !running && job.state !== "done";
@@ -129,7 +141,7 @@ export function trainingCard(state) {
     } else if (job.state === "done") {
       fraction = 1;
       const acc = job.report ? ` Validation accuracy ${(job.report.accuracy * 100).toFixed(0)}%.` : "";
-      status.textContent = `Model trained (${job.settings.classifier === "knn" ? "kNN" : "trained head"}).${acc}`;
+      status.textContent = `Model trained (${job.settings.classifier === "knn" ? "kNN" : "trained head"}).${acc}${settingsNote(job.settings)}`;
     } else if (job.state === "failed") {
       status.textContent = job.error || "Training failed.";
     } else status.textContent = "";

@@ -1,0 +1,67 @@
+"""Issue 25, the second five minutes, in a real browser: switching the preview to File clears the
+webcam's bars and shows only the drop zone; changing a setting after training says so and that
+Train applies it. Screenshots in test-artifacts/screenshots/second-*.png."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from media import write_y4m
+from photos import photo, random_view, write_views
+from servers import ThreadServer
+from test_browser import CHROMIUM, launch, new_page, shot
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make test installs it)")
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    from teachable import Workspace
+
+    root = tmp_path_factory.mktemp("ws")
+    views = write_views(tmp_path_factory.mktemp("views"), per_class=6, seed=31, classes=["cat", "rocket"])
+    project = Workspace(root).create("Second")
+    for name in ("cat", "rocket"):
+        project.add_class(name)
+        project.add_samples(name, sorted((views / name).iterdir()))
+    project.train(epochs=5)
+    project.close()
+    return root
+
+
+def test_file_preview_starts_clean_and_changed_settings_are_acknowledged(workspace, tmp_path):
+    import numpy as np
+    from playwright.sync_api import sync_playwright
+
+    from teachable.server import create_app
+
+    rng = np.random.default_rng(32)
+    video = write_y4m(tmp_path / "cat.y4m", [random_view(photo("cat"), rng) for _ in range(3)], repeat=6)
+    errors: list[str] = []
+    with ThreadServer(create_app(workspace)) as base, sync_playwright() as p:
+        browser = launch(p, video)
+        page = new_page(browser, errors, viewport={"width": 1300, "height": 900})
+        page.goto(f"{base}/#/p/second")
+        inputs = page.get_by_role("group", name="Preview input")
+        inputs.get_by_role("button", name="Webcam").click()
+        page.wait_for_function("() => document.querySelector('#bars').dataset.winner === 'cat'", timeout=30_000)
+        inputs.get_by_role("button", name="File").click()
+        page.wait_for_selector("#preview-drop")
+        assert page.locator("#bars").get_attribute("data-winner") == ""
+        assert page.locator("#bars .pct").all_inner_texts() == ["0%", "0%"]
+        assert not page.locator(".preview-img").is_visible()  # no broken image before a file is chosen
+        shot(page, "second-file-preview")
+
+        assert "Model trained (trained head)" in page.get_by_text("Model trained").inner_text()
+        page.get_by_text("Advanced").click()
+        page.locator("#opt-epochs").fill("12")
+        page.locator("#opt-epochs").dispatch_event("change")
+        page.get_by_text("The settings changed since (epochs): press Train to apply them.").wait_for(timeout=15_000)
+        page.locator("#opt-classifier").select_option("knn")
+        page.get_by_text("press Train to apply them (the preview already uses kNN on every sample)").wait_for(timeout=15_000)
+        assert page.locator("#opt-classifier").evaluate("s => s.scrollWidth <= s.clientWidth + 1")  # not cut off
+        shot(page, "second-settings-changed")
+        browser.close()
+    assert not errors, errors
