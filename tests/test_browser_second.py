@@ -65,3 +65,31 @@ def test_file_preview_starts_clean_and_changed_settings_are_acknowledged(workspa
         shot(page, "second-settings-changed")
         browser.close()
     assert not errors, errors
+
+
+def test_uploading_photos_already_in_the_class_says_so(workspace, tmp_path):
+    """Issue 25, item 2: "Added 5 image(s) to Class 1." while the count stayed the same."""
+    import numpy as np
+    from playwright.sync_api import sync_playwright
+
+    from teachable.server import create_app
+
+    rng = np.random.default_rng(33)
+    new = tmp_path / "new.jpg"
+    random_view(photo("cat"), rng).save(new, quality=90)
+    views = write_views(tmp_path / "again", per_class=6, seed=31, classes=["cat"])  # the very files already stored
+    video = write_y4m(tmp_path / "v.y4m", [random_view(photo("cat"), rng)], repeat=2)
+    errors: list[str] = []
+    with ThreadServer(create_app(workspace)) as base, sync_playwright() as p:
+        browser = launch(p, video)
+        page = new_page(browser, errors, viewport={"width": 1300, "height": 900})
+        page.goto(f"{base}/#/p/second")
+        card = page.locator(".class-card").first
+        card.get_by_text("6 samples").wait_for()
+        card.locator("input[type=file]").set_input_files([str(new)] + [str(f) for f in sorted((views / "cat").iterdir())[:3]])
+        page.get_by_text("Added 1 photo to cat.").wait_for(timeout=15_000)
+        page.get_by_text("3 photos were already in cat: kept once.").wait_for(timeout=15_000)
+        card.get_by_text("7 samples").wait_for()
+        shot(page, "second-duplicates")
+        browser.close()
+    assert not errors, errors

@@ -150,6 +150,8 @@ class UploadError(BaseModel):
 class UploadOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
     ids: list[int]
+    added: int = Field(default=0, description="how many of them were new to the class")
+    duplicates: int = Field(default=0, description="how many were already in the class (their existing ids are in `ids`)")
     errors: list[UploadError]
     class_: ClassOut = Field(alias="class")
 

@@ -43,14 +43,15 @@ async def upload_samples(
         payloads.append(await upload.read(MAX_FILE_BYTES + 1))
         names.append(upload.filename or "upload")
     errors: list[dict] = []
-    ids = await asyncio.to_thread(
-        h.project.add_samples, class_id, payloads, source, False,
+    ids, added = await asyncio.to_thread(
+        h.project.store_samples, class_id, payloads, source, False,
         lambda index, exc: errors.append({"file": names[index], "error": str(exc)}), names, set == "test",
     )
     h.samples_changed()
     if not ids and errors:
         return JSONResponse({"error": errors[0]["error"], "errors": errors, "ids": []}, status_code=422)
-    return {"ids": ids, "errors": errors, "class": h.project.class_info(class_id).to_dict()}
+    return {"ids": ids, "added": added, "duplicates": len(ids) - added, "errors": errors,
+            "class": h.project.class_info(class_id).to_dict()}
 
 
 @router.get("/samples/{sample_id}/image", response_class=Response, include_in_schema=False)

@@ -2,7 +2,7 @@
 // upload, drop). What it accepts and how many samples it needs come from the kind's rules.
 import { api, needOf } from "./api.js";
 import { droppedFiles, microphoneRecorder, webcamRecorder } from "./capture.js";
-import { attempt, colourOfClass, h, toast } from "./dom.js";
+import { attempt, colourOfClass, h, plural, toast } from "./dom.js";
 
 export function classCard(state, initial) {
   const kind = state.kind;
@@ -64,6 +64,7 @@ export function classCard(state, initial) {
     const accepted = files.filter((f) => !f.type || f.type.startsWith(wanted));
     if (files.length && !accepted.length) { toast(`Those files are not ${noun}.`, "error"); return; }
     let added = 0;
+    let copies = 0;
     const idle = drop.firstChild.textContent;
     for (let i = 0; i < accepted.length; i += 50) {
       if (accepted.length > 5) drop.firstChild.textContent = `Adding ${noun}… ${i} of ${accepted.length}`;
@@ -72,11 +73,20 @@ export function classCard(state, initial) {
       form.append("source", source);
       if (test) form.append("set", "test");
       const result = await attempt(() => api("POST", `/projects/${state.id}/classes/${info.id}/samples`, form));
-      if (result) added += result.ids.length;
-      if (result && result.errors.length) toast(`${result.errors.length} file(s) skipped: ${result.errors[0].error}`, "error");
+      if (result) { added += result.added; copies += result.duplicates; }
+      if (result && result.errors.length) toast(`${plural(result.errors.length, "file", "files")} skipped: ${result.errors[0].error}`, "error");
     }
     drop.firstChild.textContent = idle;
-    if (source === "upload" && added) toast(`Added ${added} ${audio ? "sound" : "image"}(s) to ${info.name}${test ? "'s test set" : ""}.`);
+    const thing = audio ? ["sound", "sounds"] : ["photo", "photos"];
+    const where = test ? `${info.name}'s test samples` : info.name;
+    if (source === "upload" && added) toast(`Added ${plural(added, ...thing)} to ${where}.`);
+    if (copies && source === "upload") {
+      toast(`${plural(copies, ...thing)} ${copies === 1 ? "was" : "were"} already in ${where}: kept once.`);
+    } else if (copies && copies >= added) { // most of a recording was one and the same sample
+      const of = `${copies} of ${copies + added}`;
+      toast(audio ? `The microphone gave the same sound again and again (${of} seconds) — is it muted?`
+        : `The webcam gave the same picture again and again (${of} frames) — is it covered or frozen?`, "error");
+    }
     state.refresh();
   }
 
