@@ -93,3 +93,37 @@ def test_uploading_photos_already_in_the_class_says_so(workspace, tmp_path):
         shot(page, "second-duplicates")
         browser.close()
     assert not errors, errors
+
+
+def test_a_setting_out_of_range_is_explained_in_the_form_and_kept_to_correct(workspace, tmp_path):
+    """Issue 25, item 4: epochs 0 gave "Invalid request: epochs: Input should be greater than or
+    equal to 1" and the field silently went back."""
+    from playwright.sync_api import sync_playwright
+
+    from teachable.server import create_app
+
+    video = tmp_path / "none.y4m"
+    video.write_bytes(b"")
+    errors: list[str] = []
+    with ThreadServer(create_app(workspace)) as base, sync_playwright() as p:
+        browser = launch(p, video)
+        page = new_page(browser, errors, viewport={"width": 1300, "height": 900})
+        page.goto(f"{base}/#/p/second")
+        page.get_by_text("Advanced").click()
+        page.locator("#opt-classifier").select_option("head")
+        epochs = page.locator("#opt-epochs")
+        epochs.fill("0")
+        epochs.dispatch_event("change")
+        message = page.locator("#settings-error")
+        message.wait_for()
+        assert message.inner_text() == "Epochs must be a whole number from 1 to 10000; “0” is not."
+        assert epochs.get_attribute("aria-invalid") == "true"
+        page.wait_for_timeout(2000)  # the page's own refreshes must not put the old value back
+        assert epochs.input_value() == "0"
+        shot(page, "second-invalid-setting")
+        epochs.fill("7")
+        epochs.dispatch_event("change")
+        message.wait_for(state="hidden")
+        page.get_by_text("The settings changed since (epochs)").wait_for(timeout=15_000)
+        browser.close()
+    assert not errors, errors

@@ -28,9 +28,13 @@ export function trainingCard(state) {
   const stale = h("p", { class: "stale", role: "alert", id: "stale" });
   const warnings = h("div", { class: "warnings" });
   const fields = {};
+  const labels = {};
   const grid = h("div", { class: "form-grid" });
+  const problem = h("p", { class: "field-error", id: "settings-error", role: "alert" });
+  problem.hidden = true;
   for (const [key, label, id] of FORM) {
     fields[key] = settingInput(state.settingRules[key], id);
+    labels[key] = label;
     grid.append(h("label", { for: id, text: label }), fields[key]);
     fields[key].addEventListener("change", saveSettings);
   }
@@ -46,7 +50,7 @@ export function trainingCard(state) {
   const notes = h("div", { class: "small muted" });
   const element = h("section", { class: "card", "aria-label": "Training" },
     h("h2", { text: "Training" }), button, reason, stale, warnings, progress, status,
-    h("details", { class: "section" }, h("summary", { text: "Advanced" }), grid, h("div", { class: "row" }, reset)),
+    h("details", { class: "section" }, h("summary", { text: "Advanced" }), grid, problem, h("div", { class: "row" }, reset)),
     h("details", { class: "section", id: "under-the-hood" }, h("summary", { text: "Under the hood" }), chartNote,
       h("h3", { class: "small", text: "Loss per epoch" }), legend(), lossChart,
       h("h3", { class: "small", text: "Accuracy per epoch" }), legend(), accChart,
@@ -59,17 +63,45 @@ export function trainingCard(state) {
   }
   function fill() {
     const s = state.project.settings;
-    for (const key of Object.keys(fields)) fields[key].value = s[key];
+    for (const key of Object.keys(fields)) {
+      const field = fields[key];
+      // a value being typed, or one waiting to be corrected, stays as the user left it
+      if (document.activeElement !== field && field.getAttribute("aria-invalid") !== "true") field.value = s[key];
+    }
     const knn = s.classifier === "knn";
     for (const key of HEAD_ONLY) fields[key].disabled = knn;
     fields.k.disabled = !knn;
   }
+  // A value outside the setting's range (from /api/settings) is said in a sentence beside the form
+  // and kept in the field to correct; nothing is sent until every value is usable.
+  function invalid(key, text) {
+    const rule = state.settingRules[key];
+    if (rule.type === "choice") return "";
+    const value = Number(text);
+    const whole = rule.type === "int";
+    const low = rule.minimum;
+    const high = rule.maximum;
+    const ok = text.trim() !== "" && Number.isFinite(value) && (!whole || Number.isInteger(value))
+      && (low === null || (rule.min_open ? value > low : value >= low)) && (high === null || value <= high);
+    if (ok) return "";
+    const range = low !== null && high !== null ? `${rule.min_open ? "more than" : "from"} ${low} ${rule.min_open ? "and at most" : "to"} ${high}`
+      : low !== null ? `at least ${low}` : `at most ${high}`;
+    return `${labels[key]} must be ${whole ? "a whole number" : "a number"} ${range}; “${text}” is not.`;
+  }
   async function saveSettings() {
     const body = {};
+    const problems = [];
     for (const [key, input] of Object.entries(fields)) {
       const rule = state.settingRules[key];
+      const why = input.disabled ? "" : invalid(key, input.value);
+      input.setAttribute("aria-invalid", String(Boolean(why)));
+      if (why) { problems.push(why); input.setAttribute("aria-describedby", "settings-error"); continue; }
+      input.removeAttribute("aria-describedby");
       body[key] = rule.type === "choice" ? input.value : rule.type === "int" ? parseInt(input.value, 10) : parseFloat(input.value);
     }
+    problem.textContent = problems.join(" ");
+    problem.hidden = !problems.length;
+    if (problems.length) return;
     const saved = await attempt(() => api("PUT", `/projects/${state.id}/settings`, body));
     if (saved) { state.project.settings = saved; fill(); state.refresh(); } else fill();
   }
