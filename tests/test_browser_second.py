@@ -127,3 +127,53 @@ def test_a_setting_out_of_range_is_explained_in_the_form_and_kept_to_correct(wor
         page.get_by_text("The settings changed since (epochs)").wait_for(timeout=15_000)
         browser.close()
     assert not errors, errors
+
+
+def test_keyboard_deletes_a_thumbnail_and_a_new_class_gets_the_focus_and_axe_is_content(tmp_path):
+    """Issue 25, item 6: the × was out of keyboard reach, `.thumbs` a scrollable region no key could
+    reach (axe: scrollable-region-focusable), no h1 on the project page, an empty corner header in
+    the confusion matrix; "+ Add a class" left the focus behind."""
+    import json
+
+    from playwright.sync_api import sync_playwright
+
+    from teachable import Workspace
+    from teachable.server import create_app
+    from test_browser_newcomer import AXE
+
+    views = write_views(tmp_path / "views", per_class=30, seed=41, classes=["cat", "rocket"])
+    workspace = Workspace(tmp_path / "ws")
+    project = workspace.create("Many")
+    for name in ("cat", "rocket"):
+        project.add_class(name)
+        project.add_samples(name, sorted((views / name).iterdir()))
+    project.train(epochs=3)
+    project.close()
+    video = tmp_path / "none.y4m"
+    video.write_bytes(b"")
+    with ThreadServer(create_app(workspace.root)) as base, sync_playwright() as p:
+        browser = launch(p, video)
+        context = browser.new_context(bypass_csp=True, viewport={"width": 1300, "height": 900})  # to inject axe-core
+        page = context.new_page()
+        page.goto(f"{base}/#/p/many")
+        card = page.locator(".class-card").first
+        card.get_by_text("30 samples").wait_for()
+        first = card.locator(".thumb").first
+        first.focus()
+        page.keyboard.press("ArrowRight")
+        focused = card.locator(".thumb:focus")
+        assert focused.get_attribute("tabindex") == "0" and card.locator(".thumb[tabindex='0']").count() == 1
+        page.keyboard.press("Delete")
+        card.get_by_text("29 samples").wait_for()
+        card.locator(".thumb:focus").wait_for()  # the next sample has the focus
+        page.get_by_role("button", name="+ Add a class").click()
+        page.wait_for_function("() => document.activeElement && document.activeElement.value === 'Class 3'")
+        page.locator("#under-the-hood summary").click()
+        if AXE.exists():
+            page.add_script_tag(path=str(AXE))
+            result = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+                                   ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 3)}))")
+            bad = [v for v in result if v["impact"] in ("serious", "critical") or v["id"] in ("page-has-heading-one", "empty-table-header")]
+            assert bad == [], json.dumps(bad, indent=1)
+        shot(page, "second-keyboard")
+        browser.close()

@@ -16,7 +16,7 @@ export function classCard(state, initial) {
     onclick: () => { name.focus(); name.select(); } }, "✎");
   const swatch = h("span", { class: "swatch" });
   const count = h("span", { class: "count" });
-  const thumbs = h("div", { class: "thumbs", "aria-label": "Samples" });
+  const thumbs = h("div", { class: "thumbs", role: "list", "aria-label": `Samples of ${initial.name}` });
   const fileInput = h("input", { type: "file", accept: [audio ? "audio/*" : "image/*", ...kind.accept].join(","), multiple: true,
     class: "visually-hidden", tabindex: "-1", "aria-hidden": "true" });
   const drop = h("div", { class: "dropzone" }, `Drop ${noun} or folders here`);
@@ -135,14 +135,42 @@ export function classCard(state, initial) {
     const samples = all.filter((s) => !s.test);
     testThumbs.replaceChildren(...all.filter((s) => s.test).map((s) => h("span", { class: "thumb-small" },
       h("img", { src: `/api/projects/${state.id}/samples/${s.id}/thumbnail?size=56`, alt: `Test sample ${s.id}`, loading: "lazy" }))));
-    thumbs.replaceChildren(...samples.slice().reverse().map((s) => h("div", { class: audio ? "thumb sound" : "thumb" },
-      h("img", { src: `/api/projects/${state.id}/samples/${s.id}/thumbnail`, alt: audio ? `Sound sample ${s.id}: click to play` : `Sample ${s.id}`,
-        loading: "lazy", title: audio ? "Play" : "",
-        onclick: audio ? () => new Audio(`/api/projects/${state.id}/samples/${s.id}/data`).play() : undefined }),
-      // Not a tab stop: a class of 90 samples would put 90 of them between a user and Train.
-      h("button", { "aria-label": `Delete sample ${s.id}`, title: "Delete this sample", tabindex: "-1", onclick: async () => {
-        if (await attempt(() => api("DELETE", `/projects/${state.id}/samples/${s.id}`)) !== undefined) state.refresh();
-      } }, "×"))));
+    // One tab stop for the whole grid (a roving tabindex): arrow keys move between samples,
+    // Delete or Backspace removes the focused one, Enter plays a sound.
+    const hadFocus = thumbs.contains(document.activeElement) ? [...thumbs.children].indexOf(document.activeElement) : -1;
+    const remove = async (s) => {
+      if (await attempt(() => api("DELETE", `/projects/${state.id}/samples/${s.id}`)) !== undefined) state.refresh();
+    };
+    const play = (s) => new Audio(`/api/projects/${state.id}/samples/${s.id}/data`).play();
+    thumbs.replaceChildren(...samples.slice().reverse().map((s, i) => {
+      const cell = h("div", { class: audio ? "thumb sound" : "thumb", tabindex: i === 0 ? "0" : "-1", role: "listitem",
+        "aria-label": `${audio ? "Sound sample" : "Sample"} ${s.id} of ${info.name}: Delete removes it${audio ? ", Enter plays it" : ""}` },
+      h("img", { src: `/api/projects/${state.id}/samples/${s.id}/thumbnail`, alt: "", loading: "lazy", title: audio ? "Play" : "",
+        onclick: audio ? () => play(s) : undefined }),
+      // Not a tab stop: the grid is one (a class of 90 samples would put 90 between a user and Train).
+      h("button", { "aria-label": `Delete sample ${s.id}`, title: "Delete this sample", tabindex: "-1", onclick: () => remove(s) }, "×"));
+      cell.addEventListener("keydown", (e) => {
+        const cells = [...thumbs.children];
+        const at = cells.indexOf(cell);
+        const columns = Math.max(1, Math.round(thumbs.clientWidth / (cell.offsetWidth || 1)));
+        const step = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns, ArrowUp: -columns, Home: -at, End: cells.length - 1 - at }[e.key];
+        if (step !== undefined) {
+          e.preventDefault();
+          const next = cells[Math.min(cells.length - 1, Math.max(0, at + step))];
+          cells.forEach((c) => c.setAttribute("tabindex", c === next ? "0" : "-1"));
+          next.focus();
+        } else if (e.key === "Delete" || e.key === "Backspace") {
+          e.preventDefault();
+          remove(s);
+        } else if (audio && e.key === "Enter") play(s);
+      });
+      return cell;
+    }));
+    if (hadFocus >= 0 && thumbs.children.length) { // after a delete, the next sample takes the focus
+      const next = thumbs.children[Math.min(hadFocus, thumbs.children.length - 1)];
+      [...thumbs.children].forEach((c) => c.setAttribute("tabindex", c === next ? "0" : "-1"));
+      next.focus();
+    }
   }
 
   return {

@@ -29,6 +29,7 @@ export async function showProject(app, id) {
   const steps = stepsBar();
   app.append(
     steps.element,
+    h("h1", { class: "visually-hidden", text: `Project ${project.name}` }),
     h("div", { class: "project-head" },
       h("a", { href: "#/", class: "btn" }, "← Projects"), title,
       h("button", { class: "btn", onclick: () => download(`/api/projects/${state.id}/file`, `${state.id}.teachable-project`) }, "Save to file")),
@@ -52,7 +53,11 @@ export async function showProject(app, id) {
     const used = new Set(state.project.classes.map((c) => c.name));
     let n = state.project.classes.length + 1;
     while (used.has(`Class ${n}`)) n++;
-    if (await attempt(() => api("POST", `/projects/${state.id}/classes`, { name: `Class ${n}` }))) state.refresh();
+    const added = await attempt(() => api("POST", `/projects/${state.id}/classes`, { name: `Class ${n}` }));
+    if (!added) return;
+    await state.refresh();
+    const card = cards.get(added.id); // the new class's name, ready to be typed over
+    if (card) { const field = card.element.querySelector(".class-name"); field.focus(); field.select(); }
   } }, "+ Add a class");
   function renderClasses() {
     const ids = new Set(state.project.classes.map((c) => c.id));
