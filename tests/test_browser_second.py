@@ -177,3 +177,40 @@ def test_keyboard_deletes_a_thumbnail_and_a_new_class_gets_the_focus_and_axe_is_
             assert bad == [], json.dumps(bad, indent=1)
         shot(page, "second-keyboard")
         browser.close()
+
+
+def test_small_things_are_right(workspace, tmp_path):
+    """Issue 25, item 9: project cards say whether a model is trained; a missing project says why on
+    the page; kNN leaves no empty chart frames; the kinds' buttons do not wrap."""
+    from playwright.sync_api import sync_playwright
+
+    from teachable import Workspace
+    from teachable.server import create_app
+
+    Workspace(workspace).create("Fresh").close()
+    video = tmp_path / "none.y4m"
+    video.write_bytes(b"")
+    errors: list[str] = []
+    with ThreadServer(create_app(workspace)) as base, sync_playwright() as p:
+        browser = launch(p, video)
+        page = new_page(browser, errors, viewport={"width": 1300, "height": 900})
+        page.goto(base + "/")
+        page.locator(".project-item", has_text="Second").get_by_text("model trained").wait_for()
+        page.locator(".project-item", has_text="Fresh").get_by_text("not trained yet").wait_for()
+        for card in page.locator(".kind-card").all():
+            box, outer = card.locator(".btn").bounding_box(), card.bounding_box()
+            assert box["height"] < 50 and box["x"] + box["width"] <= outer["x"] + outer["width"], (box, outer)  # one line, inside
+        shot(page, "second-projects")
+        page.goto(base + "/#/p/no-such-project")
+        page.get_by_text("There is no project 'no-such-project'.").wait_for()
+        assert page.get_by_role("link", name="Back to your projects").is_visible()
+        page.goto(base + "/#/p/second")
+        page.get_by_text("Advanced").click()
+        page.locator("#opt-classifier").select_option("knn")
+        page.get_by_role("button", name="Train model").click()
+        page.get_by_text("Model trained (kNN)").wait_for(timeout=30_000)
+        page.locator("#under-the-hood summary").click()
+        assert not page.locator("#under-the-hood .curves").is_visible()
+        assert "no curves" in page.locator("#under-the-hood").inner_text()
+        browser.close()
+    assert [e for e in errors if "404" not in e] == [], errors

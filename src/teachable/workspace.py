@@ -29,10 +29,11 @@ class ProjectEntry:
     classes: int
     samples: int
     modified: float
+    trained: bool = False  # has a current model
 
     def to_dict(self) -> dict:
         return {"id": self.id, "name": self.name, "kind": self.kind, "classes": self.classes,
-                "samples": self.samples, "modified": self.modified}
+                "samples": self.samples, "modified": self.modified, "trained": self.trained}
 
 
 def slug(name: str) -> str:
@@ -71,7 +72,8 @@ class Workspace:
                 with Project.open(path) as project:
                     classes = project.classes()
                     entries.append(ProjectEntry(path.name[: -len(SUFFIX)], project.name, project.kind, path,
-                                                len(classes), sum(c.count for c in classes), path.stat().st_mtime))
+                                                len(classes), sum(c.count for c in classes), path.stat().st_mtime,
+                                                project.current_model_id() is not None))
             except TeachableError:
                 continue  # a damaged or foreign file is not listed; it stays untouched on disk
         return sorted(entries, key=lambda e: -e.modified)

@@ -140,6 +140,7 @@ class ProjectEntryOut(BaseModel):
     classes: int
     samples: int
     modified: float
+    trained: bool = Field(default=False, description="whether it has a trained model")
 
 
 class UploadError(BaseModel):

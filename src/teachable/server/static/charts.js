@@ -50,7 +50,7 @@ export function reportTables(report, onCell, id = "confusion") {
     ...report.labels.map((label) => h("tr", {}, h("td", { text: label }),
       h("td", { text: report.per_class[label] === null ? "n/a" : `${(report.per_class[label] * 100).toFixed(0)}%` }))));
   const cell = (v, i, j) => (onCell && report.cells && v
-    ? h("button", { class: "cell", title: `Show the ${v} validation sample(s) of “${report.labels[i]}” predicted “${report.labels[j]}”`,
+    ? h("button", { class: "cell", title: `Show the ${v === 1 ? "validation sample" : `${v} validation samples`} of “${report.labels[i]}” predicted “${report.labels[j]}”`,
       onclick: () => onCell(i, j, report.cells[i][j]) }, String(v))
     : String(v));
   const matrix = h("table", { class: "matrix", id },

@@ -10,8 +10,14 @@ import { trainingCard } from "./training-card.js";
 export async function showProject(app, id) {
   const state = { id, project: null, rules: null, alive: true, cleanups: [] };
   const leave = () => { state.alive = false; state.cleanups.forEach((f) => f()); };
-  const [rules, project] = await Promise.all([attempt(() => loadRules()), attempt(() => api("GET", `/projects/${id}`))]);
-  if (!project || !rules) { app.append(h("p", { class: "empty" }, h("a", { href: "#/" }, "Back to your projects"))); return leave; }
+  let missing = "";
+  const [rules, project] = await Promise.all([attempt(() => loadRules()),
+    api("GET", `/projects/${id}`).catch((err) => { missing = err.message; return null; })]);
+  if (!project || !rules) { // the reason stays on the page, not only in a toast that fades
+    app.append(h("div", { class: "empty", role: "alert" }, h("p", { text: missing || "The project could not be opened." }),
+      h("a", { href: "#/", class: "btn" }, "Back to your projects")));
+    return leave;
+  }
   state.project = project;
   state.kind = rules.kinds[project.kind];
   state.settingRules = rules.settings;

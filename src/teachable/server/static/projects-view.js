@@ -84,7 +84,8 @@ function projectItem(p, route) {
   };
   return h("article", { class: "card project-item" },
     h("h2", {}, h("a", { href: `#/p/${p.id}` }, p.name)),
-    h("p", { class: "muted small" }, `${p.kind} project · ${plural(p.classes, "class", "classes")} · ${plural(p.samples, "sample", "samples")}`),
+    h("p", { class: "muted small" }, `${p.kind} project · ${plural(p.classes, "class", "classes")} · ${plural(p.samples, "sample", "samples")} · `,
+      h("span", { class: p.trained ? "trained" : "untrained", text: p.trained ? "model trained" : "not trained yet" })),
     h("div", { class: "row" },
       h("a", { class: "btn primary", href: `#/p/${p.id}` }, "Open"),
       h("button", { class: "btn", onclick: rename }, "Rename"),

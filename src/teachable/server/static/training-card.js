@@ -45,6 +45,8 @@ export function trainingCard(state) {
   const lossChart = h("canvas", { class: "chart", width: "600", height: "300", "aria-label": "Loss per epoch" });
   const accChart = h("canvas", { class: "chart", width: "600", height: "300", "aria-label": "Accuracy per epoch" });
   const chartNote = h("p", { class: "small muted" });
+  const curves = h("div", { class: "curves" }, h("h3", { class: "small", text: "Loss per epoch" }), legend(), lossChart,
+    h("h3", { class: "small", text: "Accuracy per epoch" }), legend(), accChart);
   const perClass = h("div");
   const matrix = h("div");
   const notes = h("div", { class: "small muted" });
@@ -52,8 +54,7 @@ export function trainingCard(state) {
     h("h2", { text: "Training" }), button, reason, stale, warnings, progress, status,
     h("details", { class: "section" }, h("summary", { text: "Advanced" }), grid, problem, h("div", { class: "row" }, reset)),
     h("details", { class: "section", id: "under-the-hood" }, h("summary", { text: "Under the hood" }), chartNote,
-      h("h3", { class: "small", text: "Loss per epoch" }), legend(), lossChart,
-      h("h3", { class: "small", text: "Accuracy per epoch" }), legend(), accChart,
+      curves,
       h("h3", { class: "small", text: "Accuracy per class (validation)" }), perClass,
       h("h3", { class: "small", text: "Confusion matrix (rows: true class, columns: predicted)" }), matrix, notes));
   progress.hidden = true;
@@ -181,6 +182,7 @@ export function trainingCard(state) {
     progress.setAttribute("aria-valuenow", String(Math.round(fraction * 100)));
     const knnRun = job.settings && job.settings.classifier === "knn" && job.state === "done";
     chartNote.textContent = knnRun ? "kNN learns nothing epoch by epoch: it keeps the examples, so there are no curves. Its accuracy is below." : "";
+    curves.hidden = knnRun; // no empty chart frames
     drawChart(lossChart, job.history, [["loss", "#1a73e8"], ["val_loss", "#e8710a"]]);
     drawChart(accChart, job.history, [["accuracy", "#1a73e8"], ["val_accuracy", "#e8710a"]], 1);
     showReport(job.report || (state.project.model && state.project.model.metrics), job.notes);
