@@ -20,7 +20,10 @@ export function h(tag, attrs = {}, ...children) {
 
 export function toast(message, kind = "info") {
   const el = h("div", { class: `toast ${kind}`, text: message });
-  document.getElementById("toasts").append(el);
+  const holder = document.getElementById("toasts");
+  for (const old of [...holder.children]) if (old.textContent === message) old.remove(); // the same news once
+  holder.append(el);
+  while (holder.children.length > 3) holder.firstElementChild.remove();
   setTimeout(() => el.remove(), kind === "error" ? 7000 : 3500);
 }
 

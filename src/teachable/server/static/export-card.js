@@ -111,8 +111,10 @@ export function exportCard(state) {
     return button;
   };
   const onnx = bundleButton("onnx", "download-onnx", "Download ONNX bundle (.zip)", "ONNX bundle");
-  const element = h("div", { class: "export", id: "export-panel" },
-    h("h3", { text: "Export" }), contains,
+  const close = h("button", { class: "btn", type: "button", "aria-label": "Close the export panel",
+    onclick: () => { element.hidden = true; const opener = document.getElementById("export"); if (opener) { opener.setAttribute("aria-expanded", "false"); opener.focus(); } } }, "Close");
+  const element = h("section", { class: "card export", id: "export-panel", "aria-label": "Export" },
+    h("div", { class: "row between" }, h("h3", { text: "Export" }), close), contains,
     h("div", { class: "row" },
       h("button", { class: "btn primary", id: "download-teachable",
         onclick: () => download(`${base}/models/current/download`, file) }, "Download .teachable"),
@@ -120,7 +122,7 @@ export function exportCard(state) {
     h("p", { class: "small muted", text: state.kind.audio
       ? "The ONNX bundle holds the classifier (model.onnx), Google's speech_embedding front end, the exact recipe, and predict.py."
       : "The ONNX bundle holds model.onnx (the whole model: photo in, probabilities out), its labels and input recipe, and ready-to-run examples." }),
-    ...snippetsFor(state, base, file).map(snippetBlock));
+    h("div", { class: "snippets" }, ...snippetsFor(state, base, file).map(snippetBlock)));
   if ((state.kind.exports || []).includes("tfjs")) {
     const publishing = publishSection(state);
     const tfjs = bundleButton("tfjs", "download-tfjs", "Download TensorFlow.js (.zip)", "TensorFlow.js model");

@@ -35,7 +35,8 @@ export function previewCard(state) {
   const element = h("section", { class: "card", "aria-label": "Preview" },
     h("h2", { text: "Preview" }),
     h("div", { class: "row" }, h("div", { class: "switch", role: "group", "aria-label": "Preview input" }, webcamTab, fileTab), exportButton),
-    note, modelNote, body, bars, h("div", { class: "row" }, whyButton), neighbours.element, why.element, latency, exportPanel);
+    note, modelNote, body, bars, h("div", { class: "row" }, whyButton), neighbours.element, why.element, latency);
+  exportButton.setAttribute("aria-controls", "export-panel");
   let mode = null;
   let stopMode = () => {};
   state.cleanups.push(() => stopMode());
@@ -216,6 +217,7 @@ export function previewCard(state) {
 
   return {
     element,
+    exportPanel, // placed by the project view under the three columns, where its code has room
     // Start the live preview (after the first training), unless the user chose something already.
     start() { if (!mode && !webcamTab.disabled) switchTo("webcam"); },
     update() {

@@ -40,6 +40,7 @@ export async function showProject(app, id) {
       h("a", { href: "#/", class: "btn" }, "← Projects"), title,
       h("button", { class: "btn", onclick: () => download(`/api/projects/${state.id}/file`, `${state.id}.teachable-project`) }, "Save to file")),
     h("div", { class: "columns" }, classesColumn, h("div", { class: "stack" }, training.element, review.element), preview.element),
+    preview.exportPanel,
   );
 
   state.refresh = async () => {
