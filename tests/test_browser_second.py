@@ -214,3 +214,39 @@ def test_small_things_are_right(workspace, tmp_path):
         assert "no curves" in page.locator("#under-the-hood").inner_text()
         browser.close()
     assert [e for e in errors if "404" not in e] == [], errors
+
+
+def test_the_export_panel_has_room_and_toasts_keep_to_a_corner(workspace, tmp_path):
+    """Issue 25, items 7 and 5: the export panel opened inside the narrow Preview column; toasts
+    covered the cards."""
+    from playwright.sync_api import sync_playwright
+
+    from teachable.server import create_app
+
+    video = tmp_path / "none.y4m"
+    video.write_bytes(b"")
+    errors: list[str] = []
+    with ThreadServer(create_app(workspace)) as base, sync_playwright() as p:
+        browser = launch(p, video)
+        page = new_page(browser, errors, viewport={"width": 1300, "height": 900})
+        page.goto(f"{base}/#/p/second")
+        page.get_by_role("button", name="Export model").click()
+        panel = page.locator("#export-panel")
+        panel.wait_for()
+        assert panel.bounding_box()["width"] > 1000  # the page's width, not a column's
+        snippets = [b.bounding_box() for b in panel.locator(".snippets .snippet-block").all()]
+        assert len({round(b["x"]) for b in snippets}) == 2  # side by side
+        text = tmp_path / "notes.txt"
+        text.write_text("not a photo")
+        page.locator(".class-card").first.locator("input[type=file]").set_input_files(str(text))
+        toast = page.locator(".toast", has_text="not")
+        toast.wait_for()
+        box = toast.bounding_box()
+        assert box["x"] > 900 and box["x"] + box["width"] <= 1300  # in the bottom-right corner
+        shot(page, "second-export")
+        panel.get_by_role("button", name="Close the export panel").click()
+        assert not panel.is_visible() and page.locator("#export").get_attribute("aria-expanded") == "false"
+        page.get_by_role("button", name="Review samples").click()
+        page.locator("#flags").wait_for(state="attached")
+        browser.close()
+    assert not errors, errors
