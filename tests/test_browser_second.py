@@ -250,3 +250,40 @@ def test_the_export_panel_has_room_and_toasts_keep_to_a_corner(workspace, tmp_pa
         page.locator("#flags").wait_for(state="attached")
         browser.close()
     assert not errors, errors
+
+
+@pytest.mark.skipif(pytest.importorskip("mediapipe") is None, reason="needs mediapipe")
+def test_pose_capture_says_no_one_is_in_view_and_reports_a_recording_once(tmp_path):
+    """Issue 25, item 5: no hint that nobody was in view; skipped frames were reported a toast a
+    batch with internal file names ("webcam-1796409451911-1.jpg")."""
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    from teachable import Workspace
+    from teachable.server import create_app
+    from test_browser import record
+
+    workspace = Workspace(tmp_path / "ws")
+    poses = workspace.create("Poses", kind="pose")
+    poses.add_class("standing")
+    poses.add_class("sitting")
+    poses.close()
+    empty_room = [Image.new("RGB", (640, 480), (150, 140, 120 + i)) for i in range(3)]
+    video = write_y4m(tmp_path / "room.y4m", empty_room, repeat=10)
+    errors: list[str] = []
+    with ThreadServer(create_app(workspace.root)) as base, sync_playwright() as p:
+        browser = launch(p, video)
+        page = new_page(browser, errors, viewport={"width": 1300, "height": 900})
+        page.goto(f"{base}/#/p/poses")
+        page.locator(".class-card").first.wait_for()
+        record(page, 0, seconds=2.2)
+        hint = page.locator(".class-card").first.locator(".view-hint")
+        assert "No one in view" in hint.inner_text()
+        report = page.locator(".toast", has_text="Recorded")
+        report.wait_for(timeout=30_000)
+        text = report.inner_text()
+        assert "0 frames kept" in text and "with no one in view left out" in text and ".jpg" not in text, text
+        assert page.locator(".toast", has_text="Recorded").count() == 1
+        shot(page, "second-pose-nobody")
+        browser.close()
+    assert not errors, errors

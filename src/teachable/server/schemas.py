@@ -146,6 +146,7 @@ class ProjectEntryOut(BaseModel):
 class UploadError(BaseModel):
     file: str
     error: str
+    nothing_detected: bool = Field(default=False, description="pose and hand projects: nobody (no hand) in the picture")
 
 
 class UploadOut(BaseModel):

@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, Response, UploadFile
 from fastapi.responses import JSONResponse
 
 from ...embed.preprocess import MAX_FILE_BYTES
-from ...errors import InvalidImageError
+from ...errors import InvalidImageError, NothingDetectedError
 from ...kinds import EXTENSIONS
 from ..common import error
 from ..deps import ClassId, ProjectDep, SampleId, ThumbnailsDep
@@ -45,7 +45,8 @@ async def upload_samples(
     errors: list[dict] = []
     ids, added = await asyncio.to_thread(
         h.project.store_samples, class_id, payloads, source, False,
-        lambda index, exc: errors.append({"file": names[index], "error": str(exc)}), names, set == "test",
+        lambda index, exc: errors.append({"file": names[index], "error": str(exc),
+                                          "nothing_detected": isinstance(exc, NothingDetectedError)}), names, set == "test",
     )
     h.samples_changed()
     if not ids and errors:

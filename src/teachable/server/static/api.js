@@ -15,9 +15,11 @@ export async function api(method, path, body, { raw = false } = {}) {
   }
   if (!response.ok) {
     let message = `The server answered ${response.status}.`;
-    try { message = (await response.json()).error || message; } catch (_) { /* not JSON */ }
+    let answer = null;
+    try { answer = await response.json(); message = answer.error || message; } catch (_) { /* not JSON */ }
     const error = new Error(message);
     error.status = response.status;
+    error.answer = answer; // the whole JSON answer (an upload's per-file errors, say)
     throw error;
   }
   if (raw) return response;

@@ -7,34 +7,56 @@ import { ClipCollector, openMicrophone, wavBlob } from "./sound.js";
 
 // Each returns { element, stop() } or null when the device could not be opened.
 
+// A recording's batches, uploaded one after another and reported once when it ends.
+function recording(upload, source) {
+  let stats = null;
+  let chain = Promise.resolve();
+  return {
+    start() { stats = { total: 0, added: 0, copies: 0, nothing: 0, failed: [] }; },
+    send(batch) {
+      const mine = stats;
+      if (batch.length) chain = chain.then(() => upload(batch, source, false, mine));
+    },
+    end() { const mine = stats; chain = chain.then(() => { if (mine && mine.total) upload.report(mine); }); },
+  };
+}
+
 export async function webcamRecorder(state, info, upload, onFail) {
   const keypoints = state.kind.keypoints;
   const webcam = await webcamView(onFail, keypoints);
   if (!webcam) return null;
   const stops = [() => webcam.stop()];
+  // Pose and hand projects: whether anyone (any hand) is in view, live, before and while recording.
+  const nobody = state.kind.name === "hand" ? "No hand in view" : "No one in view";
+  const hint = h("p", { class: "view-hint", role: "status", "aria-live": "polite" });
   if (keypoints) {
-    stops.push(liveStream(state, webcam.video, "landmarks", (reply) => drawSkeleton(webcam.overlay, reply.landmarks, state.project.skeleton)));
+    hint.textContent = "Looking…";
+    stops.push(liveStream(state, webcam.video, "landmarks", (reply) => {
+      drawSkeleton(webcam.overlay, reply.landmarks, state.project.skeleton);
+      const missing = Boolean(reply.nothing_detected || (reply.error && !reply.landmarks));
+      hint.textContent = missing ? `${nobody}: these frames will not be kept.` : "";
+      hint.classList.toggle("warn", missing);
+    }));
   }
   const record = h("button", { class: "btn primary", "aria-label": `Hold to record samples for ${info().name}` }, "Hold to record");
   let timer = null;
   let pending = [];
-  const flush = async () => {
-    const batch = pending; pending = [];
-    if (batch.length) await upload(batch, "webcam");
-  };
+  const take = recording(upload, "webcam");
+  const flush = () => { const batch = pending; pending = []; take.send(batch); };
   holdToRecord(record, () => {
     let n = 0;
+    take.start();
     timer = setInterval(async () => {
       const blob = await grabFrame(webcam.video);
-      if (blob) pending.push(new File([blob], `webcam-${Date.now()}-${n++}.jpg`, { type: "image/jpeg" }));
+      if (blob) pending.push(new File([blob], `frame-${n++}.jpg`, { type: "image/jpeg" }));
       if (pending.length >= RECORD_FPS) flush();
     }, 1000 / RECORD_FPS);
   }, () => {
     clearInterval(timer);
     timer = null;
-    setTimeout(flush, 250);
+    setTimeout(() => { flush(); take.end(); }, 250);
   });
-  webcam.wrapper.append(record, h("p", { class: "small muted" }, `Captures ${RECORD_FPS} frames a second while pressed (mouse, touch, Space or Enter).`));
+  webcam.wrapper.append(hint, record, h("p", { class: "small muted" }, `Captures ${RECORD_FPS} frames a second while pressed (mouse, touch, Space or Enter).`));
   return { element: webcam.wrapper, stop() { clearInterval(timer); stops.reverse().forEach((f) => f()); } };
 }
 
@@ -42,12 +64,13 @@ export async function microphoneRecorder(info, upload, onFail) {
   const meter = h("meter", { min: "0", max: "1", value: "0", class: "level", "aria-label": "Sound level" });
   const spectrogram = h("canvas", { class: "spectrogram", width: "320", height: "96", "aria-label": "Live spectrogram" });
   const record = h("button", { class: "btn primary", "aria-label": `Hold to record sounds for ${info().name}` }, "Hold to record");
-  let recording = false;
+  let recordingNow = false;
   let pending = [];
-  const flush = async () => { const batch = pending; pending = []; if (batch.length) await upload(batch, "microphone"); };
+  const take = recording(upload, "microphone");
+  const flush = () => { const batch = pending; pending = []; take.send(batch); };
   const collector = new ClipCollector((clip) => {
-    if (!recording) return;
-    pending.push(new File([wavBlob(clip)], `mic-${Date.now()}.wav`, { type: "audio/wav" }));
+    if (!recordingNow) return;
+    pending.push(new File([wavBlob(clip)], `second-${Date.now()}.wav`, { type: "audio/wav" }));
     if (pending.length >= 2) flush();
   });
   let mic;
@@ -60,10 +83,11 @@ export async function microphoneRecorder(info, upload, onFail) {
   }
   holdToRecord(record, () => {
     collector.filled = 0; // clips start when the button goes down
-    recording = true;
+    take.start();
+    recordingNow = true;
   }, () => {
-    recording = false;
-    setTimeout(flush, 100);
+    recordingNow = false;
+    setTimeout(() => { flush(); take.end(); }, 100);
   });
   const element = h("div", { class: "webcam-panel" },
     h("label", { class: "small muted" }, "Level ", meter), spectrogram, record,

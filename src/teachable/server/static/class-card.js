@@ -59,7 +59,9 @@ export function classCard(state, initial) {
     upload(await droppedFiles(e.dataTransfer), "upload");
   });
 
-  async function upload(files, source, test = false) {
+  // Files into the class (or its test set). A recording passes ``stats``: its batches are counted
+  // there and reported once, when the recording ends (report below), instead of a toast a batch.
+  async function upload(files, source, test = false, stats = null) {
     const wanted = audio ? "audio/" : "image/";
     const accepted = files.filter((f) => !f.type || f.type.startsWith(wanted));
     if (files.length && !accepted.length) { toast(`Those files are not ${noun}.`, "error"); return; }
@@ -67,28 +69,49 @@ export function classCard(state, initial) {
     let copies = 0;
     const idle = drop.firstChild.textContent;
     for (let i = 0; i < accepted.length; i += 50) {
-      if (accepted.length > 5) drop.firstChild.textContent = `Adding ${noun}… ${i} of ${accepted.length}`;
+      if (accepted.length > 5 && !stats) drop.firstChild.textContent = `Adding ${noun}… ${i} of ${accepted.length}`;
       const form = new FormData();
       accepted.slice(i, i + 50).forEach((f) => form.append("files", f, f.name || "webcam.jpg"));
       form.append("source", source);
       if (test) form.append("set", "test");
-      const result = await attempt(() => api("POST", `/projects/${state.id}/classes/${info.id}/samples`, form));
+      const post = () => api("POST", `/projects/${state.id}/classes/${info.id}/samples`, form);
+      // A recording counts a batch that was all unusable (422) like any other; a file upload says why at once.
+      const result = stats
+        ? await post().catch((err) => (err.answer && err.answer.errors ? { added: 0, duplicates: 0, ids: [], errors: err.answer.errors }
+          : (toast(err.message, "error"), undefined)))
+        : await attempt(post);
       if (result) { added += result.added; copies += result.duplicates; }
-      if (result && result.errors.length) toast(`${plural(result.errors.length, "file", "files")} skipped: ${result.errors[0].error}`, "error");
+      if (stats) {
+        stats.total += Math.min(50, accepted.length - i);
+        if (result) {
+          stats.nothing += result.errors.filter((e) => e.nothing_detected).length;
+          stats.failed.push(...result.errors.filter((e) => !e.nothing_detected).map((e) => e.error));
+        }
+      } else if (result && result.errors.length) {
+        toast(`${plural(result.errors.length, "file", "files")} skipped: ${result.errors[0].error}`, "error");
+      }
     }
     drop.firstChild.textContent = idle;
+    if (stats) { stats.added += added; stats.copies += copies; state.refresh(); return; }
     const thing = audio ? ["sound", "sounds"] : ["photo", "photos"];
     const where = test ? `${info.name}'s test samples` : info.name;
-    if (source === "upload" && added) toast(`Added ${plural(added, ...thing)} to ${where}.`);
-    if (copies && source === "upload") {
-      toast(`${plural(copies, ...thing)} ${copies === 1 ? "was" : "were"} already in ${where}: kept once.`);
-    } else if (copies && copies >= added) { // most of a recording was one and the same sample
-      const of = `${copies} of ${copies + added}`;
+    if (added) toast(`Added ${plural(added, ...thing)} to ${where}.`);
+    if (copies) toast(`${plural(copies, ...thing)} ${copies === 1 ? "was" : "were"} already in ${where}: kept once.`);
+    state.refresh();
+  }
+  // What one recording gave, said once: kept, the same again and again, nobody in view, unusable.
+  upload.report = (stats) => {
+    const unit = audio ? ["second", "seconds"] : ["frame", "frames"];
+    const parts = [`${plural(stats.added, ...unit)} kept`];
+    if (stats.nothing) parts.push(`${stats.nothing} with no ${kind.name === "hand" ? "hand" : "one"} in view left out`);
+    if (stats.failed.length) parts.push(`${stats.failed.length} unusable (${stats.failed[0].replace(/'[^']*\.(jpg|wav)'/g, "a frame")})`);
+    toast(`Recorded ${plural(stats.total, ...unit)}: ${parts.join(", ")}.`, stats.added ? "info" : "error");
+    if (stats.copies && stats.copies >= stats.added) {
+      const of = `${stats.copies} of ${stats.copies + stats.added}`;
       toast(audio ? `The microphone gave the same sound again and again (${of} seconds) — is it muted?`
         : `The webcam gave the same picture again and again (${of} frames) — is it covered or frozen?`, "error");
     }
-    state.refresh();
-  }
+  };
 
   async function toggleCapture() {
     if (recorder) { closeCapture(); return; }
