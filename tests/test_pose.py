@@ -202,7 +202,7 @@ def test_api_pose_project_thumbnails_live_landmarks_and_errors(tmp_path):
         upload = client.post(f"/api/projects/{pid}/classes/{first}/samples", files=[
             ("files", ("a.jpg", jpeg(person("astronaut")))), ("files", ("coffee.jpg", jpeg(photo("coffee"))))])
         assert upload.status_code == 201
-        assert upload.json()["errors"] == [{"file": "coffee.jpg", "error": "No person was found in 'coffee.jpg'."}]
+        assert upload.json()["errors"] == [{"file": "coffee.jpg", "error": "No person was found in 'coffee.jpg'.", "nothing_detected": True}]
         refused = client.post(f"/api/projects/{pid}/classes/{second}/samples", files=[("files", ("r.jpg", jpeg(photo("rocket"))))])
         assert refused.status_code == 422 and "No person" in refused.json()["error"]
         client.post(f"/api/projects/{pid}/classes/{second}/samples", files=[("files", ("c.jpg", jpeg(person("cameraman"))))])
