@@ -239,3 +239,34 @@ def test_index_html_opened_as_a_file_says_how_to_open_it(kind, fewshot_train, tm
         page.goto((folder / "index.html").as_uri())
         assert "python -m http.server" in page.locator("#label").inner_text()
         browser.close()
+
+
+def test_index_html_agrees_with_teachable_to_a_thousandth(model, tmp_path):
+    """Issue 25, item 11: the page resized with the browser's canvas and differed by up to 4.5 points
+    from Python and Node; it now applies Pillow's resize as predict.mjs does (image_recipe.mjs)."""
+    from playwright.sync_api import sync_playwright
+
+    folder = write_bundle(model, tmp_path / "bundle")
+    add_onnxruntime_web(folder)
+    rng = np.random.default_rng(8)
+    files = []
+    for i, name in enumerate(("cat", "rocket", "astronaut", "coffee")):
+        view = photo(name).resize((333 + 40 * i, 251 + 17 * i))  # odd, non-square sizes: the resize matters
+        path = tmp_path / (f"{name}.png" if i % 2 else f"{name}.jpg")
+        view.save(path, quality=88) if path.suffix == ".jpg" else view.save(path)
+        files.append(path)
+    random_view(photo("cat"), rng).save(tmp_path / "view.jpg", quality=90)
+    files.append(tmp_path / "view.jpg")
+    with FolderServer(folder) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-background-networking"])
+        page = browser.new_page()
+        page.goto(f"{base}/index.html")
+        page.wait_for_function("() => document.getElementById('camera-note').textContent.includes('No camera')", timeout=60_000)
+        for path in files:
+            page.evaluate("() => { window.lastProbabilities = null; }")
+            page.set_input_files("#file", str(path))
+            page.wait_for_function("() => window.lastProbabilities !== null", timeout=60_000)
+            got = np.array(page.evaluate("() => window.lastProbabilities"))
+            expected = np.array([model.predict(path).confidences[label] for label in model.labels])
+            assert np.abs(got - expected).max() <= 1e-3, (path.name, got, expected)
+        browser.close()

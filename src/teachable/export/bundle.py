@@ -26,7 +26,7 @@ TEMPLATES = {
     "onnx-keypoints": {"predict_pose.py": "predict.py", "keypoint_features.py": "keypoint_features.py",
                        "README-pose.md": "README.md"},
     "onnx": {"predict.py": "predict.py", "predict.mjs": "predict.mjs", "index.html": "index.html",
-             "ort_web.mjs": "ort_web.mjs", "npmrc": ".npmrc", "package.json": "package.json", "README.md": "README.md"},
+             "ort_web.mjs": "ort_web.mjs", "image_recipe.mjs": "image_recipe.mjs", "npmrc": ".npmrc", "package.json": "package.json", "README.md": "README.md"},
     "tflite": {"predict_tflite.py": "predict_tflite.py", "README-tflite.md": "README.md"},
     "tfjs": {"README-tfjs.md": "README.md"},
 }
