@@ -155,3 +155,21 @@ def test_knn_model_float_file_holds_the_vote_shares(fewshot_train, fewshot_test,
     shares = run(bundle / FLOAT_FILE, np.stack([prepare(p) for p in images]))
     assert [knn.labels[i] for i in shares.argmax(1)] == [p.label for p in expected]
     assert np.abs(shares - np.array([[p.confidences[n] for n in knn.labels] for p in expected])).max() <= 1e-4
+
+
+def test_cli_export_shows_only_teachables_own_progress(fewshot_train, tmp_path):
+    """Issue 25, item 18: about 40 lines of converter noise (absl logs, "Failed to load …torchao…",
+    LiteRT-Torch's own steps) came with the CLI's progress; now they wait behind --verbose."""
+    import sys
+
+    path = tmp_path / "m.teachable"
+    teachable.train(teachable.Dataset.from_folder(fewshot_train), classifier="knn").save(path)
+    quiet = subprocess.run([sys.executable, "-m", "teachable.cli", "export", str(path), "--format", "tflite",
+                            "-o", str(tmp_path / "quiet")], capture_output=True, text=True, timeout=600)
+    assert quiet.returncode == 0, quiet.stderr[-3000:]
+    assert quiet.stdout.strip() == f"wrote {tmp_path / 'quiet'}"
+    lines = {line.strip() for line in quiet.stderr.replace("\r", "\n").splitlines() if line.strip()}
+    assert lines and all(line.startswith("converting the float model") for line in lines), lines
+    loud = subprocess.run([sys.executable, "-m", "teachable.cli", "export", str(path), "--format", "tflite", "--verbose",
+                           "-o", str(tmp_path / "loud")], capture_output=True, text=True, timeout=600)
+    assert loud.returncode == 0 and "LiteRT" in loud.stdout + loud.stderr

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 
@@ -63,8 +65,41 @@ def training_options(with_defaults: bool):
     return decorate
 
 
-def _bar(total: int, desc: str, unit: str) -> tqdm:
-    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=False)
+def _bar(total: int, desc: str, unit: str, file=None) -> tqdm:
+    return tqdm(total=total, desc=desc, unit=unit, file=file or sys.stderr, dynamic_ncols=True, leave=False)
+
+
+@contextmanager
+def _own_messages_only(verbose: bool):
+    """The stream for Teachable's own messages. Unless ``verbose``, whatever else writes to stdout
+    or stderr meanwhile (the TensorFlow Lite converter's progress lines, absl and C++ logs,
+    PyTorch's warnings, at the level of the file descriptors) goes to a temporary file, shown
+    only if the conversion fails."""
+    if verbose:
+        yield sys.stderr
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    ours = os.fdopen(os.dup(saved[2]), "w", buffering=1)
+    with tempfile.TemporaryFile() as sink:
+        for fd in saved:
+            os.dup2(sink.fileno(), fd)
+        try:
+            yield ours
+        except BaseException:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            sink.seek(0)
+            ours.write(sink.read().decode("utf-8", "replace")[-4000:])
+            raise
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
+            ours.close()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -284,9 +319,10 @@ def classify(ctx, images, top, as_json):
 @click.option("--calibration", type=click.Path(path_type=Path),
               help="tflite: a folder of representative images (e.g. the training photos; up to 500 are used) "
                    "to also make the quantised model.tflite.")
+@click.option("--verbose", is_flag=True, help="tflite: also show the converter's own logs.")
 @click.pass_context
 @friendly_errors
-def export_model(ctx, model_path, fmt, output, calibration):
+def export_model(ctx, model_path, fmt, output, calibration, verbose):
     """Export MODEL for use outside Teachable: the model, metadata, labels and example code."""
     from .embed.preprocess import prepare
     from .export.bundle import write_bundle
@@ -304,15 +340,16 @@ def export_model(ctx, model_path, fmt, output, calibration):
             except TeachableError as exc:
                 click.echo(f"skipped {sample}: {exc}", err=True)
     bars: dict[str, tqdm] = {}
+    with _own_messages_only(verbose or fmt != "tflite") as messages:
 
-    def progress(step: str, done: int, total: int) -> None:  # the TensorFlow Lite conversions take minutes
-        bar = bars.get(step) or bars.setdefault(step, _bar(total, step, "image" if total > 1 else "step"))
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
-            click.echo(f"{step}: done", err=True)
+        def progress(step: str, done: int, total: int) -> None:  # the TensorFlow Lite conversions take minutes
+            bar = bars.get(step) or bars.setdefault(step, _bar(total, step, "image" if total > 1 else "step", messages))
+            bar.update(done - bar.n)
+            if done >= total:
+                bar.close()
+                click.echo(f"{step}: done", file=messages)
 
-    path = write_bundle(model, output, fmt, images, model_name=Path(model_path).stem, on_progress=progress)
+        path = write_bundle(model, output, fmt, images, model_name=Path(model_path).stem, on_progress=progress)
     click.echo(f"wrote {path}")
 
 
