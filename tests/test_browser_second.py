@@ -287,3 +287,38 @@ def test_pose_capture_says_no_one_is_in_view_and_reports_a_recording_once(tmp_pa
         shot(page, "second-pose-nobody")
         browser.close()
     assert not errors, errors
+
+
+def test_focus_stays_where_the_user_was_after_training_and_a_download(tmp_path):
+    """Issue 25, item 6: after training and after a download the focus was lost (back to the page's top)."""
+    from playwright.sync_api import sync_playwright
+
+    from teachable import Workspace
+    from teachable.server import create_app
+
+    views = write_views(tmp_path / "views", per_class=4, seed=51, classes=["cat", "rocket"])
+    workspace = Workspace(tmp_path / "ws")
+    project = workspace.create("Focus")
+    for name in ("cat", "rocket"):
+        project.add_class(name)
+        project.add_samples(name, sorted((views / name).iterdir()))
+    project.update_settings(epochs=3)
+    project.close()
+    video = tmp_path / "none.y4m"
+    video.write_bytes(b"")
+    with ThreadServer(create_app(workspace.root)) as base, sync_playwright() as p:
+        browser = launch(p, video)
+        page = browser.new_page(viewport={"width": 1300, "height": 900}, accept_downloads=True)
+        page.goto(f"{base}/#/p/focus")
+        train = page.get_by_role("button", name="Train model")
+        train.focus()
+        page.keyboard.press("Enter")
+        page.get_by_text("Model trained").wait_for(timeout=60_000)
+        page.wait_for_function("() => document.activeElement && document.activeElement.id === 'train'", timeout=15_000)
+        page.get_by_role("button", name="Export model").click()
+        onnx = page.locator("#download-onnx")
+        onnx.focus()
+        with page.expect_download(timeout=120_000):
+            page.keyboard.press("Enter")
+        page.wait_for_function("() => document.activeElement && document.activeElement.id === 'download-onnx'", timeout=15_000)
+        browser.close()

@@ -96,6 +96,7 @@ export function exportCard(state) {
   // A bundle takes seconds to make: say so, and allow one at a time.
   const bundleButton = (format, id, label, what) => {
     const button = h("button", { class: "btn", id, onclick: async () => {
+      const hadFocus = document.activeElement === button;
       button.disabled = true;
       busy.textContent = `Preparing the ${what}… (this takes a few seconds)`;
       const response = await attempt(() => api("GET", `/projects/${state.id}/models/current/export?format=${format}`, undefined, { raw: true }));
@@ -107,6 +108,7 @@ export function exportCard(state) {
       }
       busy.textContent = "";
       button.disabled = false;
+      if (hadFocus && (!document.activeElement || document.activeElement === document.body)) button.focus(); // where the user was
     } }, label);
     return button;
   };

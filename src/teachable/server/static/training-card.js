@@ -120,7 +120,9 @@ export function trainingCard(state) {
     if (["embedding", "training"].includes(state.project.training.state)) return "Training…";
     return "";
   }
+  let refocus = false; // a disabled button loses the focus: give it back when training ends
   button.addEventListener("click", async () => {
+    refocus = document.activeElement === button;
     button.disabled = true; // a double click sends one request
     const job = await attempt(() => api("POST", `/projects/${state.id}/train`));
     if (job) { state.project.training = job; follow(); } else button.disabled = Boolean(whyNot());
@@ -141,6 +143,8 @@ export function trainingCard(state) {
         following = false;
         await state.refresh();
         if (job.state === "done" && state.onTrained) state.onTrained();
+        if (refocus && (!document.activeElement || document.activeElement === document.body)) button.focus();
+        refocus = false;
         return;
       }
       await new Promise((r) => setTimeout(r, 300));
