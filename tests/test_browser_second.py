@@ -322,3 +322,31 @@ def test_focus_stays_where_the_user_was_after_training_and_a_download(tmp_path):
             page.keyboard.press("Enter")
         page.wait_for_function("() => document.activeElement && document.activeElement.id === 'download-onnx'", timeout=15_000)
         browser.close()
+
+
+def test_the_export_panel_converts_to_tensorflow_lite(workspace, tmp_path):
+    """Issue 25, item 7: TensorFlow Lite (both files) from the export panel, its steps shown."""
+    from playwright.sync_api import sync_playwright
+
+    from teachable.export.tflite import tflite_available
+    from teachable.server import create_app
+
+    if not tflite_available():
+        pytest.skip("needs the teachable[tflite] extra (make test installs it)")
+    video = tmp_path / "none.y4m"
+    video.write_bytes(b"")
+    with ThreadServer(create_app(workspace)) as base, sync_playwright() as p:
+        browser = launch(p, video)
+        page = browser.new_page(viewport={"width": 1300, "height": 900}, accept_downloads=True)
+        page.goto(f"{base}/#/p/second")
+        page.get_by_role("button", name="Export model").click()
+        page.get_by_text("Advanced").click()
+        page.locator("#opt-classifier").select_option("head")
+        page.get_by_role("button", name="Train model").click()
+        page.get_by_text("Training finished").wait_for(timeout=120_000)
+        with page.expect_download(timeout=600_000) as download:
+            page.locator("#download-tflite").click()
+            page.get_by_text("Converting to TensorFlow Lite").wait_for(timeout=30_000)
+            shot(page, "second-tflite-progress")
+        assert download.value.suggested_filename == "second-tflite.zip"
+        browser.close()

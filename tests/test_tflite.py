@@ -173,3 +173,35 @@ def test_cli_export_shows_only_teachables_own_progress(fewshot_train, tmp_path):
     loud = subprocess.run([sys.executable, "-m", "teachable.cli", "export", str(path), "--format", "tflite", "--verbose",
                            "-o", str(tmp_path / "loud")], capture_output=True, text=True, timeout=600)
     assert loud.returncode == 0 and "LiteRT" in loud.stdout + loud.stderr
+
+
+def test_the_page_converts_to_tensorflow_lite_with_progress(fewshot_train, tmp_path):
+    """Issue 25, item 7: TensorFlow Lite (both files) offered in the export panel too, with the
+    progress the CLI reports: a job the page follows, then its zip."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from teachable import Workspace
+    from teachable.server import create_app
+
+    workspace = Workspace(tmp_path / "ws")
+    project = workspace.create("Lite")
+    project.import_dataset(fewshot_train)
+    project.train(classifier="head", epochs=5)
+    project.close()
+    with TestClient(create_app(workspace), base_url="http://127.0.0.1:8000") as client:
+        job = client.post("/api/projects/lite/models/current/tflite").json()
+        assert client.post("/api/projects/lite/models/current/tflite").status_code == 409  # one at a time
+        steps = set()
+        deadline = time.monotonic() + 600
+        while job["state"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.5)
+            job = client.get(f"/api/projects/lite/models/current/tflite/{job['id']}").json()
+            steps.add(job["step"])
+        assert job["state"] == "done", job["error"]
+        assert any("quantis" in step for step in steps) and any("float" in step for step in steps), steps
+        answer = client.get(f"/api/projects/lite/models/current/tflite/{job['id']}/file")
+        with zipfile.ZipFile(__import__("io").BytesIO(answer.content)) as archive:
+            assert {FLOAT_FILE, QUANTISED_FILE, "labels.txt"} <= set(archive.namelist())
+        assert client.get("/api/projects/lite/models/current/tflite/nope").status_code == 404

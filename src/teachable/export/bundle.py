@@ -126,9 +126,9 @@ def _zip(files: dict[str, bytes]) -> bytes:
 
 
 def bundle_zip(model: Model, fmt: str = "onnx", calibration: list | None = None,
-               model_name: str = "teachable-image-model") -> bytes:
+               model_name: str = "teachable-image-model", on_progress=None) -> bytes:
     """The bundle as zip bytes (what the web app's Export card downloads)."""
-    return _zip(bundle_files(model, fmt, calibration, model_name))
+    return _zip(bundle_files(model, fmt, calibration, model_name, on_progress))
 
 
 # What a bundle redistributes, with the licence it comes under (read from the installed package).

@@ -24,6 +24,7 @@ from .limits import body_limit
 from .projects import ProjectRegistry
 from .routes import ROUTERS
 from .routes.publishing import PublishedModels
+from .routes.tflite_jobs import TfliteJobs
 from .thumbnails import ThumbnailCache
 
 
@@ -59,6 +60,7 @@ def create_app(
     app.state.registry = registry
     app.state.thumbnails = ThumbnailCache()
     app.state.published_models = PublishedModels(registry)
+    app.state.tflite_jobs = TfliteJobs()
     install_common(app, limit_for=body_limit)
     for router in ROUTERS:
         app.include_router(router)

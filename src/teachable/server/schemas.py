@@ -225,6 +225,15 @@ class TestOut(BaseModel):
                                                        "samples each resembles most")
 
 
+class TfliteJobOut(BaseModel):
+    id: str
+    state: Literal["running", "done", "failed"]
+    step: str = Field(description="the conversion step now (as `teachable export --format tflite` shows them)")
+    done: int
+    total: int
+    error: Optional[str] = None
+
+
 class FineIn(BaseModel):
     sample_id: int = Field(ge=1, le=2**62)
     reason: Literal["mislabel", "duplicate", "outlier"]

@@ -62,6 +62,38 @@ function snippetBlock([title, code]) {
   return h("div", { class: "snippet-block" }, h("div", { class: "row between" }, h("strong", { class: "small", text: title }), copy), pre);
 }
 
+// TensorFlow Lite: a conversion on the server (seconds to minutes) whose steps the page follows,
+// as `teachable export --format tflite` shows them, then the zip of both files.
+function tfliteButton(state, busy) {
+  const base = `/projects/${state.id}/models/current/tflite`;
+  const button = h("button", { class: "btn", id: "download-tflite", onclick: async () => {
+    const hadFocus = document.activeElement === button;
+    button.disabled = true;
+    busy.textContent = "Converting to TensorFlow Lite… (a minute or two)";
+    let job = await attempt(() => api("POST", base));
+    while (job && job.state === "running") {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      job = await attempt(() => api("GET", `${base}/${job.id}`));
+      if (job && job.state === "running") {
+        busy.textContent = `Converting to TensorFlow Lite: ${job.step}${job.total > 1 ? ` ${job.done} of ${job.total}` : ""}…`;
+      }
+    }
+    if (job && job.state === "done") {
+      const response = await attempt(() => api("GET", `${base}/${job.id}/file`, undefined, { raw: true }));
+      if (response) {
+        const url = URL.createObjectURL(await response.blob());
+        download(url, `${state.id}-tflite.zip`);
+        setTimeout(() => URL.revokeObjectURL(url), 10_000);
+        toast("TensorFlow Lite model downloaded (model_unquant.tflite and the quantised model.tflite).");
+      }
+    } else if (job) toast(job.error || "The conversion failed.", "error");
+    busy.textContent = "";
+    button.disabled = false;
+    if (hadFocus && (!document.activeElement || document.activeElement === document.body)) button.focus();
+  } }, "Download TensorFlow Lite (.zip)");
+  return button;
+}
+
 // The publish switch: off by default; when on, the URL and the snippets that use it.
 function publishSection(state) {
   const box = h("input", { type: "checkbox", id: "publish-switch" });
@@ -125,6 +157,7 @@ export function exportCard(state) {
       ? "The ONNX bundle holds the classifier (model.onnx), Google's speech_embedding front end, the exact recipe, and predict.py."
       : "The ONNX bundle holds model.onnx (the whole model: photo in, probabilities out), its labels and input recipe, and ready-to-run examples." }),
     h("div", { class: "snippets" }, ...snippetsFor(state, base, file).map(snippetBlock)));
+  if ((state.kind.exports || []).includes("tflite")) onnx.after(tfliteButton(state, busy));
   if ((state.kind.exports || []).includes("tfjs")) {
     const publishing = publishSection(state);
     const tfjs = bundleButton("tfjs", "download-tfjs", "Download TensorFlow.js (.zip)", "TensorFlow.js model");
