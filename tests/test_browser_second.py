@@ -16,19 +16,33 @@ from test_browser import CHROMIUM, launch, new_page, shot
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make test installs it)")
 
 
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
+def cat_and_rocket(root: Path, views: Path, name: str, per_class: int, seed: int, epochs: int | None = 5) -> Path:
+    """A workspace at ``root`` with a project ``name`` of cat and rocket views, trained for ``epochs``
+    (None: not trained, epochs set)."""
     from teachable import Workspace
 
-    root = tmp_path_factory.mktemp("ws")
-    views = write_views(tmp_path_factory.mktemp("views"), per_class=6, seed=31, classes=["cat", "rocket"])
-    project = Workspace(root).create("Second")
-    for name in ("cat", "rocket"):
-        project.add_class(name)
-        project.add_samples(name, sorted((views / name).iterdir()))
-    project.train(epochs=5)
+    made = write_views(views, per_class=per_class, seed=seed, classes=["cat", "rocket"])
+    project = Workspace(root).create(name)
+    for label in ("cat", "rocket"):
+        project.add_class(label)
+        project.add_samples(label, sorted((made / label).iterdir()))
+    if epochs is None:
+        project.update_settings(epochs=3)
+    else:
+        project.train(epochs=epochs)
     project.close()
     return root
+
+
+def no_camera(tmp_path: Path) -> Path:
+    video = tmp_path / "none.y4m"
+    video.write_bytes(b"")
+    return video
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    return cat_and_rocket(tmp_path_factory.mktemp("ws"), tmp_path_factory.mktemp("views"), "Second", 6, 31)
 
 
 def test_file_preview_starts_clean_and_changed_settings_are_acknowledged(workspace, tmp_path):
@@ -102,11 +116,9 @@ def test_a_setting_out_of_range_is_explained_in_the_form_and_kept_to_correct(wor
 
     from teachable.server import create_app
 
-    video = tmp_path / "none.y4m"
-    video.write_bytes(b"")
     errors: list[str] = []
     with ThreadServer(create_app(workspace)) as base, sync_playwright() as p:
-        browser = launch(p, video)
+        browser = launch(p, no_camera(tmp_path))
         page = new_page(browser, errors, viewport={"width": 1300, "height": 900})
         page.goto(f"{base}/#/p/second")
         page.get_by_text("Advanced").click()
@@ -137,22 +149,12 @@ def test_keyboard_deletes_a_thumbnail_and_a_new_class_gets_the_focus_and_axe_is_
 
     from playwright.sync_api import sync_playwright
 
-    from teachable import Workspace
     from teachable.server import create_app
     from test_browser_newcomer import AXE
 
-    views = write_views(tmp_path / "views", per_class=30, seed=41, classes=["cat", "rocket"])
-    workspace = Workspace(tmp_path / "ws")
-    project = workspace.create("Many")
-    for name in ("cat", "rocket"):
-        project.add_class(name)
-        project.add_samples(name, sorted((views / name).iterdir()))
-    project.train(epochs=3)
-    project.close()
-    video = tmp_path / "none.y4m"
-    video.write_bytes(b"")
-    with ThreadServer(create_app(workspace.root)) as base, sync_playwright() as p:
-        browser = launch(p, video)
+    root = cat_and_rocket(tmp_path / "ws", tmp_path / "views", "Many", 30, 41, epochs=3)
+    with ThreadServer(create_app(root)) as base, sync_playwright() as p:
+        browser = launch(p, no_camera(tmp_path))
         context = browser.new_context(bypass_csp=True, viewport={"width": 1300, "height": 900})  # to inject axe-core
         page = context.new_page()
         page.goto(f"{base}/#/p/many")
@@ -188,11 +190,9 @@ def test_small_things_are_right(workspace, tmp_path):
     from teachable.server import create_app
 
     Workspace(workspace).create("Fresh").close()
-    video = tmp_path / "none.y4m"
-    video.write_bytes(b"")
     errors: list[str] = []
     with ThreadServer(create_app(workspace)) as base, sync_playwright() as p:
-        browser = launch(p, video)
+        browser = launch(p, no_camera(tmp_path))
         page = new_page(browser, errors, viewport={"width": 1300, "height": 900})
         page.goto(base + "/")
         page.locator(".project-item", has_text="Second").get_by_text("model trained").wait_for()
@@ -223,11 +223,9 @@ def test_the_export_panel_has_room_and_toasts_keep_to_a_corner(workspace, tmp_pa
 
     from teachable.server import create_app
 
-    video = tmp_path / "none.y4m"
-    video.write_bytes(b"")
     errors: list[str] = []
     with ThreadServer(create_app(workspace)) as base, sync_playwright() as p:
-        browser = launch(p, video)
+        browser = launch(p, no_camera(tmp_path))
         page = new_page(browser, errors, viewport={"width": 1300, "height": 900})
         page.goto(f"{base}/#/p/second")
         page.get_by_role("button", name="Export model").click()
@@ -293,21 +291,11 @@ def test_focus_stays_where_the_user_was_after_training_and_a_download(tmp_path):
     """Issue 25, item 6: after training and after a download the focus was lost (back to the page's top)."""
     from playwright.sync_api import sync_playwright
 
-    from teachable import Workspace
     from teachable.server import create_app
 
-    views = write_views(tmp_path / "views", per_class=4, seed=51, classes=["cat", "rocket"])
-    workspace = Workspace(tmp_path / "ws")
-    project = workspace.create("Focus")
-    for name in ("cat", "rocket"):
-        project.add_class(name)
-        project.add_samples(name, sorted((views / name).iterdir()))
-    project.update_settings(epochs=3)
-    project.close()
-    video = tmp_path / "none.y4m"
-    video.write_bytes(b"")
-    with ThreadServer(create_app(workspace.root)) as base, sync_playwright() as p:
-        browser = launch(p, video)
+    root = cat_and_rocket(tmp_path / "ws", tmp_path / "views", "Focus", 4, 51, epochs=None)
+    with ThreadServer(create_app(root)) as base, sync_playwright() as p:
+        browser = launch(p, no_camera(tmp_path))
         page = browser.new_page(viewport={"width": 1300, "height": 900}, accept_downloads=True)
         page.goto(f"{base}/#/p/focus")
         train = page.get_by_role("button", name="Train model")
@@ -333,10 +321,8 @@ def test_the_export_panel_converts_to_tensorflow_lite(workspace, tmp_path):
 
     if not tflite_available():
         pytest.skip("needs the teachable[tflite] extra (make test installs it)")
-    video = tmp_path / "none.y4m"
-    video.write_bytes(b"")
     with ThreadServer(create_app(workspace)) as base, sync_playwright() as p:
-        browser = launch(p, video)
+        browser = launch(p, no_camera(tmp_path))
         page = browser.new_page(viewport={"width": 1300, "height": 900}, accept_downloads=True)
         page.goto(f"{base}/#/p/second")
         page.get_by_role("button", name="Export model").click()

@@ -163,13 +163,8 @@ def test_the_app_opens_a_tm_file_and_shows_the_published_url(published, playwrig
     assert not errors, errors
 
 
-@pytest.mark.skipif(not (NODE / "node_modules" / "tfjs4").exists() or not shutil.which("node"),
-                    reason="needs Node.js and @tensorflow/tfjs 4 (make test installs them)")
-def test_the_node_snippet_runs_as_pasted(published, playwright_instance, tmp_path):
-    """Issue 25, item 8: the Node.js snippet mixed require() with top-level await and failed on Node 20.
-    Copied from the page as it shows it, saved as predict.mjs beside @tensorflow/tfjs, it runs."""
-    import subprocess
-
+def panel_snippet(published, playwright_instance, tmp_path, title: str) -> str:
+    """The text of the export panel's snippet called ``title``, as the page shows it."""
     base = published["url"].split("/tm/")[0]
     video = tmp_path / "none.y4m"
     video.write_bytes(b"")
@@ -179,10 +174,19 @@ def test_the_node_snippet_runs_as_pasted(published, playwright_instance, tmp_pat
         page.goto(base + "/#/p/photos")
         page.locator("#published-link").wait_for(state="attached", timeout=30_000)
         page.get_by_role("button", name="Export model").click()
-        block = page.locator(".snippet-block").filter(has_text="Node.js 18+")
-        code = block.locator("pre").inner_text()
+        return page.locator(".snippet-block").filter(has_text=title).locator("pre").inner_text()
     finally:
         browser.close()
+
+
+@pytest.mark.skipif(not (NODE / "node_modules" / "tfjs4").exists() or not shutil.which("node"),
+                    reason="needs Node.js and @tensorflow/tfjs 4 (make test installs them)")
+def test_the_node_snippet_runs_as_pasted(published, playwright_instance, tmp_path):
+    """Issue 25, item 8: the Node.js snippet mixed require() with top-level await and failed on Node 20.
+    Copied from the page as it shows it, saved as predict.mjs beside @tensorflow/tfjs, it runs."""
+    import subprocess
+
+    code = panel_snippet(published, playwright_instance, tmp_path, "Node.js 18+")
     assert "require(" not in code and published["url"] in code
     (tmp_path / "node_modules" / "@tensorflow").mkdir(parents=True)
     (tmp_path / "node_modules" / "@tensorflow" / "tfjs").symlink_to(NODE / "node_modules" / "tfjs4", target_is_directory=True)
@@ -192,3 +196,34 @@ def test_the_node_snippet_runs_as_pasted(published, playwright_instance, tmp_pat
     # Node prints the object as { cat: 0.2, rocket: 0.7, astronaut: 0.1 }
     shares = dict(part.split(":") for part in result.stdout.strip().strip("{}").replace(" ", "").replace("\n", "").split(","))
     assert set(shares) == set(published["model"].labels) and abs(sum(map(float, shares.values())) - 1) < 1e-4, result.stdout
+
+
+def test_the_web_page_snippet_runs_as_pasted(published, playwright_instance, tmp_path):
+    """Issue 25, item 8, for the browser: Teachable Machine's own tmImage snippet as the export panel
+    shows it, pasted into a page on another site (its two CDN scripts served from the test's copies of
+    the very same files: no network here), logs the published model's classes for the photo."""
+    code = panel_snippet(published, playwright_instance, tmp_path, "A web page (Teachable Machine")
+    assert published["url"] in code
+    browser = launch(playwright_instance, tmp_path / "none.y4m")
+    try:
+        local = code.replace("https://cdn.jsdelivr.net/npm/@tensorflow/tfjs@1.3.1/dist/tf.min.js", "tf.min.js").replace(
+            "https://cdn.jsdelivr.net/npm/@teachablemachine/image@0.8.5/dist/teachablemachine-image.min.js",
+            "teachablemachine-image.min.js")
+        assert "https://" not in local
+        photo_name = published["images"][0]
+        (published["site"] / "pasted.html").write_text(
+            f'<!doctype html><meta charset="utf-8"><img src="{photo_name}" width="224" height="224">\n{local}')
+        logged: list = []
+        other = browser.new_page()
+        other.on("console", lambda message: logged.append(message) if message.type == "log" else None)
+        other.goto(f"{published['origin']}/pasted.html")
+        for _ in range(120):
+            if logged:
+                break
+            other.wait_for_timeout(500)
+        assert logged, "the snippet logged nothing"
+        results = logged[0].args[0].json_value()  # [{className, probability}, ...], as the snippet's comment says
+    finally:
+        browser.close()
+    expected = published["model"].predict(pixels(published["site"] / photo_name))
+    assert max(results, key=lambda r: r["probability"])["className"] == expected.label

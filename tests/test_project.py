@@ -313,3 +313,16 @@ def test_a_project_is_found_by_the_name_typed(tmp_path):
     assert result.exit_code == 0, result.output
     missing = CliRunner().invoke(main, ["project", "--workspace", str(workspace.root), "info", "nothing here"])
     assert missing.exit_code == 1 and "There is no project 'nothing here'" in missing.output
+
+
+def test_the_confusion_matrix_in_the_terminal_names_its_columns():
+    """Issue 25, item 17: `teachable evaluate` labelled the matrix's columns 0/1/2."""
+    import numpy as np
+
+    from teachable.classify.metrics import Report
+
+    labels = ["thumbs up", "thumbs down", "nothing at all in view"]
+    text = Report.from_predictions(labels, np.array([0, 1, 2, 2]), np.array([0, 2, 2, 1])).format()
+    header = text.split("confusion matrix (rows: true class, columns: predicted):\n")[1].splitlines()[0]
+    assert "thumbs up" in header and "thumbs down" in header and "nothing at …" in header, header
+    assert "(0)" not in text and "    0     1     2" not in text

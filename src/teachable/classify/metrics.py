@@ -73,7 +73,7 @@ class Report:
             value = self.per_class[name]
             lines.append(f"  {name:<{width}}  {'n/a' if value is None else f'{value:.1%}'}")
         lines += ["", "confusion matrix (rows: true class, columns: predicted):"]
-        short = [name if len(name) <= 8 else name[:7] + "…" for name in self.labels]
+        short = [name if len(name) <= 12 else name[:11] + "…" for name in self.labels]
         column = max([5] + [len(name) for name in short])
         lines.append(" " * (width + 2) + " ".join(f"{name:>{column}}" for name in short))
         for name, row in zip(self.labels, self.confusion):
