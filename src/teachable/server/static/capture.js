@@ -56,8 +56,8 @@ export async function webcamRecorder(state, info, upload, onFail) {
     timer = null;
     setTimeout(() => { flush(); take.end(); }, 250);
   });
-  webcam.wrapper.append(record, keypoints ? hint : null,
-    h("p", { class: "small muted" }, `Captures ${RECORD_FPS} frames a second while pressed (mouse, touch, Space or Enter).`));
+  webcam.wrapper.append(...[record, keypoints ? hint : null,
+    h("p", { class: "small muted" }, `Captures ${RECORD_FPS} frames a second while pressed (mouse, touch, Space or Enter).`)].filter(Boolean));
   return { element: webcam.wrapper, stop() { clearInterval(timer); stops.reverse().forEach((f) => f()); } };
 }
 

@@ -23,7 +23,7 @@ export function toast(message, kind = "info") {
   const holder = document.getElementById("toasts");
   for (const old of [...holder.children]) if (old.textContent === message) old.remove(); // the same news once
   holder.append(el);
-  while (holder.children.length > 3) holder.firstElementChild.remove();
+  while (holder.children.length > 2) holder.firstElementChild.remove();
   setTimeout(() => el.remove(), kind === "error" ? 7000 : 3500);
 }
 
