@@ -46,8 +46,9 @@ chromium:
 # both live side by side), for the Teachable Machine interop tests.
 NODE_DEPS = onnxruntime-node@1.30.0 onnxruntime-web@1.30.0 sharp@0.35.5 axe-core@4.11.0 \
 	tfjs131@npm:@tensorflow/tfjs@1.3.1 tfjs4@npm:@tensorflow/tfjs@4.22.0
-# Browser bundles only (their dist/*.min.js): packed, not installed, so none of their dependencies come along.
-NODE_PACKS = @teachablemachine/image@0.8.5 ml5@1.3.1
+# Browser bundles only (their dist/*.min.js, p5's lib/p5.min.js): packed, not installed, so none of their
+# dependencies come along.
+NODE_PACKS = @teachablemachine/image@0.8.5 ml5@1.3.1 p5@1.11.3
 .node/.installed-stamp: Makefile
 	@if command -v npm >/dev/null 2>&1; then \
 	  mkdir -p .node/packs && npm install --prefix .node --ignore-scripts --no-audit --no-fund --silent $(NODE_DEPS) \

@@ -227,3 +227,38 @@ def test_the_web_page_snippet_runs_as_pasted(published, playwright_instance, tmp
         browser.close()
     expected = published["model"].predict(pixels(published["site"] / photo_name))
     assert max(results, key=lambda r: r["probability"])["className"] == expected.label
+
+
+P5 = NODE / "packs" / "p5-1.11.3" / "lib" / "p5.min.js"
+
+
+@pytest.mark.skipif(not P5.exists(), reason="needs p5.js (make node-deps packs it)")
+def test_the_p5_sketch_snippet_runs_as_pasted(published, playwright_instance, tmp_path):
+    """Issue 25, item 8: the p5.js + ml5.js snippet as the export panel shows it, in a page on another
+    site with p5.js and ml5.js beside it, reads the (fake) webcam and logs the published model's label."""
+    import shutil as copying
+
+    from media import write_y4m
+
+    code = panel_snippet(published, playwright_instance, tmp_path, "p5.js + ml5.js")
+    assert published["url"] in code
+    copying.copy(P5, published["site"] / "p5.min.js")
+    (published["site"] / "sketch.html").write_text(
+        '<!doctype html><meta charset="utf-8"><script src="p5.min.js"></script><script src="ml5.min.js"></script>'
+        f"<script>\n{code}\n</script>")
+    rng = np.random.default_rng(63)
+    video = write_y4m(tmp_path / "cat.y4m", [random_view(photo("cat"), rng).resize((480, 480)) for _ in range(3)], repeat=10)
+    browser = launch(playwright_instance, video)
+    logged: list[str] = []
+    try:
+        page = browser.new_page()
+        page.on("console", lambda message: logged.append(message.text) if message.type == "log" else None)
+        page.goto(f"{published['origin']}/sketch.html")
+        for _ in range(120):
+            if any(line in published["model"].labels for line in logged):
+                break
+            page.wait_for_timeout(500)
+    finally:
+        browser.close()
+    labels = [line for line in logged if line in published["model"].labels]
+    assert labels and labels[-1] == "cat", logged[-10:]
