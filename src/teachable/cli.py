@@ -124,32 +124,32 @@ def main(ctx: click.Context, device: str) -> None:
 @friendly_errors
 def train(ctx, data_dir, output, kind, **settings):
     """Train a model on DATA_DIR (one sub-folder of images or sounds per class)."""
-    from .errors import NotEnoughClassesError
-
     dataset = Dataset.from_folder(data_dir, kind=None if kind == "auto" else kind)
     files = f"{len(dataset)} file{'' if len(dataset) == 1 else 's'}"
     classes = f"{len(dataset.classes)} class{'' if len(dataset.classes) == 1 else 'es'}"
     click.echo(f"{files} in {classes}: " + ", ".join(f"{n} ({c})" for n, c in dataset.counts().items()), err=True)
-    if len(dataset.classes) < 2:  # said before anything is embedded
-        raise NotEnoughClassesError(f"Training needs at least two classes; '{data_dir}' has {classes} with files.")
-    embed_bar = _bar(len(dataset), "embedding", "img")
-    epoch_bar = None
+    # The bars appear with the first progress: a dataset refused before embedding (one class) shows none.
+    bars: dict[str, tqdm] = {}
+
+    def on_embed(done: int) -> None:
+        if "embedding" not in bars:
+            bars["embedding"] = _bar(len(dataset), "embedding", "img")
+        bars["embedding"].update(done)
 
     def on_epoch(stats):
-        nonlocal epoch_bar
-        if epoch_bar is None:
-            embed_bar.close()
-            epoch_bar = _bar(stats.epochs, "training", "epoch")
-        epoch_bar.set_postfix(loss=f"{stats.loss:.3f}", acc=f"{stats.accuracy:.2f}",
-                              val_acc="-" if stats.val_accuracy is None else f"{stats.val_accuracy:.2f}")
-        epoch_bar.update(1)
+        if "training" not in bars:
+            if "embedding" in bars:
+                bars["embedding"].close()
+            bars["training"] = _bar(stats.epochs, "training", "epoch")
+        bars["training"].set_postfix(loss=f"{stats.loss:.3f}", acc=f"{stats.accuracy:.2f}",
+                                     val_acc="-" if stats.val_accuracy is None else f"{stats.val_accuracy:.2f}")
+        bars["training"].update(1)
 
     try:
-        model = api.train(dataset, on_epoch=on_epoch, on_embed_progress=embed_bar.update, device=ctx.obj["device"], **settings)
+        model = api.train(dataset, on_epoch=on_epoch, on_embed_progress=on_embed, device=ctx.obj["device"], **settings)
     finally:
-        embed_bar.close()
-        if epoch_bar is not None:
-            epoch_bar.close()
+        for bar in bars.values():
+            bar.close()
     for skipped in dataset.skipped:
         click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
     model.save(output)
@@ -178,10 +178,7 @@ def predict(ctx, model_path, files, as_json, explain, neighbours):
     failed = 0
     for path in files:
         try:
-            if isinstance(model, Model):
-                result = model.predict_embeddings(model.backbone.embed_one(path)[None], explain, neighbours)[0]
-            else:
-                result = model.predict(path)
+            result = model.predict(path, explain, neighbours) if isinstance(model, Model) else model.predict(path)
         except TeachableError as exc:
             failed += 1
             if as_json:

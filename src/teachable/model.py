@@ -99,12 +99,13 @@ class Model:
             raise ExplanationUnavailableError(NO_EXAMPLES)
         return self.examples.neighbours(embeddings, self.labels, k)
 
-    def predict(self, x: ImageInput, explain: bool = False) -> Prediction:
-        """Classify one image: a path, bytes, a PIL image or an HxWx3 array."""
-        return self.predict_embeddings(self.backbone.embed_one(x)[None], explain)[0]
+    def predict(self, x: ImageInput, explain: bool = False, k: int = DEFAULT_NEIGHBOURS) -> Prediction:
+        """Classify one image: a path, bytes, a PIL image or an HxWx3 array (with ``explain``, name
+        the ``k`` training samples it resembles most)."""
+        return self.predict_embeddings(self.backbone.embed_one(x)[None], explain, k)[0]
 
-    def predict_batch(self, xs: Iterable[ImageInput], explain: bool = False) -> list[Prediction]:
-        return self.predict_embeddings(self.backbone.embed(list(xs)), explain)
+    def predict_batch(self, xs: Iterable[ImageInput], explain: bool = False, k: int = DEFAULT_NEIGHBOURS) -> list[Prediction]:
+        return self.predict_embeddings(self.backbone.embed(list(xs)), explain, k)
 
     def evaluate(self, dataset: Dataset, on_progress=None) -> Report:
         """Accuracy, per-class accuracy and confusion matrix on a labelled dataset.

@@ -36,8 +36,7 @@ class Neighbour:
 
     @property
     def sample_id(self) -> int | None:
-        match = SAMPLE_SOURCE.match(self.source)
-        return int(match.group(1)) if match else None
+        return sample_id_of(self.source)
 
     def to_dict(self) -> dict:
         out = {"label": self.label, "similarity": round(self.similarity, 4), "source": self.source}
@@ -48,6 +47,12 @@ class Neighbour:
 
 def sample_source(sample_id: int) -> str:
     return f"sample:{int(sample_id)}"
+
+
+def sample_id_of(source: str | None) -> int | None:
+    """The project sample a source names (``sample:12`` -> 12), or None for a file path."""
+    match = SAMPLE_SOURCE.match(source or "")
+    return int(match.group(1)) if match else None
 
 
 class ExampleMemory:

@@ -88,6 +88,8 @@ class Review:
     hints: list[ClassHint] = field(default_factory=list)
     samples: int = 0
     out_of_fold_accuracy: float = 0.0
+    sources: list[str] = field(default_factory=list)  # each sample's source, in the order judged
+    labels: np.ndarray | None = None  # each sample's class, as given
     predicted: np.ndarray | None = None  # out-of-fold class per sample
     shares: np.ndarray | None = None  # out-of-fold vote shares per sample
 
@@ -203,7 +205,8 @@ def review(embeddings: np.ndarray, y: np.ndarray, names: list[str], sources: lis
     shares = _votes(idx, sims, y, len(names))
     predicted = shares.argmax(axis=1)
     probe = _probe(unit, y, len(names)).argmax(axis=1)
-    result = Review(samples=len(y), out_of_fold_accuracy=float((predicted == y).mean()), predicted=predicted, shares=shares)
+    result = Review(samples=len(y), out_of_fold_accuracy=float((predicted == y).mean()), sources=list(sources),
+                    labels=y, predicted=predicted, shares=shares)
 
     mislabels = [i for i in range(len(y)) if predicted[i] != y[i] and probe[i] == predicted[i]
                  and shares[i, predicted[i]] >= MISLABEL_SHARE]

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import NotEnoughClassesError
+from ..embed.preprocess import MAX_FILE_BYTES
+from ..embed.reading import read_source
+from ..errors import NotEnoughClassesError, TeachableError
 from ..kinds import get_kind
 from .fingerprint import FINGERPRINT_ID, pixel_fingerprint
-from .memory import SAMPLE_SOURCE, sample_source
+from .memory import sample_id_of, sample_source
 from .review import Review, review
 
 
@@ -39,7 +41,7 @@ def review_project(project) -> Review:
     result = review(vectors, y, [c.name for c in classes], [sample_source(i) for i in sample_ids], project.kind,
                     [origins.get(i, "upload") for i in sample_ids], kind.centred, fingerprints=prints)
     fine = project.review_marks.fine()
-    result.flags = [f for f in result.flags if (int(SAMPLE_SOURCE.match(f.source).group(1)), f.reason) not in fine]
+    result.flags = [f for f in result.flags if (sample_id_of(f.source), f.reason) not in fine]
     return result
 
 
@@ -56,12 +58,11 @@ def review_dataset(dataset, backbone) -> Review:
 
 
 def _bytes(sample) -> bytes:
-    if isinstance(sample, (bytes, bytearray, memoryview)):
-        return bytes(sample)
+    """A sample's bytes within the sample size limit (nothing, for one that cannot be read: its
+    fingerprint then matches nothing)."""
     try:
-        with open(sample, "rb") as handle:
-            return handle.read(50 * 1024 * 1024)
-    except (OSError, TypeError):
+        return read_source(sample, MAX_FILE_BYTES)
+    except (TeachableError, OSError):
         return b""
 
 
@@ -70,7 +71,6 @@ def test_report(project, model) -> dict:
     trained on, gathered on purpose in new conditions (another background, another voice, a
     drawing) — and the test samples it gets wrong, each with the training samples it resembles."""
     from ..classify.metrics import Report
-    from ..errors import NotEnoughClassesError
 
     project.ensure_embeddings()
     vectors, class_ids, sample_ids = project.embeddings(test=True)

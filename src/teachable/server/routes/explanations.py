@@ -9,16 +9,11 @@ import base64
 from fastapi import APIRouter, Response
 
 from ...errors import InvalidImageError
-from ...explain.memory import SAMPLE_SOURCE
+from ...explain.memory import sample_id_of
 from ..deps import ImagesDep, ProjectDep
 from ..schemas import ERRORS, FineIn, HeatmapOut, ReviewOut, TestOut
 
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["explanations"], responses=ERRORS)
-
-
-def _sample_id(source: str | None) -> int | None:
-    match = SAMPLE_SOURCE.match(source or "")
-    return int(match.group(1)) if match else None
 
 
 @router.get("/review", response_model=ReviewOut, response_model_exclude_none=True)
@@ -32,18 +27,16 @@ async def review(h: ProjectDep) -> dict:
     flags = []
     for flag in result.flags:
         item = flag.to_dict()
-        item["sample_id"] = _sample_id(flag.source)
+        item["sample_id"] = sample_id_of(flag.source)
         if flag.duplicate_of:
-            item["duplicate_of_id"] = _sample_id(flag.duplicate_of)
+            item["duplicate_of_id"] = sample_id_of(flag.duplicate_of)
         flags.append(item)
     summary = result.summary()
     del summary["summary"]
-    classes = h.project.classes()
-    position = {c.id: i for i, c in enumerate(classes)}
-    confusion: list[list[list[int]]] = [[[] for _ in classes] for _ in classes]
-    _, class_ids, ids = h.project.embeddings()  # the order the review judged them in
-    for sample_id, class_id, predicted in zip(ids, class_ids, result.predicted):
-        confusion[position[class_id]][int(predicted)].append(int(sample_id))
+    classes = len(result.shares[0]) if result.samples else 0
+    confusion: list[list[list[int]]] = [[[] for _ in range(classes)] for _ in range(classes)]
+    for source, label, predicted in zip(result.sources, result.labels, result.predicted):
+        confusion[int(label)][int(predicted)].append(sample_id_of(source))
     return {"flags": flags, **summary, "confusion": confusion}
 
 
