@@ -165,6 +165,14 @@ def _peak(grid: np.ndarray, side: int) -> tuple[float, float]:
     return round((x + 0.5) / side, 4), round((y + 0.5) / side, 4)
 
 
+def _occlusion(model, kind: str, c: int, predicted: str, base: np.ndarray, hidden: list[np.ndarray]) -> Heatmap:
+    """The heatmap of occluded copies of one input's embedding: each part's score is how much the
+    class's evidence drops when that part is hidden; the peak is the part that mattered most."""
+    evidence = class_evidence(model, np.stack([base, *hidden]), c)
+    drops = evidence[0] - evidence[1:]
+    return Heatmap(kind, model.labels[c], predicted, float(evidence[0]), np.round(drops, 4).tolist(), (int(np.argmax(drops)),))
+
+
 def explain_sound(model, source, label: str | None = None) -> tuple[Heatmap, np.ndarray]:
     """Which tenths of a one-second clip moved the answer, and the clip."""
     from ..embed.audio import CLIP_SAMPLES, fit_clip, load_audio
@@ -181,22 +189,19 @@ def explain_sound(model, source, label: str | None = None) -> tuple[Heatmap, np.
         copy = clip.copy()
         copy[w * step:(w + 1) * step] = 0.0
         silenced.append(backbone.clip_embedding(copy))
-    evidence = class_evidence(model, np.stack([base, *silenced]), c)
-    drops = evidence[0] - evidence[1:]
-    return Heatmap("sound", model.labels[c], predicted, float(evidence[0]), np.round(drops, 4).tolist(),
-                   (int(np.argmax(drops)),)), clip
+    return _occlusion(model, "sound", c, predicted, base, silenced), clip
 
 
 def explain_keypoints(model, source, label: str | None = None) -> tuple[Heatmap, dict]:
     """Which landmarks moved the answer (each moved to the centre, out of view, in turn), and
     the landmarks found."""
-    from ..embed.keypoints import POSE_POINTS
+    from ..embed.keypoints import HAND_POINTS, POSE_POINTS
 
     if model.kind not in ("pose", "hand"):
         raise ExplanationUnavailableError(f"This is a {model.kind} model; landmark explanations are for pose and hand models.")
     features, found = model.backbone.embed_with_landmarks(source)
     c, predicted = _target(model, features, label)
-    points = POSE_POINTS if model.kind == "pose" else 21
+    points = POSE_POINTS if model.kind == "pose" else HAND_POINTS
     moved = []
     for j in range(points):
         copy = features.copy()
@@ -206,10 +211,7 @@ def explain_keypoints(model, source, label: str | None = None) -> tuple[Heatmap,
         else:
             copy[3 * j:3 * j + 3] = 0.0  # at the wrist
         moved.append(copy)
-    evidence = class_evidence(model, np.stack([features, *moved]), c)
-    drops = evidence[0] - evidence[1:]
-    return Heatmap(model.kind, model.labels[c], predicted, float(evidence[0]), np.round(drops, 4).tolist(),
-                   (int(np.argmax(drops)),)), found.to_dict()
+    return _occlusion(model, model.kind, c, predicted, features, moved), found.to_dict()
 
 
 def explain(model, source, label: str | None = None) -> tuple[Heatmap, object]:

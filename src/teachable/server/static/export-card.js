@@ -66,9 +66,7 @@ function snippetBlock([title, code]) {
 // as `teachable export --format tflite` shows them, then the zip of both files.
 function tfliteButton(state, busy) {
   const base = `/projects/${state.id}/models/current/tflite`;
-  const button = h("button", { class: "btn", id: "download-tflite", onclick: async () => {
-    const hadFocus = document.activeElement === button;
-    button.disabled = true;
+  return busyButton("download-tflite", "Download TensorFlow Lite (.zip)", busy, async () => {
     busy.textContent = "Converting to TensorFlow Lite… (a minute or two)";
     let job = await attempt(() => api("POST", base));
     while (job && job.state === "running") {
@@ -79,19 +77,37 @@ function tfliteButton(state, busy) {
       }
     }
     if (job && job.state === "done") {
-      const response = await attempt(() => api("GET", `${base}/${job.id}/file`, undefined, { raw: true }));
-      if (response) {
-        const url = URL.createObjectURL(await response.blob());
-        download(url, `${state.id}-tflite.zip`);
-        setTimeout(() => URL.revokeObjectURL(url), 10_000);
-        toast("TensorFlow Lite model downloaded (model_unquant.tflite and the quantised model.tflite).");
-      }
+      await saveZip(`${base}/${job.id}/file`, `${state.id}-tflite.zip`,
+        "TensorFlow Lite model downloaded (model_unquant.tflite and the quantised model.tflite).");
     } else if (job) toast(job.error || "The conversion failed.", "error");
-    busy.textContent = "";
-    button.disabled = false;
-    if (hadFocus && (!document.activeElement || document.activeElement === document.body)) button.focus();
-  } }, "Download TensorFlow Lite (.zip)");
+  });
+}
+
+// A button for slow work: disabled while it runs (a double click starts it once), the busy note
+// cleared after, and the focus back on it if it had it (a disabled button loses the focus).
+function busyButton(id, label, busy, work) {
+  const button = h("button", { class: "btn", id, onclick: async () => {
+    const hadFocus = document.activeElement === button;
+    button.disabled = true;
+    try {
+      await work();
+    } finally {
+      busy.textContent = "";
+      button.disabled = false;
+      if (hadFocus && (!document.activeElement || document.activeElement === document.body)) button.focus();
+    }
+  } }, label);
   return button;
+}
+
+// A zip made by the server, saved under ``filename``; says so with ``message``.
+async function saveZip(path, filename, message) {
+  const response = await attempt(() => api("GET", path, undefined, { raw: true }));
+  if (!response) return;
+  const url = URL.createObjectURL(await response.blob());
+  download(url, filename);
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  toast(message);
 }
 
 // The publish switch: off by default; when on, the URL and the snippets that use it.
@@ -126,24 +142,11 @@ export function exportCard(state) {
   const contains = h("p", { class: "small", id: "export-classes" });
   const busy = h("span", { class: "small muted", role: "status" });
   // A bundle takes seconds to make: say so, and allow one at a time.
-  const bundleButton = (format, id, label, what) => {
-    const button = h("button", { class: "btn", id, onclick: async () => {
-      const hadFocus = document.activeElement === button;
-      button.disabled = true;
-      busy.textContent = `Preparing the ${what}… (this takes a few seconds)`;
-      const response = await attempt(() => api("GET", `/projects/${state.id}/models/current/export?format=${format}`, undefined, { raw: true }));
-      if (response) {
-        const url = URL.createObjectURL(await response.blob());
-        download(url, `${state.id}-${format}.zip`);
-        setTimeout(() => URL.revokeObjectURL(url), 10_000);
-        toast(`${what[0].toUpperCase()}${what.slice(1)} downloaded.`);
-      }
-      busy.textContent = "";
-      button.disabled = false;
-      if (hadFocus && (!document.activeElement || document.activeElement === document.body)) button.focus(); // where the user was
-    } }, label);
-    return button;
-  };
+  const bundleButton = (format, id, label, what) => busyButton(id, label, busy, async () => {
+    busy.textContent = `Preparing the ${what}… (this takes a few seconds)`;
+    await saveZip(`/projects/${state.id}/models/current/export?format=${format}`, `${state.id}-${format}.zip`,
+      `${what[0].toUpperCase()}${what.slice(1)} downloaded.`);
+  });
   const onnx = bundleButton("onnx", "download-onnx", "Download ONNX bundle (.zip)", "ONNX bundle");
   const close = h("button", { class: "btn", type: "button", "aria-label": "Close the export panel",
     onclick: () => { element.hidden = true; const opener = document.getElementById("export"); if (opener) { opener.setAttribute("aria-expanded", "false"); opener.focus(); } } }, "Close");
