@@ -559,8 +559,12 @@ def _access_for(host: str) -> tuple[str | None, set[str] | None]:
               help="Folder of projects (default: your user data folder; env TEACHABLE_WORKSPACE).")
 @click.option("--allow-origin", "allow_origins", multiple=True,
               help="A web origin (https://example.org) allowed to call the API from its pages; repeatable.")
+@click.option("--live-precision", type=click.Choice(["auto", "fp32", "bf16"]), envvar="TEACHABLE_LIVE_PRECISION",
+              default="auto", show_default=True,
+              help="Precision of live-preview frames on the CPU: auto is bfloat16 where the CPU runs it natively "
+                   "(twice the frames); everything stored, predicted or exported is float32 whatever this says.")
 @friendly_errors
-def serve(host, port, workspace, allow_origins):
+def serve(host, port, workspace, allow_origins, live_precision):
     """Start the web app (open the printed address in a browser).
 
     On 127.0.0.1 only this computer can connect. On any other --host, everyone must present a
@@ -569,6 +573,7 @@ def serve(host, port, workspace, allow_origins):
     from .server import create_app
     from .server.run import addresses_to_open, run
 
+    os.environ["TEACHABLE_LIVE_PRECISION"] = live_precision  # read when the image backbone loads
     token, allowed = _access_for(host)
     app = create_app(workspace, token=token, allowed_hosts=allowed, allow_origins=allow_origins)
     links = [f"http://{shown}:{port}/" + (f"?token={token}" if token else "") for shown in addresses_to_open(host)]

