@@ -6,7 +6,7 @@ STAMP   = $(VENV)/.installed-stamp
 TEST_STAMP = $(VENV)/.test-installed-stamp
 MEDIAPIPE = 0.10.21
 
-.PHONY: install run demo chromium node-deps test bench clean
+.PHONY: install run demo chromium node-deps test bench clean vendor
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e '.[pose]'
 	# Pose and hand projects: MediaPipe without its stale pins (see pyproject.toml's pose extra).
 	$(PY) -m pip install -q --no-deps mediapipe==$(MEDIAPIPE)
+	# The sketch page's libraries (p5.js, ml5.js, TensorFlow.js, tmImage, CodeMirror), from npm, once.
+	$(PY) scripts/vendor_js.py
 	touch $(STAMP)
 
 # The test suite also needs the test tools and the TensorFlow Lite converter (a large extra).
@@ -24,6 +26,9 @@ $(TEST_STAMP): $(STAMP)
 	touch $(TEST_STAMP)
 
 install: $(STAMP)
+
+vendor:
+	$(PY) scripts/vendor_js.py
 
 run: install
 	$(VENV)/bin/teachable serve --host 127.0.0.1 --port 8000

@@ -117,7 +117,8 @@ def accuracy_rows(root: Path, per_class: int) -> list[tuple]:
     rng = np.random.default_rng(0)
     train = [(f, i) for i, c in enumerate(classes)
              for f in rng.choice(sorted((root / "train" / c).iterdir()), per_class, replace=False)]
-    val = [(f, i) for i, c in enumerate(classes) for f in sorted((root / "val" / c).iterdir())]
+    held_out = root / "val" if (root / "val").is_dir() else root / "test"
+    val = [(f, i) for i, c in enumerate(classes) for f in sorted((held_out / c).iterdir())]
     x = np.stack([prepare(f) for f, _ in train + val])
     y = np.array([label for _, label in train + val])
     n = len(train)

@@ -563,12 +563,16 @@ def _access_for(host: str) -> tuple[str | None, set[str] | None]:
               default="auto", show_default=True,
               help="Precision of live-preview frames on the CPU: auto is bfloat16 where the CPU runs it natively "
                    "(twice the frames); everything stored, predicted or exported is float32 whatever this says.")
+@click.option("--https", "use_https", is_flag=True,
+              help="Serve over HTTPS with a certificate Teachable makes and keeps (so pages on HTTPS sites, the p5.js "
+                   "web editor say, can load published models from other computers).")
 @friendly_errors
-def serve(host, port, workspace, allow_origins, live_precision):
+def serve(host, port, workspace, allow_origins, live_precision, use_https):
     """Start the web app (open the printed address in a browser).
 
     On 127.0.0.1 only this computer can connect. On any other --host, everyone must present a
-    token: TEACHABLE_TOKEN, or a new one printed at start in the link to open.
+    token: TEACHABLE_TOKEN, or a new one printed at start in the link to open. The sketch page's
+    frame listens on the next port (docs/teachable-machine.md).
     """
     from .server import create_app
     from .server.run import addresses_to_open, run
@@ -576,13 +580,24 @@ def serve(host, port, workspace, allow_origins, live_precision):
     os.environ["TEACHABLE_LIVE_PRECISION"] = live_precision  # read when the image backbone loads
     token, allowed = _access_for(host)
     app = create_app(workspace, token=token, allowed_hosts=allowed, allow_origins=allow_origins)
-    links = [f"http://{shown}:{port}/" + (f"?token={token}" if token else "") for shown in addresses_to_open(host)]
+    tls = None
+    if use_https:
+        from .server.tls import certificate_for, local_names
+
+        files = certificate_for(local_names(host) + list(addresses_to_open(host)))
+        tls = (str(files.certificate), str(files.key))
+        app.state.tls_authority = files.authority
+        click.echo(f"HTTPS with Teachable's own certificate authority, SHA-256 fingerprint\n  {files.fingerprint}\n"
+                   f"  a student's browser trusts it once: open /tls/authority.pem and install it "
+                   "(or accept the warning on first visit); docs/teachable-machine.md says how.", err=True)
+    scheme = "https" if use_https else "http"
+    links = [f"{scheme}://{shown}:{port}/" + (f"?token={token}" if token else "") for shown in addresses_to_open(host)]
     click.echo(f"Teachable is running at {links[0]}  (projects in {app.state.registry.workspace.root})", err=True)
     for other in links[1:]:
         click.echo(f"  also at {other}", err=True)
     if token:
         click.echo("Anyone with this link (it holds the access token) can use your projects.", err=True)
-    run(app, host, port)
+    run(app, host, port, tls=tls)
 
 
 @main.command("serve-model")
@@ -606,7 +621,7 @@ def serve_model(ctx, model_path, host, port):
     click.echo(f"Serving {model_path} at http://{shown}:{port}/api/predict (docs: /docs)", err=True)
     if token:
         click.echo(f"Send the header  Authorization: Bearer {token}", err=True)
-    run(app, host, port)
+    run(app, host, port, sketch_frame=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

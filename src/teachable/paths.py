@@ -18,3 +18,10 @@ def data_dir() -> Path:
     """The default workspace of projects. ``TEACHABLE_WORKSPACE`` overrides."""
     override = os.environ.get("TEACHABLE_WORKSPACE")
     return Path(override) if override else Path(platformdirs.user_data_dir("teachable")) / "projects"
+
+
+def tls_dir() -> Path:
+    """The certificate authority and server certificate of `teachable serve --https`.
+    ``TEACHABLE_TLS_DIR`` overrides."""
+    override = os.environ.get("TEACHABLE_TLS_DIR")
+    return Path(override) if override else Path(platformdirs.user_data_dir("teachable")) / "tls"

@@ -81,7 +81,57 @@ def addresses_to_open(host: str) -> list[str]:
     return usable + [name] if usable else [name]
 
 
-def run(app, host: str, port: int) -> None:
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket (port 0: any free one), made before the apps so each knows the other's port."""
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host.strip("[]"), port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def sketch_frame_socket(host: str, port: int) -> socket.socket:
+    """The sketch frame's port: the one after the app's when free (easy to tell students), else any."""
+    try:
+        return bind(host, port + 1 if 0 < port < 65535 else 0)
+    except OSError:
+        return bind(host, 0)
+
+
+def run(app, host: str, port: int, tls: tuple[str, str] | None = None, sketch_frame: bool = True) -> None:
+    """Serve ``app`` and, beside it on a second port, the sketch frame (sketch_frame.py); with
+    ``tls`` (certificate file, key file) both over HTTPS."""
+    import contextlib
+
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level="warning", http=HeaderTimeoutProtocol, ws_max_size=WS_MAX_BYTES)
+    from .sketch_frame import create_frame_app
+
+    main_socket = bind(host, port)
+    ssl = {"ssl_certfile": tls[0], "ssl_keyfile": tls[1]} if tls else {}
+    common = {"log_level": "warning", "http": HeaderTimeoutProtocol, **ssl}
+    main = uvicorn.Server(uvicorn.Config(app, ws_max_size=WS_MAX_BYTES, **common))
+    if not sketch_frame:
+        asyncio.run(main.serve(sockets=[main_socket]))
+        return
+    frame_socket = sketch_frame_socket(host, main_socket.getsockname()[1])
+    app.state.sketch_frame_port = frame_socket.getsockname()[1]
+
+    class FrameServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):  # the app's server takes Ctrl+C, then stops this one
+            yield
+
+    frame = FrameServer(uvicorn.Config(create_frame_app(main_socket.getsockname()[1]), **common))
+
+    async def both() -> None:
+        frame_task = asyncio.create_task(frame.serve(sockets=[frame_socket]))
+        try:
+            await main.serve(sockets=[main_socket])
+        finally:
+            frame.should_exit = True
+            await frame_task
+
+    asyncio.run(both())

@@ -166,5 +166,13 @@ async def read_published(key: str, file_name: str, request: Request) -> Response
 
 
 @router.options(PUBLIC_PREFIX + "{key}/{file_name}", include_in_schema=False)
-def preflight_published(key: str, file_name: str) -> Response:
-    return preflight()
+def preflight_published(key: str, file_name: str, request: Request) -> Response:
+    """CORS preflight; a browser that asks whether a public page may read from this private or
+    local network (Private Network Access's header, or Local Network Access's) hears yes, here
+    only: a published model is meant to be read from anywhere its address is known."""
+    response = preflight()
+    for asked, allow in (("access-control-request-private-network", "Access-Control-Allow-Private-Network"),
+                         ("access-control-request-local-network", "Access-Control-Allow-Local-Network")):
+        if request.headers.get(asked, "").lower() == "true":
+            response.headers[allow] = "true"
+    return response

@@ -123,6 +123,10 @@ function publishSection(state) {
       h("p", { class: "small" }, "Your model's URL (it changes only if you switch publishing off and on): ",
         h("code", { id: "published-link", text: url })),
       h("p", { class: "small muted", text: "Anyone who can reach this computer and knows the URL can load the model (only the model: no samples, nothing else). Retraining updates it." }),
+      h("p", { class: "small" }, h("a", { id: "open-sketch", href: `/sketch/?project=${encodeURIComponent(state.id)}`, target: "_blank",
+        rel: "noopener", text: "Open the sketch editor" }),
+        " — p5.js + ml5.js with this model, served by this computer: works across the classroom network and with no internet."),
+      h("p", { class: "small muted", text: "A page on an internet site (the p5.js web editor, CodePen) that loads this URL makes the browser ask to allow access to devices on your local network: choose Allow. From another computer such pages need `teachable serve --https` (see docs/teachable-machine.md)." }),
       ...publishedSnippets(url).map(snippetBlock));
   };
   box.addEventListener("change", async () => {

@@ -1,0 +1,182 @@
+// The sketch page: an editor (CodeMirror, served by Teachable), a Run button and a preview frame.
+// The code runs in /sketch/frame on the server's second port, another origin (server/routes/
+// sketches.py); this page only hands it the code and shows what it prints. Sketches are kept in localStorage, per project.
+
+import { api } from "./api.js";
+import { h, toast } from "./dom.js";
+
+const $ = (id) => document.getElementById(id);
+const storageKey = (projectId) => `teachable.sketch.${projectId}`;
+
+// Teachable Machine's p5.js snippet ("Export → Tensorflow.js → p5.js"), in ml5.js 1.x's words
+// (classifyStart instead of classify/gotResult(error, results)), pointing at the published model.
+export function exampleSketch(url) {
+  return `// Teachable Machine's p5.js + ml5.js snippet, with your published model.
+let classifier;
+// Model URL
+let imageModelURL = "${url}";
+// Video
+let video;
+// To store the classification
+let label = "";
+
+// Load the model first
+function preload() {
+  classifier = ml5.imageClassifier(imageModelURL + "model.json");
+}
+
+function setup() {
+  createCanvas(320, 260);
+  // Create the video
+  video = createCapture(VIDEO, { flipped: true });
+  video.size(320, 240);
+  video.hide();
+  // Start classifying
+  classifier.classifyStart(video, gotResult);
+}
+
+function draw() {
+  background(0);
+  // Draw the video
+  image(video, 0, 0);
+  // Draw the label
+  fill(255);
+  textSize(16);
+  textAlign(CENTER);
+  text(label, width / 2, height - 4);
+}
+
+// When we get a result
+function gotResult(results) {
+  if (results[0].label !== label) console.log(results[0].label);
+  label = results[0].label;
+}
+`;
+}
+
+function librariesFor(code) {
+  // The same choice as the server's download (routes/sketches.py libraries_for).
+  const names = ["p5.min.js"];
+  if (code.includes("ml5.")) names.push("ml5.min.js");
+  else if (code.includes("tmImage.") || code.includes("tf.")) {
+    names.push("tf.min.js");
+    if (code.includes("tmImage.")) names.push("teachablemachine-image.min.js");
+  }
+  return names;
+}
+
+function makeEditor(host, onChange) {
+  if (window.CodeMirror) {
+    const editor = window.CodeMirror(host, { mode: "javascript", lineNumbers: true, tabSize: 2, indentUnit: 2,
+      viewportMargin: Infinity });
+    editor.on("change", () => onChange());
+    editor.getWrapperElement().setAttribute("aria-label", "Sketch code");
+    return { get: () => editor.getValue(), set: (text) => editor.setValue(text) };
+  }
+  // The libraries were not installed with this copy (make vendor): a plain text area still works.
+  const area = h("textarea", { class: "sketch-textarea", spellcheck: "false", "aria-label": "Sketch code" });
+  area.addEventListener("input", () => onChange());
+  host.append(area);
+  return { get: () => area.value, set: (text) => { area.value = text; } };
+}
+
+const state = { project: null, url: null, frame: null, frameOrigin: null };
+const editor = makeEditor($("sketch-editor"), () => {
+  if (state.project) localStorage.setItem(storageKey(state.project.id), editor.get());
+});
+
+function print(kind, text) {
+  const line = h("div", { class: `console-${kind}`, text });
+  $("sketch-console").append(line);
+  line.scrollIntoView({ block: "nearest" });
+}
+
+function status(text) { $("sketch-status").textContent = text; }
+
+function stop() {
+  if (state.frame) state.frame.remove();
+  state.frame = null;
+}
+
+function run() {
+  stop();
+  $("sketch-console").textContent = "";
+  const code = editor.get();
+  if (!state.frameOrigin) { status("This server runs no sketch frame; start it with `teachable serve`."); return; }
+  const frame = h("iframe", { sandbox: "allow-scripts allow-same-origin", allow: "camera; microphone",
+    title: "Sketch preview", class: "sketch-frame", src: `${state.frameOrigin}/sketch/frame` });
+  state.frame = frame;
+  $("sketch-preview").replaceChildren(frame);
+  const libraries = librariesFor(code);
+  frame.dataset.libraries = libraries.join(" ");
+  frame.addEventListener("load", () => frame.contentWindow.postMessage({ code, libraries }, state.frameOrigin), { once: true });
+}
+
+window.addEventListener("message", (event) => {
+  if (!state.frame || event.source !== state.frame.contentWindow || event.origin !== state.frameOrigin) return;
+  if (!event.data || !event.data.teachableSketch) return;
+  const { kind, text } = event.data;
+  if (kind === "ready") return;
+  if (kind === "started") { print("info", "Sketch started."); return; }
+  print(kind, text);
+});
+
+async function choose(project) {
+  stop();
+  state.project = project;
+  const url = new URL(location.href);
+  url.searchParams.set("project", project.id);
+  history.replaceState(null, "", url);
+  const publishing = await api("GET", `/projects/${project.id}/publish`);
+  state.url = publishing.published ? `${location.origin}${publishing.path}` : null;
+  const saved = localStorage.getItem(storageKey(project.id));
+  editor.set(saved || exampleSketch(state.url || "PUBLISH-THE-MODEL-FIRST/"));
+  if (!project.trained) status(`"${project.name}" has no trained model yet: train it in the app first.`);
+  else if (!state.url) status(`"${project.name}" is not published: switch "Publish at a URL" on in its export panel, then reload.`);
+  else status(`Model URL: ${state.url}`);
+}
+
+async function start() {
+  let projects = [];
+  try {
+    const { port } = await api("GET", "/sketch/frame");
+    state.frameOrigin = `${location.protocol}//${location.hostname}:${port}`;
+    projects = (await api("GET", "/projects")).filter((p) => p.kind === "image");
+  } catch (error) {
+    status(error.message);
+    return;
+  }
+  const select = $("sketch-project");
+  if (!projects.length) {
+    status("No image project yet: make one in the app, train it and publish it.");
+    return;
+  }
+  for (const project of projects) select.append(h("option", { value: project.id, text: project.name }));
+  const wanted = new URL(location.href).searchParams.get("project");
+  const first = projects.find((p) => p.id === wanted) || projects.find((p) => p.trained) || projects[0];
+  select.value = first.id;
+  select.addEventListener("change", () => choose(projects.find((p) => p.id === select.value)));
+  await choose(first);
+}
+
+$("sketch-run").addEventListener("click", run);
+$("sketch-stop").addEventListener("click", () => { stop(); print("info", "Stopped."); });
+$("sketch-reset").addEventListener("click", () => {
+  if (!state.project) return;
+  editor.set(exampleSketch(state.url || "PUBLISH-THE-MODEL-FIRST/"));
+  toast("The example is back (your previous code was replaced).");
+});
+$("sketch-download").addEventListener("click", async () => {
+  if (!state.project) return;
+  try {
+    const response = await api("POST", `/projects/${state.project.id}/sketch.zip`,
+      { code: editor.get(), title: state.project.name }, { raw: true });
+    const link = h("a", { href: URL.createObjectURL(await response.blob()), download: `${state.project.id}-sketch.zip` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+  } catch (error) {
+    toast(error.message, "error");
+  }
+});
+start();
