@@ -100,7 +100,9 @@ def test_a_sketch_cannot_read_the_api_or_the_page(server, playwright_instance, t
     try:
         page = browser.new_page()
         page.goto(f"{server['base']}/sketch/")
-        page.wait_for_function("() => document.querySelector('.CodeMirror')")
+        # the project's sketch is in place (the page fills the editor once it knows the project)
+        page.wait_for_function("() => document.querySelector('.CodeMirror') && "
+                               "document.querySelector('.CodeMirror').CodeMirror.getValue().includes('/tm/')")
         attack = """
 const APP = "%s";
 for (const [name, url] of [["HERE", "/api/projects"], ["APP", APP + "/api/projects"]]) {

@@ -455,3 +455,37 @@ def test_shared_pose_tm_computes_keypoints_and_counts_empty_frames(tmp_path):
         assert project.settings["learning_rate"] == 0.0001
         model = project.train()
         assert set(model.labels) == {"Unten", "Oben"}
+
+
+POSE_METADATA = {"tfjsVersion": "1.3.1", "tmVersion": "2.4.5", "packageVersion": "0.8.6", "packageName": "@teachablemachine/pose",
+                 "timeStamp": "2022-10-11T21:26:00.000Z", "userMetadata": {}, "modelName": "my-pose-model",
+                 "labels": ["Unten", "Oben"], "modelSettings": {"posenet": {"architecture": "MobileNetV1", "outputStride": 16,
+                                                                             "inputResolution": 257, "multiplier": 0.75}}}
+AUDIO_METADATA = {"tfjsSpeechCommandsVersion": "0.4.0", "modelName": "TMv2", "timeStamp": "2022-10-11T21:26:00.000Z",
+                  "wordLabels": ["Background Noise", "Clap", "Whistle"]}
+
+
+@pytest.mark.parametrize("kind, metadata, said", [
+    ("pose", POSE_METADATA, "is a Teachable Machine pose model (classes: Unten, Oben)"),
+    ("audio", AUDIO_METADATA, "is a Teachable Machine audio model (classes: Background Noise, Clap, Whistle)"),
+])
+def test_teachable_machines_pose_and_audio_exports_are_named_not_misread(kind, metadata, said, tmp_path):
+    """Their model.json is as Teachable Machine writes it (a dense head on PoseNet's 14,739 numbers; a
+    speech-commands network on 43x232 spectrograms): read as an image model it failed on a layer's shape."""
+    folder = tmp_path / kind
+    folder.mkdir()
+    layer = ({"class_name": "Dense", "config": {"units": 100, "activation": "relu", "use_bias": True, "name": "dense_Dense1",
+                                                "batch_input_shape": [None, 14739]}} if kind == "pose" else
+             {"class_name": "Conv2D", "config": {"filters": 8, "kernel_size": [2, 8], "activation": "relu", "name": "conv2d_1",
+                                                 "batch_input_shape": [None, 43, 232, 1]}})
+    topology = {"class_name": "Sequential", "config": {"name": "sequential_1", "layers": [layer]}, "keras_version": "tfjs-layers 1.3.1"}
+    (folder / "model.json").write_text(json.dumps({"modelTopology": topology, "weightsManifest": [
+        {"paths": ["weights.bin"], "weights": [{"name": "dense_Dense1/kernel", "shape": [14739, 100], "dtype": "float32"}]}]}))
+    (folder / "weights.bin").write_bytes(b"\0" * 64)
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+    photo("cat").save(tmp_path / "cat.jpg")
+    result = CliRunner().invoke(main, ["predict", str(folder), str(tmp_path / "cat.jpg")])
+    assert result.exit_code != 0
+    assert said in result.output, result.output
+    assert ("Save project to file" if kind == "pose" else "Record the sounds again") in result.output
+    assert "shape" not in result.output and "layer" not in result.output

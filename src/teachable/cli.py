@@ -309,8 +309,9 @@ def classify(ctx, images, top, as_json):
 
 @main.command("export")
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["onnx", "tflite", "tfjs"]), default="onnx", show_default=True,
-              help="onnx: our bundle with examples; tflite: TensorFlow Lite; tfjs: Teachable Machine's TensorFlow.js files.")
+@click.option("--format", "fmt", type=click.Choice(["onnx", "tflite", "tfjs", "keras"]), default="onnx", show_default=True,
+              help="onnx: our bundle with examples; tflite: TensorFlow Lite; tfjs: Teachable Machine's TensorFlow.js files; "
+                   "keras: Teachable Machine's keras_model.h5 + labels.txt (Keras 2 and 3).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="A new folder, or a file name ending in .zip.")
 @click.option("--calibration", type=click.Path(path_type=Path),

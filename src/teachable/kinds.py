@@ -164,7 +164,7 @@ class Kind:
 
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (
     Kind("image", "Image project", "Teach it to tell pictures apart, from the webcam or from files.",
-         IMAGE_BACKBONE, IMAGE_SUFFIXES, IMAGE_TYPES, "photos", parallel_checks=True, exports=("onnx", "tflite", "tfjs"),
+         IMAGE_BACKBONE, IMAGE_SUFFIXES, IMAGE_TYPES, "photos", parallel_checks=True, exports=("onnx", "tflite", "tfjs", "keras"),
          export_input="image", bundle="onnx"),
     Kind("sound", "Sound project", "Teach it to tell one-second sounds or spoken words apart, from the microphone or files.",
          SOUND_BACKBONE, AUDIO_SUFFIXES, AUDIO_TYPES, "sound files", audio=True, centred=True, default_classes=(BACKGROUND, "Class 2"),

@@ -29,8 +29,9 @@ TEMPLATES = {
              "ort_web.mjs": "ort_web.mjs", "image_recipe.mjs": "image_recipe.mjs", "npmrc": ".npmrc", "package.json": "package.json", "README.md": "README.md"},
     "tflite": {"predict_tflite.py": "predict_tflite.py", "README-tflite.md": "README.md"},
     "tfjs": {"README-tfjs.md": "README.md"},
+    "keras": {"README-keras.md": "README.md", "predict_keras.py": "predict_keras.py"},
 }
-FORMATS = ("onnx", "tflite", "tfjs")
+FORMATS = ("onnx", "tflite", "tfjs", "keras")
 
 
 def bundle_metadata(model: Model) -> dict:
@@ -88,12 +89,16 @@ def bundle_files(model: Model, fmt: str = "onnx", calibration: list | None = Non
                 files[path.name] = path.read_bytes()
         templates_key = kind.bundle
     elif fmt not in kind.exports:
-        name = {"tflite": "TensorFlow Lite", "tfjs": "TensorFlow.js"}[fmt]
+        name = {"tflite": "TensorFlow Lite", "tfjs": "TensorFlow.js", "keras": "Keras"}[fmt]
         raise TeachableError(f"{name} export is for image models; export {model.kind} models as ONNX.")
     elif fmt == "tfjs":  # Teachable Machine's own three files; its metadata.json replaces ours
         from .tfjs import tfjs_files
 
         files.update(tfjs_files(model, model_name))
+    elif fmt == "keras":  # Teachable Machine's keras_model.h5 and its "0 name" labels.txt
+        from .keras import keras_files
+
+        files.update(keras_files(model))
     else:  # Teachable Machine's TensorFlow Lite files
         from .tflite import FLOAT_FILE, QUANTISED_FILE, export_tflite, tflite_metadata
 
@@ -106,7 +111,7 @@ def bundle_files(model: Model, fmt: str = "onnx", calibration: list | None = Non
     files["NOTICE.md"] = notice(kind, fmt).encode()
     if fmt == "tflite":  # Teachable Machine's labels.txt: "0 name"
         files["labels.txt"] = "".join(f"{i} {label}\n" for i, label in enumerate(model.labels)).encode()
-    else:
+    elif fmt != "keras":
         files["labels.txt"] = ("\n".join(model.labels) + "\n").encode()
     for source, name in TEMPLATES[templates_key].items():
         if source == "keypoint_features.py":  # the package's own recipe, so the two never drift apart

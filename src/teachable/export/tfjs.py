@@ -96,13 +96,14 @@ class _Builder:
         return self.current
 
 
-def _backbone(builder: _Builder) -> None:
+def _backbone(builder: _Builder, stem_scale: float = TM_SCALE / INPUT_STD) -> None:
+    """EfficientNet-Lite0 as layers; ``stem_scale``: what the input is multiplied by to be ours."""
     from ..embed.efficientnet_lite import load_pretrained
 
     net = load_pretrained()
     # Both scalings are zero at 127, so one factor on the stem kernel turns ours into TM's, padding included.
     assert INPUT_MEAN == TM_SCALE
-    builder.conv("stem_conv", net._conv_stem, net._bn0, relu=True, scale_input=TM_SCALE / INPUT_STD)
+    builder.conv("stem_conv", net._conv_stem, net._bn0, relu=True, scale_input=stem_scale)
     for i, block in enumerate(net._blocks):
         block_input = builder.current
         if block.expands:
@@ -126,14 +127,15 @@ def _head(builder: _Builder, head: HeadClassifier) -> None:
                 kernel=w["w2"], bias=w["b2"])
 
 
-def check_exportable(model: Model) -> None:
-    """Raise :class:`NotExportableError` with what to do when ``model`` has no TF.js form."""
+def check_exportable(model: Model, format_name: str = "TensorFlow.js") -> None:
+    """Raise :class:`NotExportableError` with what to do when ``model`` has no layers form
+    (TensorFlow.js, Keras)."""
     if get_kind(model.kind).export_input != "image":
-        raise NotExportableError(f"TensorFlow.js export is for image models; export {model.kind} models as ONNX.")
+        raise NotExportableError(f"{format_name} export is for image models; export {model.kind} models as ONNX.")
     if not isinstance(model.classifier, HeadClassifier):
         raise NotExportableError(
-            "TensorFlow.js export needs a model trained with the trained head: a kNN model's vote cannot be "
-            "written as TensorFlow.js layers. Train again with the classifier set to 'head' "
+            f"{format_name} export needs a model trained with the trained head: a kNN model's vote cannot be "
+            f"written as {format_name} layers. Train again with the classifier set to 'head' "
             "(the web app's Trained head, or --classifier head), then export."
         )
 

@@ -333,6 +333,10 @@ def _run_relu(node: Node, xs, w: Weights):
     return torch.clamp(y, max=float(c["max_value"])) if c.get("max_value") is not None else y
 
 
+def _run_rescaling(node: Node, xs, w: Weights):
+    return xs[0] * float(node.config.get("scale", 1.0)) + float(node.config.get("offset", 0.0))
+
+
 def _paddings(padding: object) -> tuple[tuple[int, int], tuple[int, int]]:
     """ZeroPadding2D's padding: n, [rows, cols] or [[top, bottom], [left, right]]."""
     if isinstance(padding, list | tuple) and len(padding) == 2 and all(isinstance(p, list | tuple) for p in padding):
@@ -394,6 +398,7 @@ LAYERS: dict[str, Callable] = {
     "DepthwiseConv2D": _run_depthwise,
     "BatchNormalization": _run_batchnorm,
     "ReLU": _run_relu,
+    "Rescaling": _run_rescaling,  # Teachable's own Keras export puts one in front
     "Activation": lambda node, xs, w: _activation(node.config.get("activation"))(xs[0]),
     "ZeroPadding2D": _run_zero_padding,
     "Dense": _run_dense,
@@ -472,6 +477,12 @@ def _relu_shape(node: Node, shapes: list[Shape]) -> Shape:
     return shapes[0]
 
 
+def _rescaling_shape(node: Node, shapes: list[Shape]) -> Shape:
+    for key in ("scale", "offset"):  # numbers only: Keras also allows per-channel lists, which we never write
+        _number(node.config.get(key, 0.0), key)
+    return shapes[0]
+
+
 def _activation_shape(node: Node, shapes: list[Shape]) -> Shape:
     _activation(node.config.get("activation"))
     return shapes[0]
@@ -536,6 +547,7 @@ SHAPES: dict[str, Callable[[Node, list[Shape]], Shape]] = {
     "DepthwiseConv2D": _depthwise_shape,
     "BatchNormalization": _batchnorm_shape,
     "ReLU": _relu_shape,
+    "Rescaling": _rescaling_shape,
     "Activation": _activation_shape,
     "ZeroPadding2D": _zero_padding_shape,
     "Dense": _dense_shape,

@@ -114,13 +114,35 @@ def read_labels_txt(path: Path) -> list[str]:
     return labels
 
 
+def refuse_other_kinds(meta: dict, where: Path) -> None:
+    """Teachable Machine's pose and audio exports, named for what they are: their inputs come from
+    front ends Teachable does not run (PoseNet keypoints; speech-commands spectrograms), so their
+    layers would only fail to fit. Say what to do instead."""
+    package = str(meta.get("packageName", ""))
+    labels = meta.get("labels") or meta.get("wordLabels")
+    named = f" (classes: {', '.join(map(str, labels[:6]))}{'…' if len(labels) > 6 else ''})" if isinstance(labels, list) else ""
+    if package == "@teachablemachine/pose" or "modelSettings" in meta and "posenet" in str(meta["modelSettings"]).lower():
+        raise ModelFileError(
+            f"'{where}' is a Teachable Machine pose model{named}: it reads PoseNet's keypoints, which Teachable does "
+            "not compute, so it cannot run here. Bring the project instead: in Teachable Machine choose "
+            "☰ → Save project to file, then open the .tm in Teachable (`teachable project import NAME FILE.tm`, or "
+            "\"Open a Teachable Machine project…\" in the app) and train it: Teachable makes its own pose model from "
+            "the same photos.")
+    if "wordLabels" in meta or "tfjsSpeechCommandsVersion" in meta or package == "@teachablemachine/audio":
+        raise ModelFileError(
+            f"'{where}' is a Teachable Machine audio model{named}: it listens through Google's speech-commands front "
+            "end, which Teachable does not use, and Teachable Machine's audio project files keep no recordings to "
+            "bring over. Record the sounds again in a Teachable sound project (one-second clips), then train it.")
+
+
 def _load_tfjs(model_json: Path) -> TeachableMachineModel:
-    graph, weights, _ = read_model_json(model_json)
     meta_path = model_json.parent / "metadata.json"
     meta = read_json(meta_path, MAX_LABELS_BYTES,
                      f"A Teachable Machine TF.js export needs its metadata.json beside model.json ('{meta_path}').")
     if not isinstance(meta, dict):
         raise ModelFileError(f"'{meta_path}' is not Teachable Machine metadata.")
+    refuse_other_kinds(meta, model_json.parent)  # before the layers: their errors would only mislead
+    graph, weights, _ = read_model_json(model_json)
     labels = _check_labels(meta.get("labels"), graph, "metadata.json")
     size = meta.get("imageSize", 224)
     if isinstance(size, bool) or not isinstance(size, int) or not 16 <= size <= MAX_INPUT_SIDE:

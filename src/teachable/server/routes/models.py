@@ -38,10 +38,12 @@ def download_model(project_id: str, h: ProjectDep, model_id: str) -> Response:
 
 
 @router.get("/{model_id}/export", response_class=Response)
-async def export_model(project_id: str, h: ProjectDep, model_id: str, format: Literal["onnx", "tfjs"] = "onnx") -> Response:
+async def export_model(project_id: str, h: ProjectDep, model_id: str,
+                       format: Literal["onnx", "tfjs", "keras"] = "onnx") -> Response:
     """The model for use outside Teachable, as a zip. `onnx`: model.onnx, metadata.json, labels.txt
     and ready-to-run examples (predict.py, predict.mjs, index.html). `tfjs` (image models with a
-    trained head): Teachable Machine's model.json, weights.bin and metadata.json."""
+    trained head): Teachable Machine's model.json, weights.bin and metadata.json. `keras` (the same):
+    Teachable Machine's keras_model.h5 and labels.txt, for Keras 2 and 3."""
     from ...export.bundle import bundle_zip
 
     name = h.project.name

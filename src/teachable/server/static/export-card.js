@@ -168,9 +168,10 @@ export function exportCard(state) {
   if ((state.kind.exports || []).includes("tfjs")) {
     const publishing = publishSection(state);
     const tfjs = bundleButton("tfjs", "download-tfjs", "Download TensorFlow.js (.zip)", "TensorFlow.js model");
-    onnx.after(tfjs);
+    const keras = bundleButton("keras", "download-keras", "Download Keras (.zip)", "Keras model");
+    onnx.after(tfjs, keras);
     element.append(h("h4", { text: "Teachable Machine code" }),
-      h("p", { class: "small muted", text: "The TensorFlow.js download has Teachable Machine's three files (model.json, weights.bin, metadata.json): code written for Teachable Machine loads them unchanged. It needs the Trained head classifier." }),
+      h("p", { class: "small muted", text: "The TensorFlow.js download has Teachable Machine's three files (model.json, weights.bin, metadata.json), the Keras download its keras_model.h5 and labels.txt (Keras 2 and 3): code written for Teachable Machine loads them unchanged. Both need the Trained head classifier." }),
       publishing.element);
     publishing.refresh();
   }
