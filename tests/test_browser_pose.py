@@ -84,14 +84,14 @@ def test_pose_project_flow(server, playwright_instance, tmp_path):  # noqa: F811
         page.wait_for_selector(".class-card")
         record(page, 1, seconds=2.5)
         page.wait_for_function("() => parseInt(document.querySelectorAll('.class-card .count')[1].innerText) >= 3", timeout=30_000)
-        # a picture with nobody in it is refused with a message
+        # a picture with nobody in it is kept as a "nobody in view" example, and the page says so (issue 26)
         nobody = tmp_path / "coffee.jpg"
         Image.fromarray(__import__("skimage.data", fromlist=["coffee"]).coffee()).save(nobody)
         before = count_of(page, 1)
         page.locator(".class-card").nth(1).locator("input[type=file]").set_input_files(str(nobody))
-        page.wait_for_function("() => document.body.innerText.includes('No person was found')", timeout=30_000)
-        assert count_of(page, 1) == before
-        shot(page, "pose-03-nobody-refused")
+        page.wait_for_function("() => document.body.innerText.includes('no one in view: kept as')", timeout=30_000)
+        page.wait_for_function(f"() => parseInt(document.querySelectorAll('.class-card .count')[1].innerText) == {before + 1}")
+        shot(page, "pose-03-nobody-kept")
 
         train(page, "knn")
         preview_started(page)
@@ -100,6 +100,28 @@ def test_pose_project_flow(server, playwright_instance, tmp_path):  # noqa: F811
         page.wait_for_timeout(800)
         shot(page, "pose-04-preview-skeleton")
         assert skeleton_points(page, "section[aria-label=Preview] canvas.skeleton") > 8
+    except Exception:
+        shot(page, "pose-failure")
+        raise
+    finally:
+        browser.close()
+
+    # an empty room on the webcam: the capture view says no one is in view, and recording keeps the frames
+    room = Image.fromarray(__import__("skimage.data", fromlist=["coffee"]).coffee()).resize((640, 480))
+    empty = write_y4m(tmp_path / "empty.y4m", [room], repeat=16)
+    browser = launch(playwright_instance, empty)
+    page = new_page(browser, errors, viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(project_url)
+        page.wait_for_selector(".class-card")
+        before = count_of(page, 0)
+        page.locator(".class-card").nth(0).get_by_role("button", name="Webcam").click()
+        page.wait_for_function("() => document.body.innerText.includes('No one in view: these frames are kept')", timeout=30_000)
+        shot(page, "pose-05-no-one-in-view")
+        page.locator(".class-card").nth(0).get_by_role("button", name="Webcam").click()
+        record(page, 0, seconds=1.5)
+        page.wait_for_function(f"() => parseInt(document.querySelectorAll('.class-card .count')[0].innerText) > {before}",
+                               timeout=30_000)
     except Exception:
         shot(page, "pose-failure")
         raise

@@ -17,6 +17,8 @@ from PIL import Image
 import teachable
 from teachable import Project
 from teachable.embed.keypoints import (
+    is_nobody,
+    nobody_features,
     HAND_DIM, POSE_DIM, POSE_MIRROR, POSE_POINTS, hand_features, mirror_pose_features, pose_features,
 )
 from teachable.embed.landmarks import get_landmark_backbone
@@ -102,26 +104,65 @@ def test_a_mirrored_person_is_recognised_as_mirrored(pose):
 
 
 @pytest.mark.parametrize("name", ["coffee", "rocket"])
-def test_pictures_without_a_person_are_not_samples(pose, name, tmp_path):
-    with pytest.raises(NothingDetectedError, match="No person"):
-        pose.embed_one(photo(name))
+def test_pictures_without_a_person_are_nobody_samples(pose, name, tmp_path):
+    """Issue 26: a frame with nobody in it is a sample like any other, with the fixed "nobody" features."""
+    features = pose.embed_one(photo(name))
+    assert is_nobody(features).all() and np.array_equal(features, nobody_features("pose"))
+    with pytest.raises(NothingDetectedError, match="No person"):  # what needs a skeleton still says so
+        pose.detect(photo(name))
+    real = pose.embed_one(person("astronaut"))
+    assert not is_nobody(real).any()
+    assert real @ features / np.linalg.norm(real) / np.linalg.norm(features) <= 0  # points away from any pose
     with Project.create(tmp_path / "p.teachable-project", kind="pose") as project:
-        project.add_class("standing")
-        with pytest.raises(NothingDetectedError, match=f"No person was found in '{name}.jpg'"):
-            project.add_samples("standing", [jpeg(photo(name))], names=[f"{name}.jpg"])
-        assert project.samples() == []
+        project.add_class("nobody")
+        assert len(project.add_samples("nobody", [jpeg(photo(name))], names=[f"{name}.jpg"])) == 1
 
 
-def test_hand_projects_refuse_pictures_without_a_hand(tmp_path):
+def test_hand_projects_keep_pictures_without_a_hand_as_no_hand(tmp_path):
     hand = get_landmark_backbone("hand")
+    features = hand.embed_one(person("astronaut"))  # her hands are in gloves and out of view
+    assert is_nobody(features).all() and features[-1] == 2.0  # handedness: neither +1 nor -1
     with pytest.raises(NothingDetectedError, match="No hand"):
-        hand.embed_one(person("astronaut"))  # her hands are in gloves and out of view
+        hand.detect(person("astronaut"))
     with Project.create(tmp_path / "h.teachable-project", kind="hand") as project:
         assert project.kind == "hand" and project.backbone_id == "mediapipe-hand-full-v1"
-        project.add_class("thumbs up")
-        errors = []
-        assert project.add_samples("thumbs up", [jpeg(photo("coffee"))], on_error=lambda i, e: errors.append(str(e))) == []
-        assert "No hand was found" in errors[0]
+        project.add_class("no hand")
+        assert len(project.add_samples("no hand", [jpeg(photo("coffee"))])) == 1
+
+
+@pytest.mark.parametrize("classifier", ["head", "knn"])
+def test_a_background_class_of_empty_frames_trains_and_answers_nobody(pose_folders, tmp_path, classifier):
+    """Issue 26: a pose project with a background class of frames with nobody in them imports every
+    frame, trains, and predicts the background class on an empty frame; the poses stay right."""
+    import shutil
+
+    source, held_out = pose_folders
+    train = shutil.copytree(source, tmp_path / "train")
+    background = train / "background"
+    background.mkdir()
+    for i in range(6):  # empty rooms: photos with nobody in them, each moved differently
+        moved(photo(["coffee", "rocket"][i % 2]), -30 + 10 * i, 0, 1.0).save(background / f"empty{i}.jpg")
+    with Project.create(tmp_path / "p.teachable-project", kind="pose") as project:
+        project.import_dataset(train)
+        counts = {c.name: c.count for c in project.classes()}
+        assert counts["background"] == 6  # every frame came over
+        model = project.train(classifier=classifier, epochs=40)
+    assert model.nobody_class == "background"
+    assert model.predict(photo("rocket")).label == "background"  # an empty frame it never saw
+    pose = get_landmark_backbone("pose")
+    for name in POSE_CLASSES:  # the poses stay right (on the held-out frames MediaPipe finds the person in)
+        found = [path for path in sorted((held_out / name).glob("*.jpg")) if not is_nobody(pose.embed_one(path)).any()]
+        assert len(found) >= 2 and all(model.predict(path).label == name for path in found)
+    again = Model.from_bytes(model.to_bytes())
+    assert again.nobody_class == "background" and again.predict(photo("coffee")).label == "background"
+
+
+def test_a_model_without_a_nobody_class_says_nobody_is_in_view(pose_folders, tmp_path):
+    train, _ = pose_folders
+    model = teachable.train(teachable.Dataset.from_folder(train, kind="pose"), classifier="knn")
+    assert model.nobody_class is None
+    with pytest.raises(NothingDetectedError, match="Nobody is in view, and this model learnt no class for that"):
+        model.predict(photo("coffee"))
 
 
 # -- pose projects end to end ---------------------------------------------------------------------
@@ -156,7 +197,7 @@ def test_cli_trains_predicts_evaluates_and_exports_pose_models(pose_folders, tmp
     assert predicted.returncode == 1  # one picture has nobody in it
     lines = [json.loads(line) for line in predicted.stdout.splitlines()]
     assert [line["label"] for line in lines[:-1]] == ["cameraman mirrored"] * len(photos)
-    assert "No person was found" in lines[-1]["error"]
+    assert "Nobody is in view" in lines[-1]["error"]
     evaluated = cli("evaluate", model_path, held_out, "--json")
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads(evaluated.stdout)["accuracy"] == 1.0
@@ -183,7 +224,7 @@ def test_cli_trains_predicts_evaluates_and_exports_pose_models(pose_folders, tmp
         served = client.post("/api/predict", files=[("f", (photos[0].name, photos[0].read_bytes()))])
         assert served.status_code == 200 and served.json()["predictions"][0]["label"] == "cameraman mirrored"
         nobody_served = client.post("/api/predict", files=[("f", ("coffee.jpg", nobody.read_bytes()))])
-        assert nobody_served.status_code == 422 and "No person" in nobody_served.json()["error"]
+        assert nobody_served.status_code == 422 and "Nobody is in view" in nobody_served.json()["error"]
 
 
 # -- the HTTP API ---------------------------------------------------------------------------------
@@ -202,9 +243,12 @@ def test_api_pose_project_thumbnails_live_landmarks_and_errors(tmp_path):
         upload = client.post(f"/api/projects/{pid}/classes/{first}/samples", files=[
             ("files", ("a.jpg", jpeg(person("astronaut")))), ("files", ("coffee.jpg", jpeg(photo("coffee"))))])
         assert upload.status_code == 201
-        assert upload.json()["errors"] == [{"file": "coffee.jpg", "error": "No person was found in 'coffee.jpg'.", "nothing_detected": True}]
-        refused = client.post(f"/api/projects/{pid}/classes/{second}/samples", files=[("files", ("r.jpg", jpeg(photo("rocket"))))])
-        assert refused.status_code == 422 and "No person" in refused.json()["error"]
+        assert upload.json()["errors"] == [] and upload.json()["nobody"] == 1 and len(upload.json()["ids"]) == 2
+        client.delete(f"/api/projects/{pid}/samples/{upload.json()['ids'][1]}")  # this test's classes are people
+        with client.websocket_connect(f"/api/projects/{pid}/live?mode=landmarks") as ws:
+            ws.send_bytes(jpeg(photo("rocket")))
+            reply = ws.receive_json()
+            assert reply["nobody"] is True and reply["landmarks"]["points"] == []
         client.post(f"/api/projects/{pid}/classes/{second}/samples", files=[("files", ("c.jpg", jpeg(person("cameraman"))))])
         # the thumbnail has the skeleton drawn on it (bright green lines), the photo does not
         sample_id = upload.json()["ids"][0]
@@ -218,7 +262,7 @@ def test_api_pose_project_thumbnails_live_landmarks_and_errors(tmp_path):
         [prediction] = predicted.json()["predictions"]
         assert prediction["label"] == "Class 2" and len(prediction["landmarks"]["points"]) == 33
         nobody = client.post(f"/api/projects/{pid}/predict?source=live", files=[("f", ("x.jpg", jpeg(photo("rocket"))))])
-        assert nobody.status_code == 422 and "No person" in nobody.json()["error"]
+        assert nobody.status_code == 422 and "Nobody is in view" in nobody.json()["error"]
         with client.websocket_connect(f"/api/projects/{pid}/live") as ws:
             ws.send_bytes(jpeg(person("astronaut")))
             reply = ws.receive_json()

@@ -16,7 +16,7 @@ from .classify.knn import KNNClassifier
 from .classify.metrics import Report
 from .dataset import Dataset
 from .embed.preprocess import ImageInput
-from .errors import ExplanationUnavailableError, ModelFileError
+from .errors import ExplanationUnavailableError, ModelFileError, NothingDetectedError
 from .explain.memory import DEFAULT_NEIGHBOURS, ExampleMemory, Neighbour
 from .kinds import KINDS, get_kind
 
@@ -67,6 +67,13 @@ class Model:
     notes: list[str] = field(default_factory=list)
     device: str = "auto"
     examples: ExampleMemory | None = None  # what it learnt from, for explanations (None: an older file)
+    # pose/hand: how the frames with nobody in view were labelled (each class's share), or None
+    nobody: dict[str, float] | None = None
+
+    @property
+    def nobody_class(self) -> str | None:
+        """The class a frame with nobody in view gets: the one most such training frames were in."""
+        return max(self.nobody, key=self.nobody.get) if self.nobody else None
 
     @property
     def backbone(self):
@@ -82,7 +89,15 @@ class Model:
         embeddings = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
         if len(embeddings) == 0:
             return []
+        self._check_nobody(embeddings)
         winners, probabilities = self.classifier.classify(embeddings)
+        if self.nobody:  # nobody in view: the class such frames were given, as sure as they were labelled
+            from .embed.keypoints import is_nobody
+
+            rows = is_nobody(embeddings)
+            probabilities = np.array(probabilities, dtype=np.float64)
+            probabilities[rows] = [self.nobody.get(label, 0.0) for label in self.labels]
+            winners = np.where(rows, self.labels.index(self.nobody_class), winners)
         found: list = [None] * len(embeddings)
         if explain and self.examples is not None:
             found = [tuple(row) for row in self.examples.neighbours(embeddings, self.labels, k)]
@@ -91,6 +106,22 @@ class Model:
             Prediction(self.labels[int(w)], {name: float(p) for name, p in zip(self.labels, row)}, near, why)
             for w, row, near in zip(winners, probabilities, found)
         ]
+
+    def _nobody_rows(self, embeddings: np.ndarray) -> np.ndarray:
+        """Which rows are frames with nobody in view that this model has no class for."""
+        if self.nobody or not get_kind(self.kind).keypoints or not len(embeddings):
+            return np.zeros(len(embeddings), bool)
+        from .embed.keypoints import is_nobody
+
+        return is_nobody(embeddings)
+
+    def _check_nobody(self, embeddings: np.ndarray) -> None:
+        """A pose or hand frame with nobody in view gets the class trained on such frames; a model
+        that learnt none says so instead of guessing among the others."""
+        if self._nobody_rows(embeddings).any():
+            who = "No hand is" if self.kind == "hand" else "Nobody is"
+            raise NothingDetectedError(f"{who} in view, and this model learnt no class for that: record such frames "
+                                       "into a class of their own (\"nobody\" or \"background\") and train again.")
 
     def neighbours(self, embeddings: np.ndarray, k: int = DEFAULT_NEIGHBOURS) -> list[list[Neighbour]]:
         """The ``k`` training samples most like each embedding (ExplanationUnavailableError for a
@@ -119,9 +150,15 @@ class Model:
             raise DatasetError(f"The dataset has classes the model does not know: {', '.join(unknown)}.")
         embeddings, labels = dataset.embed(self.backbone, on_progress)
         truth = np.array([self.labels.index(dataset.classes[i]) for i in labels], dtype=np.int64)
-        predicted = self.classifier.predict(embeddings) if len(embeddings) else np.zeros(0, np.int64)
+        unanswerable = self._nobody_rows(embeddings)  # nobody in view, and no class learnt for it
+        embeddings, truth = embeddings[~unanswerable], truth[~unanswerable]
+        predicted = (np.array([self.labels.index(p.label) for p in self.predict_embeddings(embeddings)], np.int64)
+                     if len(embeddings) else np.zeros(0, np.int64))
         report = Report.from_predictions(self.labels, truth, predicted)
         report.notes += [f"skipped {s.path}: {s.reason}" for s in dataset.skipped]
+        if unanswerable.any():
+            report.notes.append(f"skipped {int(unanswerable.sum())} pictures with nobody in view: the model learnt no "
+                                "class for them")
         return report
 
     # -- state and files ----------------------------------------------------------------------
@@ -139,6 +176,7 @@ class Model:
             "metrics": self.report.to_dict() if self.report else None,
             "history": [h.to_dict() for h in self.history],
             "training_counts": dict(self.training_counts),
+            "nobody": self.nobody,
             "notes": list(self.notes),
             "created": self.created or datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
@@ -172,7 +210,8 @@ class Model:
                                  f"{classifier.input_dim} numbers, the backbone gives {dim}.")
         return cls(labels=list(labels), classifier=classifier, backbone_id=meta["backbone"]["id"], kind=meta["kind"],
                    report=report, history=history, training_counts=counts, created=str(meta.get("created", "")),
-                   notes=[str(n) for n in meta.get("notes") or []], device=device, examples=examples)
+                   notes=[str(n) for n in meta.get("notes") or []], device=device, examples=examples,
+                   nobody=_nobody_shares(meta.get("nobody"), labels))
 
     def to_bytes(self) -> bytes:
         """The bytes of a ``.teachable`` file (a zip: metadata.json + weights.npz)."""
@@ -190,3 +229,14 @@ class Model:
     def load(cls, path: str | Path, device: str = "auto") -> "Model":
         """Open a ``.teachable`` file; any problem is a ModelFileError with a clear message."""
         return cls.from_bytes(modelfile.read(path), device)
+
+
+def _nobody_shares(value: object, labels: list[str]) -> dict[str, float] | None:
+    """A model file's "nobody" entry, kept only when it is what :func:`training.nobody_shares` writes."""
+    if not isinstance(value, dict) or not value or not set(value) <= set(labels):
+        return None
+    try:
+        shares = {str(k): float(v) for k, v in value.items()}
+    except (TypeError, ValueError):
+        return None
+    return shares if all(0.0 <= v <= 1.0 for v in shares.values()) else None

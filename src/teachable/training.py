@@ -93,6 +93,7 @@ def fit(
     if report is not None:
         report.notes += notes
     counts = np.bincount(y, minlength=len(labels))
+    nobody = nobody_shares(embeddings, y, labels, kind)
     return Model(
         labels=list(labels),
         classifier=model_clf,
@@ -105,4 +106,20 @@ def fit(
         notes=notes,
         device=device,
         examples=ExampleMemory.from_embeddings(embeddings, y, sources, centre),
+        nobody=nobody,
     )
+
+
+def nobody_shares(embeddings: np.ndarray, y: np.ndarray, labels: list[str], kind: str) -> dict[str, float] | None:
+    """In a pose or hand project, how the frames with nobody in view were labelled: each class's
+    share of them (a "background" class usually has them all). None when there were none (the
+    model then says "nobody in view" instead of guessing)."""
+    if not get_kind(kind).keypoints:
+        return None
+    from .embed.keypoints import is_nobody
+
+    found = y[is_nobody(embeddings)]
+    if not len(found):
+        return None
+    counts = np.bincount(found, minlength=len(labels))
+    return {label: float(n / len(found)) for label, n in zip(labels, counts)}

@@ -14,6 +14,12 @@ image width and height, z a relative depth on the scale of x, and (for bodies) a
   anything else (docs/pose.md has the measurements).
 - **Hand** (21 landmarks): centred on the wrist, divided by the wrist to middle-finger-knuckle
   length; then +1 for a right hand, -1 for a left one. 64 numbers.
+- **Nobody in view** (no person, no hand): a frame like that is a sample too (Teachable Machine's
+  pose projects almost always have a "nobody" or "background" class). Its features are fixed: every
+  point at the centre, and the presence numbers set to what no real detection gives — all 33
+  visibilities -1 (a real one lies in 0..1), or the handedness 2 (a real hand is +1 or -1). So the
+  vector points away from every real pose or hand (cosine <= 0 for poses, about 0.1 for hands) and
+  equals every other "nobody" frame exactly: both classifiers learn it like any other example.
 """
 
 from __future__ import annotations
@@ -26,6 +32,24 @@ POSE_POINTS = 33
 HAND_POINTS = 21
 POSE_DIM = POSE_POINTS * 3
 HAND_DIM = HAND_POINTS * 3 + 1
+
+POSE_NOBODY = np.concatenate([np.zeros(POSE_POINTS * 2), -np.ones(POSE_POINTS)]).astype(np.float32)
+HAND_NOBODY = np.concatenate([np.zeros(HAND_POINTS * 3), [2.0]]).astype(np.float32)
+
+
+def nobody_features(kind: str) -> np.ndarray:
+    """The features of a frame with nobody (pose) or no hand (hand) in it."""
+    return (POSE_NOBODY if kind == "pose" else HAND_NOBODY).copy()
+
+
+def is_nobody(features: np.ndarray) -> np.ndarray:
+    """Per row of ``features`` (N x dim, or one vector): whether it is a "nobody in view" frame."""
+    rows = np.atleast_2d(np.asarray(features, np.float32))
+    marker = {POSE_DIM: POSE_NOBODY, HAND_DIM: HAND_NOBODY}.get(rows.shape[1])
+    if marker is None:
+        return np.zeros(len(rows), bool)
+    return np.all(rows == marker, axis=1)
+
 
 LEFT_HIP, RIGHT_HIP, LEFT_SHOULDER, RIGHT_SHOULDER = 23, 24, 11, 12
 WRIST, MIDDLE_KNUCKLE = 0, 9

@@ -2,7 +2,9 @@
 
 MediaPipe 0.10.21's legacy solutions carry their models inside the wheel (nothing is
 downloaded); only ``model_complexity=1`` is bundled, so that is the only one used. A picture
-without a person (or a hand) raises :class:`NothingDetectedError`: it never becomes a sample.
+without a person (or a hand) is a sample like any other, "nobody in view", with fixed features
+(:func:`.keypoints.nobody_features`); :meth:`LandmarkBackbone.detect` still raises
+:class:`NothingDetectedError` for callers that need a skeleton.
 
 Still pictures go through a detector in still-image mode. Live preview asks for a
 :meth:`LandmarkBackbone.tracker`, MediaPipe's video mode, which follows the person from frame
@@ -22,7 +24,7 @@ import numpy as np
 from ..errors import MissingDependencyError, NothingDetectedError
 from .ids import HAND_BACKBONE, POSE_BACKBONE
 from .interface import Backbone
-from .keypoints import HAND_DIM, POSE_DIM, hand_features, pose_features, recipe
+from .keypoints import HAND_DIM, POSE_DIM, hand_features, nobody_features, pose_features, recipe
 from .preprocess import ImageInput, load_image
 
 MEDIAPIPE_VERSION = "0.10.21"
@@ -40,6 +42,10 @@ class Landmarks:
     height: int
     handedness: str | None = None  # "Left" / "Right" for hands
     score: float = 1.0
+
+    @property
+    def nobody(self) -> bool:
+        return len(self.points) == 0
 
     def to_dict(self) -> dict:
         return {"points": np.round(self.points[:, [0, 1, 3]], 4).tolist(), "handedness": self.handedness}
@@ -115,8 +121,8 @@ class LandmarkBackbone(Backbone):
     def recipe(self) -> dict:
         return recipe(self.kind)
 
-    def detect(self, source: ImageInput, solution=None) -> Landmarks:
-        """The landmarks in a picture; raises NothingDetectedError when there is nobody."""
+    def find(self, source: ImageInput, solution=None) -> Landmarks:
+        """The landmarks in a picture; no points (``Landmarks.nobody``) when there is nobody."""
         rgb = picture(source)
         height, width = rgb.shape[:2]
         if solution is None:
@@ -125,16 +131,31 @@ class LandmarkBackbone(Backbone):
         else:
             result = solution.process(rgb)
         found = self._read(result, width, height)
-        if found is None:
+        return found if found is not None else Landmarks(np.zeros((0, 4), np.float32), width, height)
+
+    def detect(self, source: ImageInput, solution=None) -> Landmarks:
+        """The landmarks in a picture; raises NothingDetectedError when there is nobody."""
+        found = self.find(source, solution)
+        if found.nobody:
             raise NothingDetectedError(f"{self.nothing} in {_describe(source)}.")
         return found
 
+    def features_of(self, found: Landmarks) -> np.ndarray:
+        """Features of what was found, "nobody in view" included (keypoints.nobody_features)."""
+        if found.nobody:
+            return nobody_features(self.kind)
+        try:
+            return self.features(found)
+        except NothingDetectedError:  # a body or hand too small to measure: as good as nobody
+            return nobody_features(self.kind)
+
     def embed_one(self, source: ImageInput) -> np.ndarray:
-        return self.features(self.detect(source))
+        """A frame's features; a frame with nobody (no hand) in it gives the "nobody" features."""
+        return self.features_of(self.find(source))
 
     def embed_with_landmarks(self, source: ImageInput, solution=None) -> tuple[np.ndarray, Landmarks]:
-        found = self.detect(source, solution)
-        return self.features(found), found
+        found = self.find(source, solution)
+        return self.features_of(found), found
 
     @contextmanager
     def tracker(self) -> Iterator[object]:

@@ -62,6 +62,7 @@ def bundle_metadata(model: Model) -> dict:
         "backbone": meta["backbone"]["id"],
         "metrics": meta["metrics"],
         "training_counts": meta["training_counts"],
+        "nobody": meta.get("nobody"),  # pose/hand: how frames with nobody in view were labelled
         "created": meta["created"],  # when the model was trained
         "exported": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": {"teachable": __version__, "onnx_opset": OPSET, "model_format": meta["format_version"]},

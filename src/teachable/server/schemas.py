@@ -155,6 +155,7 @@ class UploadOut(BaseModel):
     added: int = Field(default=0, description="how many of them were new to the class")
     duplicates: int = Field(default=0, description="how many were already in the class (their existing ids are in `ids`)")
     errors: list[UploadError]
+    nobody: int = Field(default=0, description="pose/hand: how many are frames with nobody (no hand) in view, kept as such")
     class_: ClassOut = Field(alias="class")
 
 

@@ -2,8 +2,9 @@
 
 A ``.tm`` is a zip of ``manifest.json`` (``type`` image or pose, ``version``, the training settings in
 ``appdata``) and one JPEG per sample named ``<class name>-!-<index>.jpg``; classes come in the order
-they first appear. Pose projects keep camera frames, so their keypoints are computed on import, and
-frames with nobody in them are counted and reported.
+they first appear. Pose projects keep camera frames, so their keypoints are computed on import;
+frames with nobody in them are kept as "nobody in view" samples of their class (a "background" class
+is usually all of them) and counted in the report.
 
 Everything is checked before anything is kept: the zip is read within limits (entries, sizes, no
 paths), the project is built in a hidden file in the workspace and only moved into place when it is
@@ -61,7 +62,7 @@ class TmImportReport:
     project_id: str = ""
     added: int = 0
     duplicates: int = 0
-    nobody: int = 0  # pose frames with nobody detected
+    nobody: int = 0  # pose frames with nobody in view (kept, as "nobody in view" samples)
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -70,7 +71,8 @@ class TmImportReport:
             out.append(f"{self.duplicates} {'was an exact copy' if self.duplicates == 1 else 'were exact copies'} of another "
                        "sample in the same class and kept once (Teachable stores each picture once per class)")
         if self.nobody:
-            out.append(f"{self.nobody} frames had nobody in them and were left out")
+            out.append(f"{self.nobody} frame{'' if self.nobody == 1 else 's'} had nobody in view: kept as \"nobody in view\" "
+                       "samples of their class")
         out += [f"skipped {name}: {why}" for name, why in self.skipped]
         return out
 
@@ -189,6 +191,15 @@ def _store_chunk(project, class_id: int, chunk: list[tuple[zipfile.ZipInfo, byte
     report.duplicates += len(ids) - new
 
 
+def count_nobody(project) -> int:
+    """How many of a pose or hand project's samples are frames with nobody in view."""
+    if not project.rules.keypoints:
+        return 0
+    from ..embed.keypoints import is_nobody
+
+    return int(is_nobody(project.embeddings()[0]).sum()) if project.embeddings()[0].size else 0
+
+
 def tm_sample_count(source: Path) -> int:
     """How many samples a ``.tm`` holds (for a progress bar); the checks of :func:`read_tm` apply."""
     with _open_zip(Path(source)) as archive:
@@ -225,6 +236,7 @@ def import_tm(workspace, source: Path, name: str | None = None,
                                 + (f" ({report.nobody} had nobody in them)" if report.nobody else "")
                                 + ": nothing to open.")
                 project.ensure_embeddings()
+                report.nobody = count_nobody(project)
             report.project_id = workspace.adopt(staging)
         finally:
             remove_files(staging)  # gone once adopted; after a failure, all of it

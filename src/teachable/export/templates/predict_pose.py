@@ -48,9 +48,17 @@ def features(result, width: int, height: int):
     return hand_features(points, width, height, right)
 
 
+# How the frames with nobody in view were labelled when the model was trained (each class's share),
+# or None: then such a frame is "no person found", as in Teachable.
+NOBODY = META.get("nobody")
+
+
 def classify(rgb: np.ndarray, model):
     vector = features(model.process(rgb), rgb.shape[1], rgb.shape[0])
     if vector is None:
+        if NOBODY:  # the class such frames were given, as Teachable answers them
+            shares = np.array([NOBODY.get(label, 0.0) for label in LABELS])
+            return LABELS[int(shares.argmax())], shares
         return None, None
     probabilities, label = classifier.run(None, {"features": vector[None].astype(np.float32)})
     return LABELS[int(label[0])], probabilities[0]

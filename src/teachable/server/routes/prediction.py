@@ -114,7 +114,8 @@ async def live(websocket: WebSocket, project_id: str, mode: Literal["predict", "
 
     Pose and hand projects add `landmarks` (`{points: [[x, y, visibility], ...]}`, x and y
     as fractions of the frame) and follow the person from frame to frame (MediaPipe's video
-    mode). With `?mode=landmarks` only the landmarks come back (the capture view uses it
+    mode); a frame with nobody (no hand) in view has no points and `nobody: true`, and is
+    answered with the class trained on such frames (or `nothing_detected` when there is none). With `?mode=landmarks` only the landmarks come back (the capture view uses it
     before anything can be classified). With `?explain=true` each reply names the three samples
     the frame resembles most (`neighbours`), as `POST …/predict?explain=true` does."""
     await websocket.accept()
@@ -141,6 +142,8 @@ async def live(websocket: WebSocket, project_id: str, mode: Literal["predict", "
                 if tracker is not None:
                     embedding, landmarks = await asyncio.to_thread(backbone.embed_with_landmarks, frame, tracker)
                     reply["landmarks"] = landmarks.to_dict()
+                    if landmarks.nobody:  # a sample like any other now; the page says so while recording
+                        reply["nobody"] = True
                 else:  # one queue for every stream: batched, fair, live first
                     embedding = await asyncio.wrap_future(backbone.queue.submit(frame, key=frames, priority=LIVE))
                 if mode == "predict":
@@ -149,8 +152,8 @@ async def live(websocket: WebSocket, project_id: str, mode: Literal["predict", "
                 reply.update(ms=round((time.perf_counter() - received) * 1000, 1), dropped=frames.dropped)
             except Superseded:  # cannot happen with one frame in flight per stream; skip it if it does
                 continue
-            except NothingDetectedError as exc:
-                reply = {"error": str(exc), "nothing_detected": True}
+            except NothingDetectedError as exc:  # nobody in view, and the model learnt no class for it
+                reply = {"error": str(exc), "nothing_detected": True, "nobody": True, "landmarks": reply.get("landmarks")}
             except TeachableError as exc:
                 reply["error"] = str(exc)
             await websocket.send_json(reply)

@@ -33,8 +33,8 @@ export async function webcamRecorder(state, info, upload, onFail) {
     hint.textContent = "Looking…";
     stops.push(liveStream(state, webcam.video, "landmarks", (reply) => {
       drawSkeleton(webcam.overlay, reply.landmarks, state.project.skeleton);
-      const missing = Boolean(reply.nothing_detected || (reply.error && !reply.landmarks));
-      hint.textContent = missing ? `${nobody}: these frames will not be kept.` : "";
+      const missing = Boolean(reply.nobody || reply.nothing_detected || (reply.error && !reply.landmarks));
+      hint.textContent = missing ? `${nobody}: these frames are kept as "${nobody.toLowerCase()}" examples (right for a "nobody" or "background" class).` : "";
       hint.classList.toggle("warn", missing);
     }));
   }

@@ -67,6 +67,7 @@ export function classCard(state, initial) {
     if (files.length && !accepted.length) { toast(`Those files are not ${noun}.`, "error"); return; }
     let added = 0;
     let copies = 0;
+    let nobody = 0;
     const idle = drop.firstChild.textContent;
     for (let i = 0; i < accepted.length; i += 50) {
       if (accepted.length > 5 && !stats) drop.firstChild.textContent = `Adding ${noun}… ${i} of ${accepted.length}`;
@@ -80,11 +81,11 @@ export function classCard(state, initial) {
         ? await post().catch((err) => (err.answer && err.answer.errors ? { added: 0, duplicates: 0, ids: [], errors: err.answer.errors }
           : (toast(err.message, "error"), undefined)))
         : await attempt(post);
-      if (result) { added += result.added; copies += result.duplicates; }
+      if (result) { added += result.added; copies += result.duplicates; nobody += result.nobody || 0; }
       if (stats) {
         stats.total += Math.min(50, accepted.length - i);
         if (result) {
-          stats.nothing += result.errors.filter((e) => e.nothing_detected).length;
+          stats.nothing += (result.nobody || 0) + result.errors.filter((e) => e.nothing_detected).length;
           stats.failed.push(...result.errors.filter((e) => !e.nothing_detected).map((e) => e.error));
         }
       } else if (result && result.errors.length) {
@@ -95,7 +96,9 @@ export function classCard(state, initial) {
     if (stats) { stats.added += added; stats.copies += copies; state.refresh(); return; }
     const thing = audio ? ["sound", "sounds"] : ["photo", "photos"];
     const where = test ? `${info.name}'s test samples` : info.name;
-    if (added) toast(`Added ${plural(added, ...thing)} to ${where}.`);
+    if (added) toast(`Added ${plural(added, ...thing)} to ${where}.` + (nobody
+      ? ` ${nobody === added ? (added === 1 ? "It has" : "They have") : `${nobody} of them have`} no ${kind.name === "hand" ? "hand" : "one"} in view: kept as "nobody in view" examples.`
+      : ""));
     if (copies) toast(`${plural(copies, ...thing)} ${copies === 1 ? "was" : "were"} already in ${where}: kept once.`);
     state.refresh();
   }
@@ -103,7 +106,7 @@ export function classCard(state, initial) {
   upload.report = (stats) => {
     const unit = audio ? ["second", "seconds"] : ["frame", "frames"];
     const parts = [`${plural(stats.added, ...unit)} kept`];
-    if (stats.nothing) parts.push(`${stats.nothing} with no ${kind.name === "hand" ? "hand" : "one"} in view left out`);
+    if (stats.nothing) parts.push(`${stats.nothing} of them with no ${kind.name === "hand" ? "hand" : "one"} in view`);
     if (stats.failed.length) parts.push(`${stats.failed.length} unusable (${stats.failed[0].replace(/'[^']*\.(jpg|wav)'/g, "a frame")})`);
     toast(`Recorded ${plural(stats.total, ...unit)}: ${parts.join(", ")}.`, stats.added ? "info" : "error");
     if (stats.copies && stats.copies >= stats.added) {
