@@ -53,7 +53,7 @@ NODE_DEPS = onnxruntime-node@1.30.0 onnxruntime-web@1.30.0 sharp@0.35.5 axe-core
 	tfjs131@npm:@tensorflow/tfjs@1.3.1 tfjs4@npm:@tensorflow/tfjs@4.22.0
 # Browser bundles only (their dist/*.min.js, p5's lib/p5.min.js): packed, not installed, so none of their
 # dependencies come along.
-NODE_PACKS = @teachablemachine/image@0.8.5 ml5@1.3.1 p5@1.11.3
+NODE_PACKS = @teachablemachine/image@0.8.5 ml5@1.3.1 p5@1.11.3 @mediapipe/pose@0.5.1675469404 @mediapipe/hands@0.4.1675469240
 .node/.installed-stamp: Makefile
 	@if command -v npm >/dev/null 2>&1; then \
 	  mkdir -p .node/packs && npm install --prefix .node --ignore-scripts --no-audit --no-fund --silent $(NODE_DEPS) \
