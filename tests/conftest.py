@@ -12,7 +12,7 @@ from photos import write_views  # noqa: E402
 # runs everything. Browser tests are marked by their module's name; these modules are slow as a
 # whole (real servers and processes, exports, espeak-ng); single slow tests carry the mark.
 SLOW_MODULES = {"test_faults", "test_tflite", "test_teachable_machine", "test_export", "test_sound_export", "test_project_crash", "test_cli",
-                "test_sound", "test_pose"}
+                "test_sound", "test_pose", "test_keras_export", "test_classroom"}
 
 
 def pytest_collection_modifyitems(config, items):

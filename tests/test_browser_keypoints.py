@@ -4,6 +4,7 @@ on real photos of people; its features and answers are compared with Teachable's
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -44,6 +45,8 @@ def bundle(tmp_path_factory):
         if item.is_file():
             shutil.copy(item, folder / "mediapipe" / item.name)
     photos = sorted(held_out.rglob("*.jpg")) + sorted(train.rglob("*.jpg"))
+    if not os.environ.get("TEACHABLE_FULL_POSE_WEB"):  # each photo costs Chromium's software WebGL seconds
+        photos = [p for p in photos if p.name in ("1.jpg", "empty0.jpg")]
     return {"folder": folder, "model": model, "photos": photos}
 
 
@@ -78,8 +81,8 @@ def test_the_pose_page_agrees_with_teachable_offline(bundle):
     gaps = [float(np.abs(web - python).max()) for web, python in found_both]
     print(f"pose page: {sum(same)}/{len(same)} same top-1; features of {len(found_both)} photos found by both builds, "
           f"max |Δ| median {np.median(gaps):.3f}, worst {max(gaps):.3f}")
-    # Measured (docs/pose.md): 31 of 33 the same; the two others are photos where one build finds the person
-    # and the other does not. The target was 98%: the JavaScript build (2023) detects a little
+    # Measured on all 33 photos (TEACHABLE_FULL_POSE_WEB=1; docs/pose.md): 31 the same; the two others are
+    # photos where one build finds the person and the other does not. The target was 98%: the JavaScript build (2023) detects a little
     # differently from the Python one (MediaPipe 0.10.21).
     assert np.mean(same) >= 0.9, [(p.name, r["label"], model.predict(p).label) for (p, r, _, _), s in zip(rows, same) if not s]
     assert len(found_both) >= 0.75 * len(rows)

@@ -15,7 +15,7 @@ import functools
 import shutil
 import ssl
 import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -29,33 +29,10 @@ from teachable.workspace import Workspace
 
 from photos import photo, random_view, write_views
 from test_browser import CHROMIUM
-from test_browser_tm import SCRIPTS, playwright_instance  # noqa: F401 (a fixture)
+from test_browser_tm import SCRIPTS, TM_PAGE as PAGE, Quiet, playwright_instance  # noqa: F401 (a fixture)
 from test_teachable_machine import agree
 
 pytestmark = pytest.mark.skipif(not all(p.exists() for p in SCRIPTS.values()), reason="needs make node-deps")
-
-PAGE = """<!doctype html><meta charset="utf-8"><title>public page</title>
-<script src="tf.min.js"></script><script src="teachablemachine-image.min.js"></script>
-<body>{images}<script>
-(async () => {{
-  try {{
-    const URL = "{url}";
-    const model = await tmImage.load(URL + "model.json", URL + "metadata.json");
-    const out = [];
-    for (const img of document.querySelectorAll("img")) {{
-      const predictions = await model.predict(img);
-      out.push(Object.fromEntries(predictions.map((p) => [p.className, p.probability])));
-    }}
-    window.results = out;
-  }} catch (err) {{ window.failure = String(err); }}
-}})();
-</script></body>"""
-
-
-class Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
 
 def serve_folder(folder, host: str, tls=None) -> tuple[str, ThreadingHTTPServer]:
     server = ThreadingHTTPServer((host, 0), functools.partial(Quiet, directory=str(folder)))

@@ -194,3 +194,36 @@ def test_published_models_answer_the_private_network_preflight(server):
                                                      "Access-Control-Request-Method": "GET",
                                                      "Access-Control-Request-Private-Network": "true"})
         assert "access-control-allow-private-network" not in api.headers
+
+
+@needs_libraries
+@pytest.mark.skipif(not CHROMIUM, reason="needs Debian's chromium")
+def test_serve_model_has_the_sketch_page_too(server, playwright_instance, tmp_path):
+    """`teachable serve-model MODEL`: the same page, its one model in the snippet, no projects."""
+    from teachable.server.model_app import create_model_app
+
+    path = tmp_path / "photos.teachable"
+    server["model"].save(path)
+    app = create_model_app(path)
+    rng = np.random.default_rng(73)
+    video = write_y4m(tmp_path / "rocket.y4m", [random_view(photo("rocket"), rng).resize((480, 480)) for _ in range(3)], repeat=10)
+    with ThreadServer(app) as base, ThreadServer(create_frame_app(int(base.rsplit(":", 1)[1]))) as frame_base:
+        app.state.sketch_frame_port = int(frame_base.rsplit(":", 1)[1])
+        browser = launch(playwright_instance, video)
+        try:
+            page = browser.new_page()
+            page.goto(f"{base}/sketch/")
+            page.wait_for_function("() => document.querySelector('.CodeMirror') && "
+                                   "document.querySelector('.CodeMirror').CodeMirror.getValue().includes('/tm/')")
+            code = page.evaluate("document.querySelector('.CodeMirror').CodeMirror.getValue()")
+            assert f'"{base}/tm/"' in code
+            page.get_by_role("button", name="▶ Run").click()
+            labels = server["model"].labels
+            lines = wait_for_console(page, lambda line: line in labels)
+            assert [line for line in lines if line in labels][-1] == "rocket", lines[-10:]
+            import httpx
+
+            zipped = httpx.post(f"{base}/api/sketch.zip", json={"code": code, "title": "photos"})
+            assert zipped.status_code == 200 and "photos-sketch.zip" in zipped.headers["content-disposition"]
+        finally:
+            browser.close()

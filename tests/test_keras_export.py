@@ -95,11 +95,22 @@ def keras_venv(name: str, where: Path) -> tuple[Path, dict]:
     return python, env
 
 
+@pytest.fixture(scope="module")
+def venvs(tmp_path_factory) -> dict:
+    """Both test-only virtualenvs, installed at the same time (each install mostly waits on the network)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = tmp_path_factory.mktemp("venvs")
+    with ThreadPoolExecutor(len(KERAS)) as pool:
+        made = {name: pool.submit(keras_venv, name, root / name) for name in KERAS}
+    return {name: future for name, future in made.items()}
+
+
 @pytest.mark.parametrize("keras", list(KERAS))
-def test_teachable_machines_snippet_loads_it_unchanged(keras, exported, tmp_path):
+def test_teachable_machines_snippet_loads_it_unchanged(keras, venvs, exported, tmp_path):
     import os
 
-    python, extra = keras_venv(keras, tmp_path / "venv")
+    python, extra = venvs[keras].result()  # a skip (package index unreachable) is raised here
     env = {**os.environ, **extra, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}
     out = exported["out"]
     (tmp_path / "probabilities.py").write_text(PROBABILITIES)

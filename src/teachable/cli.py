@@ -622,7 +622,8 @@ def serve_model(ctx, model_path, host, port):
     click.echo(f"Serving {model_path} at http://{shown}:{port}/api/predict (docs: /docs)", err=True)
     if token:
         click.echo(f"Send the header  Authorization: Bearer {token}", err=True)
-    run(app, host, port, sketch_frame=False)
+    click.echo(f"Sketch page (p5.js + ml5.js with this model): http://{shown}:{port}/sketch/", err=True)
+    run(app, host, port)
 
 
 if __name__ == "__main__":  # pragma: no cover

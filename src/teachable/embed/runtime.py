@@ -15,8 +15,10 @@ exported stays float32.
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
+import weakref
 from functools import lru_cache
 from typing import Protocol
 
@@ -67,6 +69,18 @@ def bf16_available() -> bool:
         return False
 
 
+_OPEN: "weakref.WeakSet[OpenVinoNetwork]" = weakref.WeakSet()
+
+
+@atexit.register
+def _release_all() -> None:
+    """OpenVINO's compiled models are released before the interpreter shuts down: left to the end
+    of the process, their worker threads can be torn down after the runtime that owns them, and
+    the process then aborts ("terminate called without an active exception") after its work is done."""
+    for network in list(_OPEN):
+        network.release()
+
+
 class OpenVinoNetwork:
     """An ONNX file compiled by OpenVINO for the CPU, for the lowest latency (one stream, every
     core). Safe to call from many threads; calls run one at a time through one infer request
@@ -86,9 +100,16 @@ class OpenVinoNetwork:
         self._outputs = list(self._compiled.outputs)
         self._request = self._compiled.create_infer_request()
         self._lock = threading.Lock()
+        _OPEN.add(self)
+
+    def release(self) -> None:
+        with self._lock:
+            self._request = self._compiled = None
 
     def run(self, inputs: np.ndarray) -> list[np.ndarray]:
         with self._lock:
+            if self._request is None:
+                raise RuntimeError("this network was released (the process is ending)")
             results = self._request.infer({0: np.ascontiguousarray(inputs, dtype=np.float32)})
             # The results are views of the request's own buffers, which its next call overwrites.
             return [np.array(results[output], dtype=np.float32, copy=True) for output in self._outputs]

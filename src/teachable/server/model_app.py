@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from importlib import resources
 from pathlib import Path
 
 from typing import Annotated
 
-from fastapi import FastAPI, Query, Response
+from fastapi import FastAPI, Query, Request, Response
+from fastapi.staticfiles import StaticFiles
 
 from ..version import __version__
 from ..model import Model
@@ -17,6 +19,7 @@ from .docs import install_docs
 from .deps import Images, ImagesDep
 from .limits import MAX_REQUEST_BYTES
 from .routes.publishing import preflight, published_file
+from .routes.sketches import page_router
 from .schemas import ERRORS, PredictionsOut
 
 
@@ -65,7 +68,12 @@ def create_model_app(model_path: str | Path, device: str = "auto", token: str | 
         return published_file(tfjs, file_name)
 
     @app.options("/tm/{file_name}", include_in_schema=False)
-    def published_preflight(file_name: str) -> Response:
-        return preflight()
+    def published_preflight(file_name: str, request: Request) -> Response:
+        return preflight(request)
 
+    # The sketch page, with the served model as its model (image models with a trained head).
+    app.state.sketch_model = "/tm/"
+    app.state.sketch_title = Path(model_path).stem
+    app.include_router(page_router)
+    app.mount("/static", StaticFiles(directory=str(resources.files("teachable.server").joinpath("static"))), name="static")
     return app

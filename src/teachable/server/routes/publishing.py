@@ -52,8 +52,16 @@ def published_file(files: dict[str, bytes], file_name: str) -> Response:
     return Response(files[file_name], media_type=FILES[file_name], headers=CORS)
 
 
-def preflight() -> Response:
-    return Response(status_code=204, headers=CORS)
+def preflight(request: Request | None = None) -> Response:
+    """CORS preflight for a published model; a browser that asks whether a public page may read from
+    this private or local network (Private Network Access's header, or Local Network Access's) hears
+    yes, here only: a published model is meant to be read from anywhere its address is known."""
+    response = Response(status_code=204, headers=CORS)
+    for asked, allow in (("access-control-request-private-network", "Access-Control-Allow-Private-Network"),
+                         ("access-control-request-local-network", "Access-Control-Allow-Local-Network")):
+        if request is not None and request.headers.get(asked, "").lower() == "true":
+            response.headers[allow] = "true"
+    return response
 
 
 class PublishedModels:
@@ -167,12 +175,4 @@ async def read_published(key: str, file_name: str, request: Request) -> Response
 
 @router.options(PUBLIC_PREFIX + "{key}/{file_name}", include_in_schema=False)
 def preflight_published(key: str, file_name: str, request: Request) -> Response:
-    """CORS preflight; a browser that asks whether a public page may read from this private or
-    local network (Private Network Access's header, or Local Network Access's) hears yes, here
-    only: a published model is meant to be read from anywhere its address is known."""
-    response = preflight()
-    for asked, allow in (("access-control-request-private-network", "Access-Control-Allow-Private-Network"),
-                         ("access-control-request-local-network", "Access-Control-Allow-Local-Network")):
-        if request.headers.get(asked, "").lower() == "true":
-            response.headers[allow] = "true"
-    return response
+    return preflight(request)

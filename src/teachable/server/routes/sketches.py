@@ -30,7 +30,8 @@ from ..common import CSP
 from ..deps import ProjectDep
 from ..schemas import ERRORS
 
-router = APIRouter(tags=["sketches"])
+router = APIRouter(tags=["sketches"])  # `teachable serve` only (its projects)
+page_router = APIRouter(tags=["sketches"])  # `teachable serve` and `teachable serve-model`
 STATIC = resources.files("teachable.server").joinpath("static")
 VENDOR = STATIC.joinpath("vendor")
 VENDOR_FILES = {
@@ -63,7 +64,7 @@ def libraries_installed() -> bool:
     return all(VENDOR.joinpath(name).is_file() for name in VENDOR_FILES)
 
 
-@router.get("/sketch/", include_in_schema=False)
+@page_router.get("/sketch/", include_in_schema=False)
 def sketch_page(request: Request) -> Response:
     """The editor; of every page of the app, the one that may frame something: the sketch frame."""
     port = getattr(request.app.state, "sketch_frame_port", None)
@@ -74,7 +75,7 @@ def sketch_page(request: Request) -> Response:
                     headers={"Content-Security-Policy": f"{CSP}; frame-src {frames}"})
 
 
-@router.get("/sketch", include_in_schema=False)
+@page_router.get("/sketch", include_in_schema=False)
 def sketch_redirect() -> Response:
     return Response(status_code=307, headers={"Location": "/sketch/"})
 
@@ -102,11 +103,11 @@ def vendor_file(name: str) -> Response:
                              "Cache-Control": "max-age=86400"})
 
 
-for _router in (router, frame_router):
+for _router in (page_router, frame_router):
     _router.add_api_route("/vendor/{name}", vendor_file, methods=["GET"], include_in_schema=False)
 
 
-@router.get("/tls/authority.pem", include_in_schema=False)
+@page_router.get("/tls/authority.pem", include_in_schema=False)
 def tls_authority(request: Request) -> Response:
     """The certificate authority of `teachable serve --https`, for students' browsers to trust."""
     path = getattr(request.app.state, "tls_authority", None)
@@ -116,13 +117,14 @@ def tls_authority(request: Request) -> Response:
                     headers={"Content-Disposition": 'attachment; filename="teachable-authority.pem"'})
 
 
-@router.get("/api/sketch/frame", response_model=dict, responses=ERRORS)
+@page_router.get("/api/sketch/frame", response_model=dict, responses=ERRORS)
 def frame_address(request: Request) -> dict:
     """Where the sketch page's frame is served: the port of the second listener (same host)."""
     port = getattr(request.app.state, "sketch_frame_port", None)
     if port is None:
         raise MissingDependencyError("This server runs no sketch frame (start it with `teachable serve`).")
-    return {"port": port}
+    model = getattr(request.app.state, "sketch_model", None)  # serve-model: its one model, no projects
+    return {"port": port, **({"model": model, "title": request.app.state.sketch_title} if model else {})}
 
 
 class SketchIn(BaseModel):
@@ -169,10 +171,20 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def zip_response(code: str, title: str, file_name: str) -> Response:
+    data = sketch_zip(code, title)
+    name = "".join(c if c.isalnum() or c in "-_" else "-" for c in file_name)[:60] or "sketch"
+    return Response(data, media_type="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{name}-sketch.zip"'})
+
+
 @router.post("/api/projects/{project_id}/sketch.zip", response_class=Response, responses=ERRORS)
 def download_sketch(h: ProjectDep, body: SketchIn) -> Response:
     """The sketch as a folder that runs elsewhere (zip): index.html, sketch.js, the libraries."""
-    data = sketch_zip(body.code, body.title)
-    name = "".join(c if c.isalnum() or c in "-_" else "-" for c in h.project.name)[:60] or "sketch"
-    return Response(data, media_type="application/zip",
-                    headers={"Content-Disposition": f'attachment; filename="{name}-sketch.zip"'})
+    return zip_response(body.code, body.title, h.project.name)
+
+
+@page_router.post("/api/sketch.zip", response_class=Response, responses=ERRORS)
+def download_model_sketch(body: SketchIn) -> Response:
+    """The same, for `teachable serve-model` (no projects there): titled as the body says."""
+    return zip_response(body.code, body.title, body.title)

@@ -136,11 +136,21 @@ async function choose(project) {
   else status(`Model URL: ${state.url}`);
 }
 
+// `teachable serve-model`: one model, no projects.
+async function startWithModel(path, title) {
+  $("sketch-project").closest("label").hidden = true;
+  state.project = { id: "model", name: title, trained: true };
+  state.url = `${location.origin}${path}`;
+  editor.set(localStorage.getItem(storageKey("model")) || exampleSketch(state.url));
+  status(`Model URL: ${state.url}`);
+}
+
 async function start() {
   let projects = [];
   try {
-    const { port } = await api("GET", "/sketch/frame");
+    const { port, model, title } = await api("GET", "/sketch/frame");
     state.frameOrigin = `${location.protocol}//${location.hostname}:${port}`;
+    if (model) { await startWithModel(model, title); return; }
     projects = (await api("GET", "/projects")).filter((p) => p.kind === "image");
   } catch (error) {
     status(error.message);
@@ -169,8 +179,8 @@ $("sketch-reset").addEventListener("click", () => {
 $("sketch-download").addEventListener("click", async () => {
   if (!state.project) return;
   try {
-    const response = await api("POST", `/projects/${state.project.id}/sketch.zip`,
-      { code: editor.get(), title: state.project.name }, { raw: true });
+    const path = state.project.id === "model" ? "/sketch.zip" : `/projects/${state.project.id}/sketch.zip`;
+    const response = await api("POST", path, { code: editor.get(), title: state.project.name }, { raw: true });
     const link = h("a", { href: URL.createObjectURL(await response.blob()), download: `${state.project.id}-sketch.zip` });
     document.body.append(link);
     link.click();
