@@ -77,7 +77,9 @@ class Results:
 async def student(base: str, number: int, photos: dict[str, list[bytes]], preview: list[bytes],
                   start_training: asyncio.Event, start_preview: asyncio.Event, seconds: float, ready: list,
                   trained: list, results: Results, settled: bool) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=300) as http:
+    # Idle connections are dropped before uvicorn's 5-second keep-alive ends them, as browsers do:
+    # reusing one the server is closing at that moment fails with a ReadError that is the client's.
+    async with httpx.AsyncClient(base_url=base, timeout=300, limits=httpx.Limits(keepalive_expiry=4)) as http:
         async def call(method: str, url: str, **kwargs) -> dict:
             response = await http.request(method, url, **kwargs)
             if response.status_code >= 400:
