@@ -64,10 +64,10 @@ NODE_PACKS = @teachablemachine/image@0.8.5 ml5@1.3.1 p5@1.11.3 @mediapipe/pose@0
 
 node-deps: .node/.installed-stamp
 
-# Two workers, a test file each at a time (module fixtures stay in one process): ~9 minutes on 2 cores
-# instead of ~13 (browsers and subprocesses wait a lot).
+# Two workers (browser tests all in one, other modules whole in either; tests/conftest.py): ~9 minutes
+# on 2 cores instead of ~13 (browsers and subprocesses wait a lot).
 test: $(TEST_STAMP) chromium node-deps
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist loadgroup
 
 # Every benchmark, then their tables written into docs/benchmarks.md. DATA=dir of class folders
 # of photos adds the accuracy benchmark (and its plot); HANDS=dir the hand gesture one;

@@ -23,6 +23,10 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
         elif module in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
+        # `make test` runs two workers (pytest-xdist, --dist loadgroup): every browser test in one of
+        # them, one at a time (two Chromiums at once starve each other's pages), each other module
+        # whole in either (its module fixtures made once).
+        item.add_marker(pytest.mark.xdist_group("browser" if module.startswith("test_browser") else module))
 
 
 @pytest.fixture(scope="session", autouse=True)

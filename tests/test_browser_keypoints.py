@@ -131,3 +131,26 @@ console.log(JSON.stringify(out));
     for case, values in zip(cases, got):
         assert np.abs(np.array(values) - np.array(case["expected"])).max() <= 1e-5
     assert got[-2] == nobody_features("pose").tolist() and got[-1] == nobody_features("hand").tolist()
+
+
+def test_the_pose_page_follows_the_webcam(bundle, tmp_path):
+    """The fake camera with a real photo of a person: the page's live loop names the pose."""
+    from playwright.sync_api import sync_playwright
+
+    from media import write_y4m
+    from people import moved, person
+
+    frames = [moved(person("astronaut"), *move).resize((480, 480)) for move in TRAIN_MOVES[:2]]
+    video = write_y4m(tmp_path / "astronaut.y4m", frames, repeat=10)
+    with FolderServer(bundle["folder"]) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}", "--disable-background-networking"])
+        try:
+            page = browser.new_page()
+            page.route("https://**/*", lambda route: route.abort())
+            page.goto(f"{base}/index.html")
+            page.wait_for_function("() => window.lastResult && window.lastResult.label === 'astronaut'", timeout=120_000)
+            assert page.evaluate("parseInt(document.getElementById('skeleton').width)") > 0
+        finally:
+            browser.close()
