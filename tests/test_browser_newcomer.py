@@ -49,11 +49,14 @@ def make_project(base: str, name: str, classes: dict[str, str], per_class: int =
     return httpx.get(f"{base}/api/projects/{pid}").json()
 
 
-def choose_by_keyboard(page):
-    """Enter on the focused button opens the file chooser (pressed again if the busy page missed it)."""
+def choose_by_keyboard(page, refocus=None):
+    """Enter on the focused button opens the file chooser (pressed again if the busy page missed it;
+    ``refocus`` first puts the focus back, by keyboard, when a refresh of the page took it away)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    for _ in range(3):
+    for attempt in range(3):
+        if attempt and refocus is not None and page.evaluate("() => document.activeElement === document.body"):
+            refocus()
         try:
             with page.expect_file_chooser(timeout=8000) as chooser:
                 page.keyboard.press("Enter")
@@ -113,7 +116,11 @@ def test_kinds_are_explained_and_the_path_is_shown(server, videos, playwright_in
     assert cards.count() == 4
     for i, title in enumerate(["Image project", "Sound project", "Pose project", "Hand gesture project"]):
         card = cards.nth(i)
-        assert title in card.inner_text() and card.locator("img").evaluate("img => img.naturalWidth > 0")
+        # the picture has loaded (on a busy machine it may still be on its way when the card is there)
+        loaded = card.locator("img").evaluate(
+            "img => img.complete ? img.naturalWidth > 0 : new Promise((done) => { img.onload = () => done(img.naturalWidth > 0);"
+            " img.onerror = () => done(false); })")
+        assert title in card.inner_text() and loaded
         assert len(card.locator("p").inner_text()) > 30  # a line saying what it learns
     shot(page, "newcomer-02-kinds")
     page.get_by_label("New project name").fill("First steps")
@@ -245,10 +252,13 @@ def test_keyboard_alone_goes_from_a_new_project_to_an_export(server, videos, pla
     page.keyboard.press("Enter")
     page.wait_for_selector(".class-card")
     for index, picture in enumerate(("cat", "rocket")):
-        for _ in range(index + 1):
-            tab_to("Upload")
+        def to_upload(index=index) -> None:
+            for _ in range(index + 1):
+                tab_to("Upload")
+
+        to_upload()
         assert page.evaluate("() => document.activeElement.closest('.class-card') === document.querySelectorAll('.class-card')[%d]" % index)
-        chooser = choose_by_keyboard(page)
+        chooser = choose_by_keyboard(page, to_upload)
         chooser.set_files([str(p) for p in sorted(tmp_path.glob(f"{picture}-*.jpg"))])
         page.wait_for_function(f"() => document.querySelectorAll('.class-card')[{index}].querySelector('.count').textContent.startsWith('3')")
         page.locator("a.btn").first.focus()  # back to the top of the page, as Shift+Tab would
