@@ -42,6 +42,14 @@ def server(tmp_path_factory):
             yield {"base": base, "key": key, "model": model, "frame": frame_base}
 
 
+def open_sketch(page, url: str) -> str:
+    """The sketch page, once the page has put the project's sketch (pointing at /tm/) into the editor."""
+    page.goto(url)
+    page.wait_for_function("() => document.querySelector('.CodeMirror') && "
+                           "document.querySelector('.CodeMirror').CodeMirror.getValue().includes('/tm/')")
+    return page.evaluate("document.querySelector('.CodeMirror').CodeMirror.getValue()")
+
+
 def console_lines(page) -> list[str]:
     return page.locator("#sketch-console div").all_inner_texts()
 
@@ -71,10 +79,7 @@ def test_the_default_sketch_shows_the_right_label_from_the_webcam(server, playwr
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(f"{server['base']}/sketch/")
-        page.wait_for_function("() => document.querySelector('.CodeMirror') && "
-                               "document.querySelector('.CodeMirror').CodeMirror.getValue().includes('/tm/')")
-        code = page.evaluate("document.querySelector('.CodeMirror').CodeMirror.getValue()")
+        code = open_sketch(page, f"{server['base']}/sketch/")
         assert f"{server['base']}/tm/{server['key']}/" in code and "ml5.imageClassifier" in code
         page.get_by_role("button", name="▶ Run").click()
         labels = server["model"].labels
@@ -99,10 +104,7 @@ def test_a_sketch_cannot_read_the_api_or_the_page(server, playwright_instance, t
     browser = launch(playwright_instance, video)
     try:
         page = browser.new_page()
-        page.goto(f"{server['base']}/sketch/")
-        # the project's sketch is in place (the page fills the editor once it knows the project)
-        page.wait_for_function("() => document.querySelector('.CodeMirror') && "
-                               "document.querySelector('.CodeMirror').CodeMirror.getValue().includes('/tm/')")
+        open_sketch(page, f"{server['base']}/sketch/")  # the attack replaces the project's sketch
         attack = """
 const APP = "%s";
 for (const [name, url] of [["HERE", "/api/projects"], ["APP", APP + "/api/projects"]]) {
@@ -212,10 +214,7 @@ def test_serve_model_has_the_sketch_page_too(server, playwright_instance, tmp_pa
         browser = launch(playwright_instance, video)
         try:
             page = browser.new_page()
-            page.goto(f"{base}/sketch/")
-            page.wait_for_function("() => document.querySelector('.CodeMirror') && "
-                                   "document.querySelector('.CodeMirror').CodeMirror.getValue().includes('/tm/')")
-            code = page.evaluate("document.querySelector('.CodeMirror').CodeMirror.getValue()")
+            code = open_sketch(page, f"{base}/sketch/")
             assert f'"{base}/tm/"' in code
             page.get_by_role("button", name="▶ Run").click()
             labels = server["model"].labels
