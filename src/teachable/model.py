@@ -90,14 +90,7 @@ class Model:
         if len(embeddings) == 0:
             return []
         self._check_nobody(embeddings)
-        winners, probabilities = self.classifier.classify(embeddings)
-        if self.nobody:  # nobody in view: the class such frames were given, as sure as they were labelled
-            from .embed.keypoints import is_nobody
-
-            rows = is_nobody(embeddings)
-            probabilities = np.array(probabilities, dtype=np.float64)
-            probabilities[rows] = [self.nobody.get(label, 0.0) for label in self.labels]
-            winners = np.where(rows, self.labels.index(self.nobody_class), winners)
+        winners, probabilities = self._classify(embeddings)
         found: list = [None] * len(embeddings)
         if explain and self.examples is not None:
             found = [tuple(row) for row in self.examples.neighbours(embeddings, self.labels, k)]
@@ -106,6 +99,19 @@ class Model:
             Prediction(self.labels[int(w)], {name: float(p) for name, p in zip(self.labels, row)}, near, why)
             for w, row, near in zip(winners, probabilities, found)
         ]
+
+    def _classify(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(winners, probabilities): the classifier's, but a frame with nobody in view gets the class
+        such frames were given, as sure as they were labelled."""
+        winners, probabilities = self.classifier.classify(embeddings)
+        if self.nobody:
+            from .embed.keypoints import is_nobody
+
+            rows = is_nobody(embeddings)
+            probabilities = np.array(probabilities, dtype=np.float64)
+            probabilities[rows] = [self.nobody.get(label, 0.0) for label in self.labels]
+            winners = np.where(rows, self.labels.index(self.nobody_class), winners)
+        return winners, probabilities
 
     def _nobody_rows(self, embeddings: np.ndarray) -> np.ndarray:
         """Which rows are frames with nobody in view that this model has no class for."""
@@ -152,8 +158,7 @@ class Model:
         truth = np.array([self.labels.index(dataset.classes[i]) for i in labels], dtype=np.int64)
         unanswerable = self._nobody_rows(embeddings)  # nobody in view, and no class learnt for it
         embeddings, truth = embeddings[~unanswerable], truth[~unanswerable]
-        predicted = (np.array([self.labels.index(p.label) for p in self.predict_embeddings(embeddings)], np.int64)
-                     if len(embeddings) else np.zeros(0, np.int64))
+        predicted = np.asarray(self._classify(embeddings)[0], np.int64) if len(embeddings) else np.zeros(0, np.int64)
         report = Report.from_predictions(self.labels, truth, predicted)
         report.notes += [f"skipped {s.path}: {s.reason}" for s in dataset.skipped]
         if unanswerable.any():

@@ -342,6 +342,10 @@ class Project:
         with a cached embedding, by sample id."""
         return self._embeddings.all(backbone_id or self.backbone_id, test)
 
+    def embeddings_of(self, sample_ids: list[int]) -> np.ndarray:
+        """The cached embeddings of these samples (training or test), those that have one."""
+        return self._embeddings.of(self.backbone_id, sample_ids)
+
     def cache_vectors(self, vector_id: str, vectors: list[tuple[int, np.ndarray]]) -> None:
         """Cache vectors of another kind than the backbone's (a photo's pixel fingerprint, say)
         beside the embeddings: :meth:`embeddings` and :meth:`missing_embeddings` read them by id."""

@@ -208,12 +208,6 @@ class ImageBackbone(Backbone):
         features = iter(self.run(to_tensor_batch(good), live=priority == LIVE)[0]) if good else iter(())
         return [x if isinstance(x, InvalidImageError) else next(features) for x in decoded]
 
-    def _prepare_or_error(self, source: ImageInput) -> np.ndarray | InvalidImageError:
-        try:
-            return prepare(source)
-        except InvalidImageError as exc:
-            return exc
-
     def _embedded_batches(self, sources: list[ImageInput], batch_size: int):
         """(batch, embedding or error per source) for each batch, in order."""
         if self._gpu is None:

@@ -100,7 +100,7 @@ def sketch_frame_socket(host: str, port: int) -> socket.socket:
         return bind(host, 0)
 
 
-def run(app, host: str, port: int, tls: tuple[str, str] | None = None, sketch_frame: bool = True) -> None:
+def run(app, host: str, port: int, tls: tuple[str, str] | None = None) -> None:
     """Serve ``app`` and, beside it on a second port, the sketch frame (sketch_frame.py); with
     ``tls`` (certificate file, key file) both over HTTPS."""
     import contextlib
@@ -113,9 +113,6 @@ def run(app, host: str, port: int, tls: tuple[str, str] | None = None, sketch_fr
     ssl = {"ssl_certfile": tls[0], "ssl_keyfile": tls[1]} if tls else {}
     common = {"log_level": "warning", "http": HeaderTimeoutProtocol, **ssl}
     main = uvicorn.Server(uvicorn.Config(app, ws_max_size=WS_MAX_BYTES, **common))
-    if not sketch_frame:
-        asyncio.run(main.serve(sockets=[main_socket]))
-        return
     frame_socket = sketch_frame_socket(host, main_socket.getsockname()[1])
     app.state.sketch_frame_port = frame_socket.getsockname()[1]
 

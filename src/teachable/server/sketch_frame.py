@@ -8,29 +8,20 @@ answers nothing but the frame and the packaged libraries (routes/sketches.py).
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
-from ..errors import TeachableError
+from .common import install_common
+from .limits import MAX_REQUEST_BYTES
 from .routes.sketches import frame_router
 
 
 def create_frame_app(app_port: int | None) -> FastAPI:
-    """The frame app for the main app listening on ``app_port`` (only its pages may frame it)."""
+    """The frame app for the main app listening on ``app_port`` (only its pages may frame it).
+    Errors and headers are the app's (install_common); the frame's own policy, with its
+    ``frame-ancestors``, replaces the default one (and so X-Frame-Options, which browsers ignore
+    beside ``frame-ancestors``)."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.app_port = app_port
+    install_common(app, limit_for=lambda path: MAX_REQUEST_BYTES)
     app.include_router(frame_router)
-
-    @app.exception_handler(TeachableError)
-    async def refused(request: Request, exc: TeachableError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=exc.http_status)
-
-    @app.middleware("http")
-    async def headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-        return response
-
     return app

@@ -41,3 +41,14 @@ class EmbeddingStore:
             return np.zeros((0, 0), np.float32), np.zeros(0, np.int64), []
         vectors = np.stack([np.frombuffer(row[2], dtype=np.float32) for row in rows])
         return vectors, np.array([row[1] for row in rows], np.int64), [row[0] for row in rows]
+
+    def of(self, backbone_id: str, sample_ids: list[int]) -> np.ndarray:
+        """The cached vectors of these samples (those that have one), in no particular order."""
+        vectors: list[np.ndarray] = []
+        with self._db.read() as conn:
+            for start in range(0, len(sample_ids), 500):  # below SQLite's limit of bound parameters
+                chunk = list(sample_ids[start : start + 500])
+                rows = conn.execute(f"SELECT vector FROM embeddings WHERE backbone = ? AND sample_id IN "
+                                    f"({', '.join('?' * len(chunk))})", (backbone_id, *chunk)).fetchall()
+                vectors += [np.frombuffer(row[0], dtype=np.float32) for row in rows]
+        return np.stack(vectors) if vectors else np.zeros((0, 0), np.float32)

@@ -197,7 +197,7 @@ def count_nobody(project) -> int:
         return 0
     from ..embed.keypoints import is_nobody
 
-    return int(is_nobody(project.embeddings()[0]).sum()) if project.embeddings()[0].size else 0
+    return int(is_nobody(project.embeddings()[0]).sum())
 
 
 def tm_sample_count(source: Path) -> int:

@@ -52,19 +52,16 @@ async def upload_samples(
     if not ids and errors:
         return JSONResponse({"error": errors[0]["error"], "errors": errors, "ids": []}, status_code=422)
     return {"ids": ids, "added": added, "duplicates": len(ids) - added, "errors": errors,
-            "nobody": await asyncio.to_thread(nobody_among, h, ids, set == "test"), "class": h.project.class_info(class_id).to_dict()}
+            "nobody": await asyncio.to_thread(nobody_among, h, ids), "class": h.project.class_info(class_id).to_dict()}
 
 
-def nobody_among(h, ids: list[int], test: bool = False) -> int:
+def nobody_among(h, ids: list[int]) -> int:
     """How many of these pose or hand samples are frames with nobody (no hand) in view."""
     if not ids or not h.project.rules.keypoints:
         return 0
     from ...embed.keypoints import is_nobody
 
-    vectors, _, sample_ids = h.project.embeddings(test=test)
-    wanted = set(ids)
-    rows = [i for i, sample_id in enumerate(sample_ids) if sample_id in wanted]
-    return int(is_nobody(vectors[rows]).sum()) if rows else 0
+    return int(is_nobody(h.project.embeddings_of(ids)).sum())
 
 
 @router.get("/samples/{sample_id}/image", response_class=Response, include_in_schema=False)
