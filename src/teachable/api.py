@@ -11,6 +11,7 @@ from .dataset import Dataset
 from .kinds import get_kind
 from .embed.image import ImageNetGuess, get_backbone
 from .embed.preprocess import ImageInput
+from .store.database import is_sqlite_file
 from .errors import ModelFileError, NotEnoughClassesError
 from .model import Model
 from .settings import DEFAULT_SETTINGS, check_settings
@@ -64,12 +65,9 @@ def load(path: str | Path, device: str = "auto") -> Model | TeachableMachineMode
 
 
 def _is_project_file(path: Path) -> bool:
-    """A Teachable project (an SQLite file), not a model file (a zip)."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(16) == b"SQLite format 3\x00"
-    except OSError:
-        return False
+    """A Teachable project (an SQLite file), not a model file (a zip); asked of SQLite, since the file
+    may be a project another process (a running server) has open."""
+    return is_sqlite_file(path)
 
 
 def imagenet_guesses(image: ImageInput, top: int = 5, device: str = "auto") -> list[ImageNetGuess]:

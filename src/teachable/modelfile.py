@@ -24,6 +24,7 @@ import numpy as np
 
 from .budget import MAX_TEACHABLE_WEIGHT_BYTES
 from .classify.head import HIDDEN_UNITS
+from .store.database import is_sqlite_file
 from .errors import ModelFileError
 from .kinds import KINDS
 
@@ -80,6 +81,9 @@ def read(path: str | Path) -> bytes:
         raise ModelFileError(f"'{path}' does not exist or is not a file.")
     if path.stat().st_size > MAX_FILE_BYTES:
         raise ModelFileError(f"'{path}' is too large to be a Teachable model.")
+    if is_sqlite_file(path):  # never read a (perhaps live) project file with a plain open()
+        raise ModelFileError(f"'{path.name}' is a project file, not a model file: export its model first "
+                             "(`teachable export`).")
     return path.read_bytes()
 
 

@@ -113,24 +113,33 @@ class Database:
 
     @classmethod
     def open(cls, path: Path) -> "Database":
+        """Open an existing project file, through SQLite alone.
+
+        The file is never read with a plain ``open()``: closing any other descriptor on a database
+        drops every POSIX lock SQLite holds on it in this process (sqlite.org/howtocorrupt.html
+        §2.2), and another process's connection would then delete the write-ahead log under ours.
+        SQLite reads the header itself: ``mode=rw`` never creates a file, and no pragma that writes
+        (WAL mode) runs before the file has shown it is ours."""
         path = Path(path)
         if not path.is_file():
             raise ProjectFileError(f"'{path.name}' does not exist or is not a file.")
-        with open(path, "rb") as handle:
-            header = handle.read(16)
-        if header != b"SQLite format 3\x00":
-            raise ProjectFileError(f"'{path.name}' is not a Teachable project file.")
         conn = None
         try:
-            conn = _connect(path)
+            conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                                   isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+        except sqlite3.DatabaseError as exc:
             if conn is not None:
                 conn.close()
+            if "not a database" in str(exc):
+                raise ProjectFileError(f"'{path.name}' is not a Teachable project file.") from None
             raise ProjectFileError(f"'{path.name}' is damaged and cannot be opened: {exc}.") from None
         if app_id != APPLICATION_ID:
             conn.close()
+            if version == 0 and not _has_tables(path):
+                raise ProjectFileError(f"'{path.name}' is not a Teachable project file.")
             raise ProjectFileError(f"'{path.name}' is an SQLite database, but not a Teachable project.")
         if version > SCHEMA_VERSION:
             conn.close()
@@ -138,6 +147,11 @@ class Database:
                 f"'{path.name}' was saved by a newer Teachable (project format {version}; this one reads up to "
                 f"{SCHEMA_VERSION}). Upgrade Teachable to open it."
             )
+        try:
+            _configure(conn)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise ProjectFileError(f"'{path.name}' is damaged and cannot be opened: {exc}.") from None
         db = cls(path, conn)
         try:
             db._migrate(version)
@@ -311,8 +325,29 @@ def expected_schema() -> frozenset:
 
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+    _configure(conn)
+    return conn
+
+
+def _configure(conn: sqlite3.Connection) -> None:
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
-    return conn
+
+
+def _has_tables(path: Path) -> bool:
+    """Whether an SQLite-readable file holds anything (an empty file reads as an empty database)."""
+    conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
+    except sqlite3.DatabaseError:
+        return False
+    finally:
+        conn.close()
+
+
+def is_sqlite_file(path: Path) -> bool:
+    """Whether SQLite reads ``path`` as a database with content, asked of SQLite itself (never a plain
+    ``open()`` of a file that may be a live project: see :meth:`Database.open`)."""
+    return Path(path).is_file() and _has_tables(Path(path))
