@@ -5,6 +5,7 @@
 A user keeps `teachable serve` running and, beside it, runs `teachable project list / info / export`
 in a terminal, opens the same project in a notebook (the Python API), or starts a second server on
 the same workspace. Every one of them opens the same SQLite files. Each round picks at random:
+the page's project list and
 writes over the API (a class, a sample) on the first or the second server, CLI commands running
 meanwhile, a notebook process adding a class, and — now and then, while a write is in flight —
 `kill -9` of the first server, which is then started again.
@@ -52,6 +53,7 @@ class Tally:
     rounds: int = 0
     writes_acknowledged: int = 0
     writes_refused: int = 0  # an answer that is not 201 (a busy file, a server going down)
+    refusals: dict[str, int] = field(default_factory=dict)  # why, by status code or error type
     kills: int = 0
     cli_runs: int = 0
     cli_failures: list[str] = field(default_factory=list)
@@ -111,6 +113,9 @@ def run(rounds: int, seed: int, workspace: Path, kill_chance: float = 0.15) -> T
         for index in range(rounds):
             tally.rounds += 1
             pid = rng.choice(ids)
+            for live in (first, second):  # the page lists the projects now and then
+                if rng.random() < 0.5:
+                    httpx.get(live.base + "/api/projects", timeout=60)
             running = [cli(workspace, "project", "list")] if rng.random() < 0.5 else []
             if rng.random() < 0.3:
                 running.append(cli(workspace, "project", "info", pid))
@@ -161,7 +166,7 @@ def _write(server: Server, pid: str, name: str, rng: random.Random, acknowledged
     try:
         answer = httpx.post(base + "/classes", json={"name": name}, timeout=60)
         if answer.status_code != 201:
-            tally.writes_refused += 1
+            _refused(tally, str(answer.status_code))
             return
         acknowledged[pid].add(name)
         tally.writes_acknowledged += 1
@@ -174,9 +179,14 @@ def _write(server: Server, pid: str, name: str, rng: random.Random, acknowledged
                     samples[pid].append((class_id, sample_id))
                 tally.writes_acknowledged += 1
             else:
-                tally.writes_refused += 1
-    except httpx.HTTPError:
-        tally.writes_refused += 1  # the server was killed before it answered: nothing acknowledged
+                _refused(tally, str(answer.status_code))
+    except httpx.HTTPError as exc:
+        _refused(tally, type(exc).__name__)  # the server was killed before it answered: nothing acknowledged
+
+
+def _refused(tally: Tally, why: str) -> None:
+    tally.writes_refused += 1
+    tally.refusals[why] = tally.refusals.get(why, 0) + 1
 
 
 def _check(workspace: Path, acknowledged, samples, tally: Tally) -> None:
@@ -195,7 +205,8 @@ def _check(workspace: Path, acknowledged, samples, tally: Tally) -> None:
 def table(tally: Tally) -> str:
     rows = [
         ("rounds", tally.rounds), ("writes acknowledged", tally.writes_acknowledged),
-        ("of them by a notebook process", tally.notebook_writes), ("writes not acknowledged", tally.writes_refused),
+        ("of them by a notebook process", tally.notebook_writes),
+        ("writes not acknowledged", f"{tally.writes_refused} ({', '.join(f'{k}: {v}' for k, v in sorted(tally.refusals.items()))})"),
         ("server killed (SIGKILL)", tally.kills), ("CLI commands run beside", tally.cli_runs),
         ("CLI commands failed", len(tally.cli_failures)), ("acknowledged writes lost", len(tally.lost)),
         ("projects failing integrity_check", len(tally.damaged)),

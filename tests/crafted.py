@@ -92,3 +92,17 @@ def knn_bomb(rows: int) -> bytes:
             "backbone": {"id": "efficientnet-lite0-imagenet-224-v1"}, "training_counts": {"a": rows - 1, "b": 1},
             "classifier": {"type": "knn", "params": {"k": 3}}}
     return zeros_model(meta, [("examples", "<f4", (rows, 1280), 4), ("labels", "<i8", (rows,), 8)])
+
+
+def explain_bomb(examples: int = 500_000) -> bytes:
+    """A small head model (format 2) whose explanation block honestly counts ``examples`` training
+    photos: each array within what its counts allow, together gigabytes (issue 36)."""
+    meta = {"format": "teachable-model", "format_version": 2, "kind": "image", "labels": ["a", "b"],
+            "backbone": {"id": "efficientnet-lite0-imagenet-224-v1"},
+            "classifier": {"type": "head", "params": {"hidden_units": 100}},
+            "training_counts": {"a": examples - 1, "b": 1},
+            "explain": {"examples": examples, "source_bytes": 2, "centred": False}}
+    return zeros_model(meta, [("w1", "<f4", (1280, 100), 4), ("b1", "<f4", (100,), 4), ("w2", "<f4", (100, 2), 4),
+                              ("b2", "<f4", (2,), 4), ("explain_codes", "|i1", (examples, 1280), 1),
+                              ("explain_scales", "<f4", (examples,), 4), ("explain_labels", "<i8", (examples,), 8),
+                              ("explain_sources", "|u1", (2,), 1)])

@@ -26,7 +26,7 @@ import teachable
 from teachable import Project
 from teachable.errors import InvalidNameError, ModelFileError, ProjectFileError
 from teachable.server import create_app
-from crafted import HTML, big_jpeg, bomb_model, png, small_project, tamper
+from crafted import HTML, big_jpeg, bomb_model, explain_bomb, png, small_project, tamper
 from servers import Server, jpegs
 
 EVIL = "https://evil.example"
@@ -231,10 +231,14 @@ def test_serve_model_stops_chunked_bodies_too(tmp_path, fewshot_train):
 
 
 # -- 5. decompression bombs in models --------------------------------------------------------------
-@pytest.fixture(scope="module", params=["with-counts", "without-counts", "head"])
+@pytest.fixture(scope="module", params=["with-counts", "without-counts", "head", "explanations"])
 def bomb(tmp_path_factory, request) -> Path:
+    """``explanations``: each explanation array within its declared counts, together over the budget."""
     path = tmp_path_factory.mktemp("bomb") / "bomb.teachable"
-    path.write_bytes(bomb_model("head" if request.param == "head" else "knn", counts=request.param != "without-counts"))
+    if request.param == "explanations":
+        path.write_bytes(explain_bomb())
+    else:
+        path.write_bytes(bomb_model("head" if request.param == "head" else "knn", counts=request.param != "without-counts"))
     assert path.stat().st_size < 5 * 1024 * 1024  # small on disk, 2 GB unpacked
     return path
 

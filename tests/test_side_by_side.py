@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import httpx
@@ -108,3 +109,38 @@ def test_nothing_opens_a_project_file_but_sqlite(tmp_path):
                           timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_second_server_training_the_same_project_says_so(tmp_path):
+    """Two servers on one workspace, both asked to train one project: the second answers with a
+    sentence (409), the first's run finishes and stays the current model."""
+    from servers import jpegs
+
+    workspace = tmp_path / "workspace"
+    first, second = Server(workspace).start(), Server(workspace).start()
+    try:
+        pid = httpx.post(first.base + "/api/projects", json={"name": "contested"}, timeout=30).json()["id"]
+        photos = jpegs(8, seed=5)
+        classes = httpx.get(f"{first.base}/api/projects/{pid}", timeout=30).json()["classes"]  # the two defaults
+        for cid, chunk in ((classes[0]["id"], photos[0::2]), (classes[1]["id"], photos[1::2])):
+            httpx.post(f"{first.base}/api/projects/{pid}/classes/{cid}/samples", timeout=120,
+                       files=[("files", (f"{i}.jpg", data, "image/jpeg")) for i, data in enumerate(chunk)])
+        assert httpx.post(f"{first.base}/api/projects/{pid}/train", json={"epochs": 4000}, timeout=60).status_code == 202, "train refused"
+        for _ in range(600):
+            if httpx.get(f"{first.base}/api/projects/{pid}/train", timeout=30).json()["state"] == "training":
+                break
+            time.sleep(0.1)
+        refused = httpx.post(f"{second.base}/api/projects/{pid}/train", json={"epochs": 5}, timeout=60)
+        assert refused.status_code == 409
+        assert "already training" in refused.json()["error"]
+        for _ in range(1200):
+            state = httpx.get(f"{first.base}/api/projects/{pid}/train", timeout=30).json()
+            if state["state"] in ("done", "failed"):
+                break
+            time.sleep(0.1)
+        assert state["state"] == "done", state
+        with Project.open(workspace / f"{pid}.teachable-project") as p:
+            assert p.integrity_check() == "ok" and len(p.models()) == 1
+    finally:
+        first.stop()
+        second.stop()

@@ -86,3 +86,12 @@ class ExplanationUnavailableError(TeachableError):
     explanation was asked of something it does not apply to."""
 
     http_status = 409
+
+
+def json_problem(exc: Exception) -> str:
+    """What is wrong with a JSON text, in words for a person: Python's own advice for huge numbers
+    ("use sys.set_int_max_str_digits()") is for programmers, not for someone opening a file."""
+    text = str(exc)
+    if "int_max_str_digits" in text or "integer string conversion" in text:
+        return "it holds a number with thousands of digits, which no model or project has"
+    return text[:200]

@@ -25,7 +25,7 @@ import numpy as np
 from .budget import MAX_TEACHABLE_WEIGHT_BYTES
 from .classify.head import HIDDEN_UNITS
 from .store.database import is_sqlite_file
-from .errors import ModelFileError
+from .errors import ModelFileError, json_problem
 from .kinds import KINDS
 
 FORMAT = "teachable-model"
@@ -235,6 +235,15 @@ def _read_weights(raw: IO[bytes], expected: dict[str, tuple[tuple[int, ...], np.
     return state
 
 
+def _check_budget(expected: dict[str, tuple[tuple[int, ...], np.dtype]]) -> None:
+    """Every array the metadata declares, added up, within the weights budget, before any is read:
+    the counts a file declares bound each array, but only the budget bounds them all together."""
+    total = sum(abs(int(np.prod(shape, dtype=object))) * np.dtype(dtype).itemsize for shape, dtype in expected.values())
+    if total > MAX_TEACHABLE_WEIGHT_BYTES:
+        raise ModelFileError(f"The model file is too large: it declares {total / 1e6:,.0f} MB of arrays, more than a "
+                             f"Teachable model holds (at most {MAX_TEACHABLE_WEIGHT_BYTES / 1e6:,.0f} MB).")
+
+
 def _shape_fits(declared: tuple, shape: tuple) -> bool:
     """``shape`` exactly, where a negative first dimension means 'at most that many'."""
     if len(declared) != len(shape):
@@ -259,13 +268,14 @@ def unpack(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
             raise ModelFileError(f"The model file is damaged: {exc}.") from None
         try:
             meta = json.loads(raw_meta.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            raise ModelFileError("The model file's metadata is not valid JSON.") from None
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: a 5,000-digit number too
+            raise ModelFileError(f"The model file's metadata is not valid JSON: {json_problem(exc)}.") from None
         meta = _check_metadata(meta)
         if meta["kind"] not in KINDS:
             raise ModelFileError(f"Projects of kind '{meta['kind'][:100]}' are not supported by this version of Teachable.")
         KINDS[meta["kind"]].check_backbone(meta["backbone"]["id"])
         expected = {**_expected_arrays(meta), **_expected_explanation(meta)}
+        _check_budget(expected)
         # The weights are no bigger than the metadata says, before a byte of them is unpacked.
         bound = sum(ARRAY_OVERHEAD_BYTES + abs(int(np.prod(shape))) * dtype.itemsize for shape, dtype in expected.values())
         try:

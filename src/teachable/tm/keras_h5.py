@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..budget import MAX_MODEL_WEIGHT_BYTES, ByteCounter
-from ..errors import ModelFileError
+from ..errors import ModelFileError, json_problem
 from .layers import Graph, Weights, read_topology
 
 MAX_H5_BYTES = 256 * 1024 * 1024
@@ -105,7 +105,7 @@ def _read_model(handle, name: str) -> tuple[Graph, Weights]:
     try:
         config = json.loads(_text(raw))
     except (ValueError, RecursionError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"'{name}' has an unreadable model_config: {str(exc)[:200]}.") from None
+        raise ModelFileError(f"'{name}' has an unreadable model_config: {json_problem(exc)}.") from None
     graph = read_topology(config)
     datasets: list = []
 

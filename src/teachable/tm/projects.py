@@ -23,7 +23,7 @@ from typing import Callable
 
 from ..budget import MAX_HELD_FILE_BYTES
 from ..embed.preprocess import MAX_FILE_BYTES
-from ..errors import InvalidImageError, NothingDetectedError, ProjectFileError, TeachableError
+from ..errors import InvalidImageError, NothingDetectedError, ProjectFileError, TeachableError, json_problem
 from ..names import check_name
 from ..settings import check_settings
 from ..store.database import remove_files
@@ -91,7 +91,7 @@ def _manifest(archive: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo]) -> tu
         manifest = json.loads(archive.read(info).decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError, zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
         # ValueError: json's own errors, and a number of more than 4,300 digits
-        raise _fail(f"The project's manifest.json is not readable JSON: {str(exc)[:200]}.") from None
+        raise _fail(f"The project's manifest.json is not readable JSON: {json_problem(exc)}.") from None
     if not isinstance(manifest, dict):
         raise _fail("The project's manifest.json is not a JSON object.")
     kind = manifest.get("type")

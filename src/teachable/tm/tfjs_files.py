@@ -16,7 +16,7 @@ import numpy as np
 
 from ..budget import MAX_MODEL_WEIGHT_BYTES, ByteCounter
 from ..embed.reading import read_source
-from ..errors import ModelFileError
+from ..errors import ModelFileError, json_problem
 from .layers import Graph, Weights, read_topology, show_value
 
 MAX_MODEL_JSON_BYTES = 20 * 1024 * 1024
@@ -33,7 +33,7 @@ def read_json(path: Path, limit: int, missing: str) -> object:
     try:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: a 5,000-digit number too
-        raise ModelFileError(f"'{path.name}' is not valid JSON: {str(exc)[:200]}.") from None
+        raise ModelFileError(f"'{path.name}' is not valid JSON: {json_problem(exc)}.") from None
 
 
 def _manifest_entries(manifest: object) -> list[tuple[list[str], list[object]]]:

@@ -51,7 +51,9 @@ async def predict(h: ProjectDep, images: ImagesDep, source: Literal["model", "li
     embeddings, found = await embed_all(h, images)
     if model is None:
         model = await asyncio.to_thread(h.live_model)
-    replies = [p.to_dict() for p in model.predict_embeddings(embeddings, explain, k)]
+    # Off the event loop: the neighbour search of an explanation reads the model's whole memory.
+    predictions = await asyncio.to_thread(model.predict_embeddings, embeddings, explain, k)
+    replies = [p.to_dict() for p in predictions]
     for reply, landmarks in zip(replies, found):
         reply["landmarks"] = landmarks
     return {"predictions": replies}
