@@ -143,6 +143,42 @@ def test_h5_with_gigabytes_of_compressed_weights_is_refused_unread(tmp_path):
     assert outcome["peak"] < PEAK_BYTES and outcome["cpu"] < 10, outcome
 
 
+def test_h5_stored_in_one_value_chunks_is_refused_in_bounded_memory(tmp_path):
+    """400k values in chunks of one (a file of kilobytes took 1.78 GB to load; issue 36)."""
+    def one_value_chunks(group, name):
+        group.create_dataset(name, shape=(400_000,), dtype="<f4", chunks=(1,), fillvalue=0.0)
+
+    arrays = keras_arrays()
+    arrays["extra/extra/kernel:0"] = one_value_chunks
+    path = write_h5(tmp_path / "keras_model.h5", arrays=arrays)
+    outcome = load_measured(path)
+    assert "HDF5 chunks" in outcome["outcome"], outcome
+    assert outcome["peak"] < 400 * 2**20 and outcome["cpu"] < 10, outcome
+
+
+@pytest.mark.parametrize("depth", [2000, 40])
+def test_h5_of_deeply_nested_groups_is_refused_quickly(tmp_path, depth):
+    """2,000 nested groups took 86 s (the link check walked every path anew); now one walk, bounded."""
+    import h5py
+
+    path = write_h5(tmp_path / "keras_model.h5")
+    with h5py.File(path, "a") as handle:
+        handle.create_group("/".join(["g"] * depth))
+    outcome = load_measured(path)
+    assert "nests groups more than" in outcome["outcome"], outcome
+    assert outcome["cpu"] < 10, outcome
+
+
+def test_h5_whose_group_contains_itself_is_refused(tmp_path):
+    import h5py
+
+    path = write_h5(tmp_path / "keras_model.h5")
+    with h5py.File(path, "a") as handle:
+        handle["model_weights/loop"] = handle["model_weights"]  # a hard link: the group inside itself
+    with pytest.raises(ModelFileError, match="nests groups|objects"):
+        load_teachable_machine(path)
+
+
 def test_h5_declaring_a_huge_input_is_refused(tmp_path):
     path = write_h5(tmp_path / "keras_model.h5", topology=with_layer({"batch_input_shape": [None, 10000, 10000, 3]}, index=0))
     assert path.stat().st_size < 20_000

@@ -20,6 +20,10 @@ from .layers import Graph, Weights, read_topology
 MAX_H5_BYTES = 256 * 1024 * 1024
 MAX_DATASETS = 5000
 MAX_CONFIG_CHARS = 20 * 1024 * 1024
+MAX_DEPTH = 32  # nested groups (Teachable Machine's files nest 4)
+MAX_LINKS = 20_000  # objects in the whole file
+MAX_CHUNKS = 20_000  # HDF5 chunks of one array (a Keras file stores each weight whole, or in a few)
+CHUNK_OVERHEAD_BYTES = 8 * 1024
 # HDF5's own filters (deflate, shuffle, fletcher32, szip, n-bit, scale-offset) and h5py's LZF;
 # any other filter id would make HDF5 look for a plug-in library.
 FILTERS = {1, 2, 3, 4, 5, 6, 32000}
@@ -29,21 +33,39 @@ def _text(value: object) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def _refuse_links_out(handle, name: str) -> None:
-    """An HDF5 file can point at other files (external links); a model from elsewhere may not."""
+def _walk(handle, name: str) -> list[tuple[str, object]]:
+    """Every dataset under ``model_weights``, found in one walk of the whole file that refuses links to
+    other files (a model from elsewhere may not read them), more than ``MAX_DEPTH`` nested groups and
+    more than ``MAX_LINKS`` links: HDF5's own recursive visit builds every path anew (quadratic in the
+    depth), and a group hard-linked into its own child would never end."""
     import h5py
 
-    found: list[str] = []
-
-    def visit(path: str, link) -> bool | None:
-        if isinstance(link, h5py.ExternalLink):
-            found.append(path)
-            return True  # stops the visit (h5py cannot carry an exception out of it)
-        return None
-
-    handle.visititems_links(visit)
-    if found:
-        raise ModelFileError(f"'{name}' links to another file ({found[0][:80]!r}); Teachable reads self-contained models only.")
+    found: list[tuple[str, object]] = []
+    seen = 0
+    stack = [("", handle, 0)]
+    while stack:
+        prefix, group, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ModelFileError(f"'{name}' nests groups more than {MAX_DEPTH} deep; a Keras model needs a few.")
+        for key in group.keys():
+            seen += 1
+            if seen > MAX_LINKS:
+                raise ModelFileError(f"'{name}' holds more than {MAX_LINKS} objects; a Keras model holds far fewer.")
+            link = group.get(key, getlink=True)
+            path = f"{prefix}{key}"
+            if isinstance(link, h5py.ExternalLink):
+                raise ModelFileError(f"'{name}' links to another file ({path[:80]!r}); Teachable reads self-contained "
+                                     "models only.")
+            if not isinstance(link, h5py.HardLink):
+                continue  # a soft link names an object reached by its own path, or nothing
+            item = group[key]
+            if isinstance(item, h5py.Group):
+                stack.append((path + "/", item, depth + 1))
+            elif isinstance(item, h5py.Dataset) and path.startswith("model_weights/"):
+                if len(found) >= MAX_DATASETS:
+                    raise ModelFileError(f"'{name}' holds more than {MAX_DATASETS} arrays.")
+                found.append((path[len("model_weights/"):], item))
+    return sorted(found, key=lambda entry: entry[0])
 
 
 def _checked_dataset(item, key: str, name: str, budget: ByteCounter):
@@ -62,8 +84,13 @@ def _checked_dataset(item, key: str, name: str, budget: ByteCounter):
     if item.dtype.kind != "f" or item.dtype.itemsize > 8 or item.ndim > 8:
         raise ModelFileError(f"'{name}' holds an unexpected array '{key}'.")
     chunk = math.prod(item.chunks) * item.dtype.itemsize if item.chunks else 0
-    # the array as stored, the float32 copy made of it, and one chunk's decompression buffer
-    budget.add(item.size * item.dtype.itemsize + item.size * 4 + chunk)
+    chunks = math.prod(-(-n // c) for n, c in zip(item.shape, item.chunks)) if item.chunks else 0
+    if chunks > MAX_CHUNKS:
+        raise ModelFileError(f"'{name}' stores the weight '{key}' in {chunks:,} pieces (HDF5 chunks); reading so many "
+                             f"costs far more memory than the weights (Teachable reads up to {MAX_CHUNKS:,}).")
+    # the array as stored, the float32 copy made of it, one chunk's decompression buffer, and
+    # HDF5's index and cache entries for every chunk (measured: ~4.5 kB each)
+    budget.add(item.size * item.dtype.itemsize + item.size * 4 + chunk + chunks * CHUNK_OVERHEAD_BYTES)
     return item
 
 
@@ -95,7 +122,7 @@ def read_h5(path: Path) -> tuple[Graph, Weights]:
 def _read_model(handle, name: str) -> tuple[Graph, Weights]:
     import h5py
 
-    _refuse_links_out(handle, name)
+    datasets = _walk(handle, name)  # first: nothing else is read from a file that links elsewhere
     weights_group = handle.get("model_weights", getlink=True)
     if "model_config" not in handle.attrs or not isinstance(weights_group, h5py.HardLink):
         raise ModelFileError(f"'{name}' is an HDF5 file but not a Keras model (no model_config / model_weights).")
@@ -107,15 +134,6 @@ def _read_model(handle, name: str) -> tuple[Graph, Weights]:
     except (ValueError, RecursionError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"'{name}' has an unreadable model_config: {json_problem(exc)}.") from None
     graph = read_topology(config)
-    datasets: list = []
-
-    def collect(path: str, item) -> None:
-        if isinstance(item, h5py.Dataset):
-            if len(datasets) >= MAX_DATASETS:
-                raise ModelFileError(f"'{name}' holds more than {MAX_DATASETS} arrays.")
-            datasets.append((path, item))
-
-    handle["model_weights"].visititems(collect)
     budget = ByteCounter(MAX_MODEL_WEIGHT_BYTES, lambda limit: ModelFileError(
         f"'{name}' holds more than {limit // 2**20} MB of weights; Teachable reads models up to that."))
     checked = []
