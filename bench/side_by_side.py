@@ -99,6 +99,7 @@ def run(rounds: int, seed: int, workspace: Path, kill_chance: float = 0.15) -> T
     empty when nothing went wrong)."""
     rng = random.Random(seed)
     tally = Tally()
+    CLASS_IDS.clear()
     started = time.perf_counter()
     first, second = Server(workspace).start(), Server(workspace).start()
     acknowledged: dict[str, set[str]] = {}  # project id -> class names
@@ -162,26 +163,32 @@ def run(rounds: int, seed: int, workspace: Path, kill_chance: float = 0.15) -> T
 
 
 def _write(server: Server, pid: str, name: str, rng: random.Random, acknowledged, samples, tally: Tally) -> None:
+    """One write: a new class (while the project has room: 100 classes at most), or a photo added to
+    one of the classes already acknowledged."""
     base = f"{server.base}/api/projects/{pid}"
+    known = sorted({class_id for class_id, _ in samples[pid]} | set(CLASS_IDS.get(pid, ())))
     try:
-        answer = httpx.post(base + "/classes", json={"name": name}, timeout=60)
-        if answer.status_code != 201:
-            _refused(tally, str(answer.status_code))
-            return
-        acknowledged[pid].add(name)
-        tally.writes_acknowledged += 1
-        class_id = answer.json()["id"]
-        if rng.random() < 0.5:
+        if not known or (len(acknowledged[pid]) < 90 and rng.random() < 0.4):
+            answer = httpx.post(base + "/classes", json={"name": name}, timeout=60)
+            if answer.status_code != 201:
+                _refused(tally, str(answer.status_code))
+                return
+            acknowledged[pid].add(name)
+            CLASS_IDS.setdefault(pid, []).append(answer.json()["id"])
+        else:
+            class_id = rng.choice(known)
             answer = httpx.post(f"{base}/classes/{class_id}/samples", timeout=60,
                                 files=[("files", ("frame.jpg", tiny_jpeg(rng), "image/jpeg"))])
-            if answer.status_code == 201:
-                for sample_id in answer.json()["ids"]:
-                    samples[pid].append((class_id, sample_id))
-                tally.writes_acknowledged += 1
-            else:
+            if answer.status_code != 201:
                 _refused(tally, str(answer.status_code))
+                return
+            samples[pid] += [(class_id, sample_id) for sample_id in answer.json()["ids"]]
+        tally.writes_acknowledged += 1
     except httpx.HTTPError as exc:
         _refused(tally, type(exc).__name__)  # the server was killed before it answered: nothing acknowledged
+
+
+CLASS_IDS: dict[str, list[int]] = {}  # project id -> ids of the classes created over the API
 
 
 def _refused(tally: Tally, why: str) -> None:

@@ -143,3 +143,28 @@ def test_a_project_file_given_as_a_model_uses_its_current_model(tmp_path, fewsho
     assert result.exit_code == 0 and (tmp_path / "web" / "model.json").exists(), result.output
     photo = next(fewshot_train.glob("cat/*"))
     assert CliRunner().invoke(main, ["predict", str(path), str(photo)]).exit_code == 0
+
+
+def test_foreign_strings_never_reach_the_terminal_raw(tmp_path):
+    """Labels and sample sources come from files made by anyone: terminal escapes in them (window
+    title, clipboard write OSC 52, hidden link OSC 8, screen clear, bidi override) are printed as
+    visible escapes by `predict --explain`, in text and JSON (issue 36)."""
+    import numpy as np
+
+    from teachable.training import fit
+
+    labels = ["\x1b]0;owned\x07cat", "\x1b]52;c;ZXZpbA==\x07\x1b[2Jdog\u202e"]
+    sources = [f"\x1b]8;;http://x.invalid\x1b\\file{i}\x1b]8;;\x1b\\" for i in range(12)]
+    vectors = np.random.default_rng(0).normal(size=(12, 1280)).astype(np.float32)
+    model = fit(vectors, np.array([0] * 6 + [1] * 6), labels, "efficientnet-lite0-imagenet-224-v1", epochs=2,
+                sources=sources)
+    model.save(tmp_path / "foreign.teachable")
+    photo("cat").resize((96, 96)).save(tmp_path / "cat.jpg")
+    for extra in ([], ["--json"]):
+        result = run("predict", tmp_path / "foreign.teachable", tmp_path / "cat.jpg", "--explain", *extra)
+        printed = result.stdout + result.stderr
+        assert not [c for c in printed if ord(c) < 32 and c not in "\n\t" or 0x7f <= ord(c) <= 0x9f or c == "\u202e"]
+        assert "\\u001b]0;owned" in printed and "x.invalid" in printed
+        if extra:
+            for line in result.stdout.splitlines():  # still JSON, and reads back as the original labels
+                assert json.loads(line)["label"] in labels

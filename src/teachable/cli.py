@@ -18,6 +18,12 @@ from .dataset import Dataset
 from .errors import TeachableError
 from .kinds import KINDS, get_kind
 from .settings import SETTINGS, Setting
+from .terminal import printable
+
+
+def echo(message: object = "", **kwargs) -> None:
+    """click.echo of text that may hold foreign strings (labels, sources, names): printed safely."""
+    click.echo(printable(message), **kwargs)
 
 
 def friendly_errors(command):
@@ -28,17 +34,17 @@ def friendly_errors(command):
         try:
             return command(*args, **kwargs)
         except TeachableError as exc:
-            click.echo(f"error: {exc}", err=True)
+            echo(f"error: {exc}", err=True)
             sys.exit(1)
         except BrokenPipeError:  # the reader went away (`teachable predict ... | head`): stop quietly
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())  # so Python's exit does not complain either
             sys.exit(0)
         except OSError as exc:
-            click.echo(f"error: {exc.strerror or exc} ({exc.filename or ''})".rstrip(" ()"), err=True)
+            echo(f"error: {exc.strerror or exc} ({exc.filename or ''})".rstrip(" ()"), err=True)
             sys.exit(1)
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+            echo("interrupted", err=True)
             sys.exit(130)
 
     return wrapper
@@ -127,7 +133,7 @@ def train(ctx, data_dir, output, kind, **settings):
     dataset = Dataset.from_folder(data_dir, kind=None if kind == "auto" else kind)
     files = f"{len(dataset)} file{'' if len(dataset) == 1 else 's'}"
     classes = f"{len(dataset.classes)} class{'' if len(dataset.classes) == 1 else 'es'}"
-    click.echo(f"{files} in {classes}: " + ", ".join(f"{n} ({c})" for n, c in dataset.counts().items()), err=True)
+    echo(f"{files} in {classes}: " + ", ".join(f"{n} ({c})" for n, c in dataset.counts().items()), err=True)
     # The bars appear with the first progress: a dataset refused before embedding (one class) shows none.
     bars: dict[str, tqdm] = {}
 
@@ -151,14 +157,14 @@ def train(ctx, data_dir, output, kind, **settings):
         for bar in bars.values():
             bar.close()
     for skipped in dataset.skipped:
-        click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
+        echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
     model.save(output)
     if model.report is not None:
-        click.echo("validation report\n" + model.report.format())
+        echo("validation report\n" + model.report.format())
     else:
         for note in model.notes:
-            click.echo(f"note: {note}")
-    click.echo(f"saved {output}")
+            echo(f"note: {note}")
+    echo(f"saved {output}")
 
 
 @main.command()
@@ -182,22 +188,22 @@ def predict(ctx, model_path, files, as_json, explain, neighbours):
         except TeachableError as exc:
             failed += 1
             if as_json:
-                click.echo(json.dumps({"file": str(path), "error": str(exc)}, ensure_ascii=False))
+                echo(json.dumps({"file": str(path), "error": str(exc)}, ensure_ascii=False))
             else:
-                click.echo(f"error: {exc}", err=True)
+                echo(f"error: {exc}", err=True)
             continue
         reply = result.to_dict()
         if explain and not isinstance(model, Model):
             reply.update(neighbours=None, unexplained="A Teachable Machine export keeps no training examples to compare with.")
         if as_json:
-            click.echo(json.dumps({"file": str(path), **reply}, ensure_ascii=False))
+            echo(json.dumps({"file": str(path), **reply}, ensure_ascii=False))
             continue
         others = "  ".join(f"{name} {p:.1%}" for name, p in sorted(result.confidences.items(), key=lambda kv: -kv[1]))
-        click.echo(f"{path}: {result.label} ({result.confidence:.1%})   [{others}]")
+        echo(f"{path}: {result.label} ({result.confidence:.1%})   [{others}]")
         if explain and reply.get("neighbours"):
-            click.echo("    most like: " + ", ".join(f"{n['source']} ({n['label']}, {n['similarity']:.2f})" for n in reply["neighbours"]))
+            echo("    most like: " + ", ".join(f"{n['source']} ({n['label']}, {n['similarity']:.2f})" for n in reply["neighbours"]))
         elif explain:
-            click.echo(f"    {reply['unexplained']}")
+            echo(f"    {reply['unexplained']}")
     if failed:
         sys.exit(1)
 
@@ -221,12 +227,12 @@ def explain_file(ctx, model_path, file, output, label, as_json):
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_bytes(picture_png(heatmap, drawn_on, file))
     if as_json:
-        click.echo(json.dumps({"file": str(file), **heatmap.to_dict()}, ensure_ascii=False))
+        echo(json.dumps({"file": str(file), **heatmap.to_dict()}, ensure_ascii=False))
         return
-    click.echo(f"{file}: explaining “{heatmap.label}” (predicted: {heatmap.predicted})")
-    click.echo(heatmap.describe())
+    echo(f"{file}: explaining “{heatmap.label}” (predicted: {heatmap.predicted})")
+    echo(heatmap.describe())
     if output:
-        click.echo(f"wrote {output}")
+        echo(f"wrote {output}")
 
 
 @main.command("review")
@@ -258,11 +264,11 @@ def review_samples(ctx, source, workspace, as_json):
             result = review_project(opened)
     if as_json:
         for flag in result.flags:
-            click.echo(json.dumps(flag.to_dict(), ensure_ascii=False))
-        click.echo(json.dumps(result.summary(), ensure_ascii=False))
+            echo(json.dumps(flag.to_dict(), ensure_ascii=False))
+        echo(json.dumps(result.summary(), ensure_ascii=False))
         return
     for line in result.lines():
-        click.echo(line)
+        echo(line)
 
 
 @main.command()
@@ -277,7 +283,7 @@ def evaluate(ctx, model_path, data_dir, as_json):
     dataset = Dataset.from_folder(data_dir, kind=model.kind)
     with _bar(len(dataset), "embedding", "img") as bar:
         report = model.evaluate(dataset, on_progress=bar.update)
-    click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if as_json else report.format())
+    echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if as_json else report.format())
 
 
 @main.command()
@@ -294,15 +300,15 @@ def classify(ctx, images, top, as_json):
             guesses = api.imagenet_guesses(path, top=top, device=ctx.obj["device"])
         except TeachableError as exc:
             failed += 1
-            click.echo(f"error: {exc}", err=True)
+            echo(f"error: {exc}", err=True)
             continue
         if as_json:
-            click.echo(json.dumps({"file": str(path), "top": [g.__dict__ for g in guesses]}))
+            echo(json.dumps({"file": str(path), "top": [g.__dict__ for g in guesses]}))
             continue
-        click.echo(f"{path}")
-        click.echo(f"  {'class':<32} {'id':>4}  probability")
+        echo(f"{path}")
+        echo(f"  {'class':<32} {'id':>4}  probability")
         for g in guesses:
-            click.echo(f"  {g.label:<32} {g.index:>4}  {g.probability:8.2%}")
+            echo(f"  {g.label:<32} {g.index:>4}  {g.probability:8.2%}")
     if failed:
         sys.exit(1)
 
@@ -336,7 +342,7 @@ def export_model(ctx, model_path, fmt, output, calibration, verbose):
             try:
                 images.append(prepare(sample))
             except TeachableError as exc:
-                click.echo(f"skipped {sample}: {exc}", err=True)
+                echo(f"skipped {sample}: {exc}", err=True)
     bars: dict[str, tqdm] = {}
     with _own_messages_only(verbose or fmt != "tflite") as messages:
 
@@ -345,10 +351,10 @@ def export_model(ctx, model_path, fmt, output, calibration, verbose):
             bar.update(done - bar.n)
             if done >= total:
                 bar.close()
-                click.echo(f"{step}: done", file=messages)
+                echo(f"{step}: done", file=messages)
 
         path = write_bundle(model, output, fmt, images, model_name=Path(model_path).stem, on_progress=progress)
-    click.echo(f"wrote {path}")
+    echo(f"wrote {path}")
 
 
 @main.command()
@@ -369,12 +375,12 @@ def listen(ctx, model_path, source, overlap, threshold, as_json):
 
     def show(d) -> None:
         if as_json:
-            click.echo(json.dumps(d.to_dict(), ensure_ascii=False))
+            echo(json.dumps(d.to_dict(), ensure_ascii=False))
         else:
-            click.echo(f"{d.time:8.2f}s  {d.label}  ({d.confidence:.0%})")
+            echo(f"{d.time:8.2f}s  {d.label}  ({d.confidence:.0%})")
 
     if source is None:
-        click.echo("listening to the microphone (Ctrl+C to stop)", err=True)
+        echo("listening to the microphone (Ctrl+C to stop)", err=True)
         listen_microphone(model, show, overlap, threshold)
         return
     for detection in merge(listen_file(model, source, overlap, threshold)):
@@ -416,7 +422,7 @@ def project_create(ctx, name, kind):
     """Create a project called NAME in the workspace."""
     workspace = _workspace(ctx)
     with workspace.create(name, kind=kind) as created:
-        click.echo(f"created {workspace.id_of(created.path)} ({created.path})")
+        echo(f"created {workspace.id_of(created.path)} ({created.path})")
 
 
 @project.command("list")
@@ -427,12 +433,12 @@ def project_list(ctx, as_json):
     """List the projects in the workspace, most recently changed first."""
     entries = _workspace(ctx).list()
     if as_json:
-        click.echo(json.dumps([e.to_dict() for e in entries], ensure_ascii=False))
+        echo(json.dumps([e.to_dict() for e in entries], ensure_ascii=False))
         return
     if not entries:
-        click.echo("no projects yet: create one with `teachable project create NAME`")
+        echo("no projects yet: create one with `teachable project create NAME`")
     for e in entries:
-        click.echo(f"{e.id:<30} {e.kind:<6} {e.classes:>3} classes {e.samples:>6} samples   {e.name}")
+        echo(f"{e.id:<30} {e.kind:<6} {e.classes:>3} classes {e.samples:>6} samples   {e.name}")
 
 
 @project.command("info")
@@ -450,15 +456,15 @@ def project_info(ctx, ref, as_json):
             "missing_embeddings": len(p.missing_embeddings()),
         }
     if as_json:
-        click.echo(json.dumps(info, indent=2, ensure_ascii=False))
+        echo(json.dumps(info, indent=2, ensure_ascii=False))
         return
-    click.echo(f"{info['name']}  ({info['kind']} project, {info['path']})")
+    echo(f"{info['name']}  ({info['kind']} project, {info['path']})")
     for c in info["classes"]:
-        click.echo(f"  class {c['name']:<30} {c['count']:>6} samples")
-    click.echo("  settings: " + ", ".join(f"{k}={v}" for k, v in info["settings"].items()))
+        echo(f"  class {c['name']:<30} {c['count']:>6} samples")
+    echo("  settings: " + ", ".join(f"{k}={v}" for k, v in info["settings"].items()))
     for m in info["models"]:
         accuracy = m["metrics"]["accuracy"] if m["metrics"] else None
-        click.echo(f"  model {m['id']:>3} {m['created']} {m['classifier']:<5} "
+        echo(f"  model {m['id']:>3} {m['created']} {m['classifier']:<5} "
                    f"{'' if accuracy is None else f'val. accuracy {accuracy:.1%}'}{'  (current)' if m['current'] else ''}")
 
 
@@ -479,8 +485,8 @@ def project_import(ctx, ref, source):
         with _bar(total, "importing", "file") as bar:
             result = p.import_dataset(source, on_progress=bar.update)
     for label, reason in result.skipped:
-        click.echo(f"skipped {label}: {reason}", err=True)
-    click.echo(f"added {result.added} samples ({result.duplicates} duplicates ignored, {len(result.skipped)} skipped)")
+        echo(f"skipped {label}: {reason}", err=True)
+    echo(f"added {result.added} samples ({result.duplicates} duplicates ignored, {len(result.skipped)} skipped)")
 
 
 def _import_tm(ctx: click.Context, name: str, source: Path) -> None:
@@ -491,8 +497,8 @@ def _import_tm(ctx: click.Context, name: str, source: Path) -> None:
     with _bar(tm_sample_count(source), "importing", "sample") as bar:
         report = import_tm(_workspace(ctx), source, name, on_progress=bar.update)
     for line in report.lines()[1:]:
-        click.echo(line, err=True)
-    click.echo(f"created project {report.project_id}: {report.lines()[0]}")
+        echo(line, err=True)
+    echo(f"created project {report.project_id}: {report.lines()[0]}")
 
 
 @project.command("export")
@@ -508,7 +514,7 @@ def project_export(ctx, ref, target, as_model):
             p.model().save(target)
         else:
             p.export_dataset(target)
-    click.echo(f"wrote {target}")
+    echo(f"wrote {target}")
 
 
 @project.command("publish")
@@ -522,9 +528,9 @@ def project_publish(ctx, ref, off):
     with _open_project(ctx, ref) as p:
         key = p.publish(not off)
     if key:
-        click.echo(f"published: /tm/{key}/  (e.g. http://127.0.0.1:8000/tm/{key}/ while `teachable serve` runs)")
+        echo(f"published: /tm/{key}/  (e.g. http://127.0.0.1:8000/tm/{key}/ while `teachable serve` runs)")
     else:
-        click.echo("not published")
+        echo("not published")
 
 
 @project.command("train")
@@ -539,7 +545,7 @@ def project_train(ctx, ref, **options):
         missing = len(p.missing_embeddings())
         with _bar(missing, "embedding", "img") as bar:
             model = p.train(on_embed_progress=bar.update, device=ctx.obj["device"], **settings)
-    click.echo(model.report.format() if model.report else "\n".join(f"note: {n}" for n in model.notes))
+    echo(model.report.format() if model.report else "\n".join(f"note: {n}" for n in model.notes))
 
 
 def _access_for(host: str) -> tuple[str | None, set[str] | None]:
@@ -588,16 +594,16 @@ def serve(host, port, workspace, allow_origins, live_precision, use_https):
         files = certificate_for(local_names(host) + list(addresses_to_open(host)))
         tls = (str(files.certificate), str(files.key))
         app.state.tls_authority = files.authority
-        click.echo(f"HTTPS with Teachable's own certificate authority, SHA-256 fingerprint\n  {files.fingerprint}\n"
+        echo(f"HTTPS with Teachable's own certificate authority, SHA-256 fingerprint\n  {files.fingerprint}\n"
                    f"  a student's browser trusts it once: open /tls/authority.pem and install it "
                    "(or accept the warning on first visit); docs/teachable-machine.md says how.", err=True)
     scheme = "https" if use_https else "http"
     links = [f"{scheme}://{shown}:{port}/" + (f"?token={token}" if token else "") for shown in addresses_to_open(host)]
-    click.echo(f"Teachable is running at {links[0]}  (projects in {app.state.registry.workspace.root})", err=True)
+    echo(f"Teachable is running at {links[0]}  (projects in {app.state.registry.workspace.root})", err=True)
     for other in links[1:]:
-        click.echo(f"  also at {other}", err=True)
+        echo(f"  also at {other}", err=True)
     if token:
-        click.echo("Anyone with this link (it holds the access token) can use your projects.", err=True)
+        echo("Anyone with this link (it holds the access token) can use your projects.", err=True)
     run(app, host, port, tls=tls)
 
 
@@ -619,10 +625,10 @@ def serve_model(ctx, model_path, host, port):
     token, allowed = _access_for(host)
     app = create_model_app(model_path, ctx.obj["device"], token=token, allowed_hosts=allowed)
     shown = addresses_to_open(host)[0]
-    click.echo(f"Serving {model_path} at http://{shown}:{port}/api/predict (docs: /docs)", err=True)
+    echo(f"Serving {model_path} at http://{shown}:{port}/api/predict (docs: /docs)", err=True)
     if token:
-        click.echo(f"Send the header  Authorization: Bearer {token}", err=True)
-    click.echo(f"Sketch page (p5.js + ml5.js with this model): http://{shown}:{port}/sketch/", err=True)
+        echo(f"Send the header  Authorization: Bearer {token}", err=True)
+    echo(f"Sketch page (p5.js + ml5.js with this model): http://{shown}:{port}/sketch/", err=True)
     run(app, host, port)
 
 
