@@ -326,3 +326,42 @@ def test_the_confusion_matrix_in_the_terminal_names_its_columns():
     header = text.split("confusion matrix (rows: true class, columns: predicted):\n")[1].splitlines()[0]
     assert "thumbs up" in header and "thumbs down" in header and "nothing at …" in header, header
     assert "(0)" not in text and "    0     1     2" not in text
+
+
+def test_a_wrong_sized_cached_embedding_is_computed_again(tmp_path):
+    """A project file whose cache holds a vector of the wrong size (damaged, or made by hand): it
+    reads as missing and is embedded again, so review, live kNN and training never meet it (issue 36)."""
+    import sqlite3
+
+    from servers import jpegs
+
+    path = tmp_path / "odd.teachable-project"
+    with Project.create(path) as p:
+        p.add_class("cat")
+        p.add_class("rocket")
+        photos = jpegs(6, seed=8)
+        p.add_samples("cat", photos[0::2])
+        p.add_samples("rocket", photos[1::2])
+        p.ensure_embeddings()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE embeddings SET vector = zeroblob(12) WHERE sample_id = 2")
+    conn.commit()
+    conn.close()
+    with Project.open(path) as p:
+        assert p.missing_embeddings() == [2]
+        vectors, _, ids = p.embeddings()
+        assert 2 not in ids and vectors.shape == (5, 1280)
+        assert p.ensure_embeddings() == 1
+        vectors, _, ids = p.embeddings()
+        assert 2 in ids and vectors.shape == (6, 1280)
+
+
+def test_reviewing_an_empty_project_says_so(tmp_path):
+    from teachable.errors import DatasetError
+    from teachable.explain.samples import review_project
+
+    with Project.create(tmp_path / "empty.teachable-project") as p:
+        p.add_class("a")
+        p.add_class("b")
+        with pytest.raises(DatasetError, match="nothing to review"):
+            review_project(p)

@@ -295,7 +295,17 @@ class Project:
 
     # -- embeddings ---------------------------------------------------------------------------
     def missing_embeddings(self, backbone_id: str | None = None) -> list[int]:
-        return self._embeddings.missing(backbone_id or self.backbone_id)
+        backbone_id = backbone_id or self.backbone_id
+        return self._embeddings.missing(backbone_id, self._vector_bytes(backbone_id))
+
+    def _vector_bytes(self, vector_id: str) -> int | None:
+        """The size every cached vector of this id has: one of another size (a damaged or hand-made
+        file) reads as missing and is computed again, instead of failing deep in NumPy."""
+        from .explain.fingerprint import FINGERPRINT_ID, SIDE
+
+        if vector_id == self.backbone_id:
+            return self.rules.dim * 4
+        return SIDE * SIDE * 4 if vector_id == FINGERPRINT_ID else None
 
     def ensure_embeddings(
         self,
@@ -340,11 +350,12 @@ class Project:
     def embeddings(self, backbone_id: str | None = None, test: bool = False) -> tuple[np.ndarray, np.ndarray, list[int]]:
         """(vectors, class ids, sample ids) of every training sample (``test``: of the test sets)
         with a cached embedding, by sample id."""
-        return self._embeddings.all(backbone_id or self.backbone_id, test)
+        backbone_id = backbone_id or self.backbone_id
+        return self._embeddings.all(backbone_id, test, self._vector_bytes(backbone_id))
 
     def embeddings_of(self, sample_ids: list[int]) -> np.ndarray:
         """The cached embeddings of these samples (training or test), those that have one."""
-        return self._embeddings.of(self.backbone_id, sample_ids)
+        return self._embeddings.of(self.backbone_id, sample_ids, self._vector_bytes(self.backbone_id))
 
     def cache_vectors(self, vector_id: str, vectors: list[tuple[int, np.ndarray]]) -> None:
         """Cache vectors of another kind than the backbone's (a photo's pixel fingerprint, say)

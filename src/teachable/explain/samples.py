@@ -8,7 +8,7 @@ import numpy as np
 
 from ..embed.preprocess import MAX_FILE_BYTES
 from ..embed.reading import read_source
-from ..errors import NotEnoughClassesError, TeachableError
+from ..errors import DatasetError, NotEnoughClassesError, TeachableError
 from ..kinds import get_kind
 from .fingerprint import FINGERPRINT_ID, pixel_fingerprint
 from .memory import sample_id_of, sample_source
@@ -33,6 +33,8 @@ def review_project(project) -> Review:
     if len(classes) < 2:
         raise NotEnoughClassesError(f"A review compares classes: this project has {len(classes)}; add another class first.")
     vectors, class_ids, sample_ids = project.embeddings()
+    if not sample_ids:
+        raise DatasetError("There is nothing to review yet: add samples to the classes first.")
     position = {c.id: i for i, c in enumerate(classes)}
     y = np.array([position[c] for c in class_ids], np.int64)
     origins = {s.id: s.source for s in project.samples()}
