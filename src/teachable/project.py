@@ -197,6 +197,18 @@ class Project:
             self._meta.set("published", key)
         return key
 
+    def review_state(self) -> str:
+        """A digest of everything a review reads: every sample's class and set, which have an
+        embedding, and the reviewer's marks. Equal digests, equal reviews, whoever changed the file."""
+        digest = hashlib.sha256()
+        with self._db.read() as conn:
+            for row in conn.execute("SELECT s.id, s.class_id, s.held_out, e.sample_id IS NOT NULL FROM samples s "
+                                    "LEFT JOIN embeddings e ON e.sample_id = s.id AND e.backbone = ? ORDER BY s.id",
+                                    (self.backbone_id,)):
+                digest.update(repr(row).encode())
+        digest.update(repr(sorted(self.review_marks.fine())).encode())
+        return digest.hexdigest()
+
     def integrity_check(self) -> str:
         return self._db.integrity_check()
 

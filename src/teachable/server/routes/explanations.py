@@ -21,9 +21,7 @@ async def review(h: ProjectDep) -> dict:
     """Samples to look at again (possibly mislabelled, near duplicates, outliers), each with its
     reason, and hints about the classes; samples marked fine are left out. Embeddings still
     missing are computed first."""
-    from ...explain.samples import review_project
-
-    result = await asyncio.to_thread(review_project, h.project)
+    result = await asyncio.to_thread(h.review)
     flags = []
     for flag in result.flags:
         item = flag.to_dict()
