@@ -5,6 +5,9 @@ Pages on the internet (the p5.js web editor, CodePen) are HTTPS, and browsers re
 read a plain-HTTP address on the classroom network (mixed content). With ``--https`` Teachable
 serves over TLS with a certificate it makes with ``cryptography``: a "Teachable local authority"
 kept in the data folder for ten years (a student's browser trusts it once, by its fingerprint),
+constrained to the names a classroom server has (loopback and private addresses, ``.local`` names,
+this computer's own names and addresses: see :func:`permitted_names`) so that its key can vouch for
+no site on the internet,
 and a server certificate it signs for every name and address this computer is reached by,
 made again whenever they change (a new Wi-Fi address) or it nears its end. Nothing is sent
 anywhere; the authority's private key never leaves the data folder.
@@ -24,6 +27,10 @@ from ..paths import tls_dir
 AUTHORITY_YEARS = 10
 SERVER_DAYS = 397  # the longest browsers accept for a server certificate
 RENEW_DAYS = 30
+# Where a Teachable server can be: loopback, the private and link-local ranges (RFC 1918, RFC 4193).
+PRIVATE_NETWORKS = ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
+                    "::1/128", "fc00::/7", "fe80::/10")
+PRIVATE_DOMAINS = ("localhost", "local")  # "local": any name under .local (mDNS)
 
 
 @dataclass(frozen=True)
@@ -87,8 +94,48 @@ def _key_bytes(key) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 
 
-def _authority(folder: Path):
-    """The local authority (certificate, key), made on first use and kept."""
+def permitted_names(names: list[str]):
+    """The authority's name constraints: the private ranges and domains above, plus ``names`` (this
+    computer's own names and addresses, a public address included). A certificate it signs for
+    any other name (a bank's, say) is refused by every browser and by OpenSSL."""
+    from cryptography import x509
+
+    networks = {ipaddress.ip_network(n) for n in PRIVATE_NETWORKS}
+    domains = set(PRIVATE_DOMAINS)
+    for name in names:
+        if _is_address(name):
+            address = ipaddress.ip_address(name)
+            if not any(address in network for network in networks):
+                networks.add(ipaddress.ip_network(address))
+        else:
+            domains.add(name.lower().rstrip("."))
+    subtrees = [x509.DNSName(d) for d in sorted(domains)]
+    subtrees += [x509.IPAddress(n) for n in sorted(networks, key=lambda n: (n.version, n))]
+    return x509.NameConstraints(permitted_subtrees=subtrees, excluded_subtrees=None)
+
+
+def _permits(certificate, names: list[str]) -> bool:
+    """Whether an authority carries name constraints that cover every one of ``names`` (one made
+    before constraints existed, or before this computer had a name it has now, does not)."""
+    from cryptography import x509
+
+    try:
+        constraints = certificate.extensions.get_extension_for_class(x509.NameConstraints).value
+    except x509.ExtensionNotFound:
+        return False
+    networks = [s.value for s in constraints.permitted_subtrees or [] if isinstance(s, x509.IPAddress)]
+    domains = [s.value for s in constraints.permitted_subtrees or [] if isinstance(s, x509.DNSName)]
+    for name in names:
+        if _is_address(name):
+            if not any(ipaddress.ip_address(name) in network for network in networks):
+                return False
+        elif not any(name.lower() == d or name.lower().endswith("." + d) for d in domains):
+            return False
+    return True
+
+
+def _authority(folder: Path, names: list[str]):
+    """The local authority (certificate, key), made on first use and kept while it covers ``names``."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.x509.oid import NameOID
@@ -96,7 +143,8 @@ def _authority(folder: Path):
     cert_path, key_path = folder / "authority.pem", folder / "authority.key"
     if cert_path.exists() and key_path.exists():
         certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
-        if certificate.not_valid_after_utc > datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=RENEW_DAYS):
+        soon = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=RENEW_DAYS)
+        if certificate.not_valid_after_utc > soon and _permits(certificate, names):
             return certificate, serialization.load_pem_private_key(key_path.read_bytes(), None)
     key = _new_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"Teachable local authority ({socket.gethostname()})"),
@@ -111,10 +159,13 @@ def _authority(folder: Path):
         .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
                                      key_encipherment=False, data_encipherment=False, key_agreement=False,
                                      encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(permitted_names(names), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256()))
     _write_private(key_path, _key_bytes(key))
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    for stale in ("server.pem", "server.key"):  # signed by the authority this one replaces
+        (folder / stale).unlink(missing_ok=True)
     return certificate, key
 
 
@@ -147,7 +198,7 @@ def certificate_for(names: list[str], folder: Path | None = None) -> TlsFiles:
 
     folder = folder or tls_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    authority, authority_key = _authority(folder)
+    authority, authority_key = _authority(folder, names)
     cert_path, key_path = folder / "server.pem", folder / "server.key"
     if not (_server_is_current(cert_path, names) and key_path.exists()):
         key = _new_key()
