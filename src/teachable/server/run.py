@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
+import resource
 import socket
+import time
+from collections import Counter
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -15,6 +19,65 @@ from .access import is_loopback
 HEADER_TIMEOUT_S = 15.0
 # WebSocket messages larger than this end the connection (the live preview's frames are smaller).
 WS_MAX_BYTES = 4 * 1024 * 1024
+# Open connections at once: from one address on the network (a browser opens six or so; a whole
+# classroom's students each have their own address), and in all. Past either, a new connection is
+# closed at once, so one client on the network cannot take every socket (and file descriptor) of
+# the server from the students and the teacher. Loopback clients (this computer's own browser and
+# programs) count only towards the total.
+MAX_PER_CLIENT = 64
+MAX_CONNECTIONS = 1000
+REFUSAL_LOG_EVERY_S = 60.0
+
+log = logging.getLogger("teachable.server")
+
+
+class ConnectionLimits:
+    """Counts of open connections by client address, shared by every server of this process."""
+
+    def __init__(self) -> None:
+        self.by_client: Counter[str] = Counter()
+        self.total = 0
+        self._logged: dict[str, float] = {}
+
+    def admit(self, client: str) -> bool:
+        local = is_loopback(client)
+        if self.total >= MAX_CONNECTIONS or (not local and self.by_client[client] >= MAX_PER_CLIENT):
+            self._log_refusal(client)
+            return False
+        self.by_client[client] += 1
+        self.total += 1
+        return True
+
+    def release(self, client: str) -> None:
+        self.by_client[client] -= 1
+        if self.by_client[client] <= 0:
+            del self.by_client[client]
+        self.total -= 1
+
+    def _log_refusal(self, client: str) -> None:
+        """One line a client a minute, not one a connection (2,000 refused connections once logged
+        207 MB of tracebacks)."""
+        now = time.monotonic()
+        if now - self._logged.get(client, -REFUSAL_LOG_EVERY_S) >= REFUSAL_LOG_EVERY_S:
+            self._logged[client] = now
+            what = "connections in all" if self.total >= MAX_CONNECTIONS else f"connections from {client}"
+            log.warning("refusing new connections: %s are at the limit (%d from one address, %d in all)",
+                        what, MAX_PER_CLIENT, MAX_CONNECTIONS)
+
+
+LIMITS = ConnectionLimits()
+
+
+def raise_open_file_limit() -> None:
+    """The soft limit on open files up to the hard one (often 1,024 of 1,048,576), so the connection
+    limits above, not the system's, are what a flood meets."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):
+            pass
 
 
 class HeaderTimeoutProtocol(H11Protocol):
@@ -23,8 +86,15 @@ class HeaderTimeoutProtocol(H11Protocol):
 
     _deadline: asyncio.TimerHandle | None = None
     _waiting_for = None
+    _counted: str | None = None  # the client address this connection counts against
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
+        peer = transport.get_extra_info("peername")
+        client = str(peer[0]) if peer else "unknown"
+        if not LIMITS.admit(client):
+            transport.abort()
+            return
+        self._counted = client
         super().connection_made(transport)
         self._arm()
 
@@ -50,6 +120,16 @@ class HeaderTimeoutProtocol(H11Protocol):
     def handle_websocket_upgrade(self, event) -> None:
         self._disarm()  # the connection now belongs to the WebSocket protocol
         super().handle_websocket_upgrade(event)
+        # ... which is told when it closes, not this one: it releases the connection's count then.
+        client, self._counted = self._counted, None
+        websocket = self.transport.get_protocol()
+        closed = websocket.connection_lost
+
+        def connection_lost(exc) -> None:
+            LIMITS.release(client)
+            closed(exc)
+
+        websocket.connection_lost = connection_lost
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -57,8 +137,20 @@ class HeaderTimeoutProtocol(H11Protocol):
             self._arm()  # the next request on this connection gets the same time
 
     def connection_lost(self, exc) -> None:
+        if self._counted is None:
+            return  # refused in connection_made: uvicorn never saw it
+        LIMITS.release(self._counted)
+        self._counted = None
         self._disarm()
         super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._counted is not None:
+            super().data_received(data)
+
+    def eof_received(self) -> None:
+        if self._counted is not None:
+            super().eof_received()
 
 
 def addresses_to_open(host: str) -> list[str]:
@@ -109,6 +201,7 @@ def run(app, host: str, port: int, tls: tuple[str, str] | None = None) -> None:
 
     from .sketch_frame import create_frame_app
 
+    raise_open_file_limit()
     main_socket = bind(host, port)
     ssl = {"ssl_certfile": tls[0], "ssl_keyfile": tls[1]} if tls else {}
     common = {"log_level": "warning", "http": HeaderTimeoutProtocol, **ssl}
