@@ -101,6 +101,9 @@ class LandmarkBackbone(Backbone):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._still = self._started(static=True)
+        self._pool_lock = threading.Lock()
+        self._idle_trackers: list = []
+        self._trackers = 0  # made so far (in use or idle), at most MAX_TRACKERS
 
     def _started(self, static: bool):
         """A detector that has run once, quietly (its first run prints set-up messages)."""
@@ -158,13 +161,34 @@ class LandmarkBackbone(Backbone):
         return self.features_of(found), found
 
     @contextmanager
-    def tracker(self) -> Iterator[object]:
-        """A video-mode detector for one live stream: it follows the person between frames."""
-        solution = self._started(static=False)
+    def tracker(self) -> Iterator[object | None]:
+        """A video-mode detector for one live stream: it follows the person between frames.
+
+        Each costs ~100 MB (40 streams took a server to 4.4 GB), so at most ``MAX_TRACKERS`` are
+        made, kept and reused (reset between streams); when all are in use, None: that stream's
+        frames go to the shared still-picture detector, found anew each frame (the same kind of
+        answer, a little slower)."""
+        solution = None
+        with self._pool_lock:
+            if self._idle_trackers:
+                solution = self._idle_trackers.pop()
+            elif self._trackers < MAX_TRACKERS:
+                self._trackers += 1
+                solution = "make"
+        if solution == "make":
+            try:
+                solution = self._started(static=False)
+            except BaseException:
+                with self._pool_lock:
+                    self._trackers -= 1
+                raise
         try:
             yield solution
         finally:
-            solution.close()
+            if solution is not None:
+                solution.reset()  # the next stream starts from nobody, not from this one's person
+                with self._pool_lock:
+                    self._idle_trackers.append(solution)
 
 
 class PoseBackbone(LandmarkBackbone):
@@ -215,6 +239,8 @@ def _describe(source: object) -> str:
 
     return f"'{source}'" if isinstance(source, (str, Path)) else "the picture"
 
+
+MAX_TRACKERS = 4  # video-mode detectors per kind, per process
 
 _shared: dict[str, LandmarkBackbone] = {}
 _shared_lock = threading.Lock()

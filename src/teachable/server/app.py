@@ -58,6 +58,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.registry = registry
+    app.state.live_streams = [0]  # live WebSockets open now (routes/prediction.py bounds them)
     app.state.thumbnails = ThumbnailCache()
     app.state.published_models = PublishedModels(registry)
     app.state.tflite_jobs = TfliteJobs()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from ..embed.preprocess import MAX_FILE_BYTES
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
@@ -9,6 +11,11 @@ MAX_PROJECT_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
 MAX_FILES_PER_UPLOAD = 200
 MAX_PREDICT_BATCH = 64
 MAX_WS_FRAME_BYTES = 2 * 1024 * 1024
+# Live streams (WebSockets) open at once: a classroom of 30 with a page or two each fits; past it a
+# new stream is told to try again later. A stream with no whole message for LIVE_IDLE_S (idle, or
+# holding a message it never finishes) is closed; the page reconnects when it has frames again.
+MAX_LIVE_STREAMS = 96
+LIVE_IDLE_S = float(os.environ.get("TEACHABLE_LIVE_IDLE_S", 60))  # (shorter in tests)
 # Ids are SQLite integers; anything outside this range names nothing (a 404/422, not a crash).
 MAX_ID = 2**62
 LIMITS = {
@@ -18,6 +25,8 @@ LIMITS = {
     "max_files_per_upload": MAX_FILES_PER_UPLOAD,
     "max_predict_batch": MAX_PREDICT_BATCH,
     "max_ws_frame_bytes": MAX_WS_FRAME_BYTES,
+    "max_live_streams": MAX_LIVE_STREAMS,
+    "live_idle_seconds": LIVE_IDLE_S,
 }
 
 

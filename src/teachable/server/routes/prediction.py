@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from ...embed.queue import LIVE, REQUEST, Superseded
 from ...errors import InvalidImageError, NothingDetectedError, TeachableError
 from ..deps import Images, ImagesDep, ProjectDep
-from ..limits import MAX_WS_FRAME_BYTES
+from ..limits import LIVE_IDLE_S, MAX_LIVE_STREAMS, MAX_WS_FRAME_BYTES
 from ..projects import OpenProject
 from ..schemas import ERRORS, PredictionsOut
 
@@ -94,7 +94,11 @@ class LatestFrame:
 async def receive_frames(websocket: WebSocket, frames: LatestFrame) -> None:
     try:
         while True:
-            message = await websocket.receive()
+            try:
+                message = await asyncio.wait_for(websocket.receive(), LIVE_IDLE_S)
+            except TimeoutError:  # idle, or a message begun and never finished: free its buffer
+                await websocket.close(code=4408, reason=f"No frame for {LIVE_IDLE_S:.0f} s.")
+                break
             if message["type"] == "websocket.disconnect":
                 break
             frame = message.get("bytes")
@@ -121,6 +125,20 @@ async def live(websocket: WebSocket, project_id: str, mode: Literal["predict", "
     before anything can be classified). With `?explain=true` each reply names the three samples
     the frame resembles most (`neighbours`), as `POST …/predict?explain=true` does."""
     await websocket.accept()
+    streams = websocket.app.state.live_streams
+    if streams[0] >= MAX_LIVE_STREAMS:
+        await websocket.send_json({"error": f"The server is showing {MAX_LIVE_STREAMS} live previews already; "
+                                            "try again in a moment."})
+        await websocket.close(code=1013)  # try again later
+        return
+    streams[0] += 1
+    try:
+        await _live(websocket, project_id, mode, explain)
+    finally:
+        streams[0] -= 1
+
+
+async def _live(websocket: WebSocket, project_id: str, mode: str, explain: bool) -> None:
     try:
         h: OpenProject = websocket.app.state.registry.get(project_id)
         backbone = await asyncio.to_thread(h.backbone)
@@ -128,8 +146,9 @@ async def live(websocket: WebSocket, project_id: str, mode: Literal["predict", "
         await websocket.send_json({"error": str(exc)})
         await websocket.close(code=4404)
         return
-    tracking = ExitStack()  # a video-mode landmark detector for this stream only
-    tracker = tracking.enter_context(backbone.tracker()) if h.project.rules.keypoints else None
+    keypoints = h.project.rules.keypoints
+    tracking = ExitStack()  # a video-mode landmark detector for this stream (None: all are in use)
+    tracker = await asyncio.to_thread(tracking.enter_context, backbone.tracker()) if keypoints else None
     frames = LatestFrame()
     receiver = asyncio.create_task(receive_frames(websocket, frames))
     try:
@@ -141,7 +160,7 @@ async def live(websocket: WebSocket, project_id: str, mode: Literal["predict", "
             frame, received = item
             reply: dict = {}
             try:
-                if tracker is not None:
+                if keypoints:
                     embedding, landmarks = await asyncio.to_thread(backbone.embed_with_landmarks, frame, tracker)
                     reply["landmarks"] = landmarks.to_dict()
                     if landmarks.nobody:  # a sample like any other now; the page says so while recording
