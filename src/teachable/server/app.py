@@ -21,7 +21,7 @@ from .access import AccessMiddleware
 from .common import install_common
 from .docs import install_docs
 from .limits import body_limit
-from .projects import ProjectRegistry
+from .projects import ProjectRegistry, RunningImports
 from .routes import ROUTERS
 from .routes.publishing import PublishedModels
 from .routes.tflite_jobs import TfliteJobs
@@ -46,6 +46,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
+        await app.state.imports.stop_all()  # each removes what it had built before the process ends
         registry.close_all()
 
     app = FastAPI(
@@ -58,6 +59,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.registry = registry
+    app.state.imports = RunningImports()
     app.state.live_streams = [0]  # live WebSockets open now (routes/prediction.py bounds them)
     app.state.thumbnails = ThumbnailCache()
     app.state.published_models = PublishedModels(registry)

@@ -7,6 +7,7 @@ and at most one training job at a time whose progress any page can poll.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import traceback
@@ -240,3 +241,38 @@ class ProjectRegistry:
     def close_all(self) -> None:
         for project_id in list(self._open):
             self.close(project_id)
+
+
+class RunningImports:
+    """The imports running in threads (a `.tm` can take minutes), so that shutting down stops each
+    and waits for it to remove what it had built: uvicorn cancels requests after its grace period and
+    then ends the process, which would leave half-built project files behind."""
+
+    STOP_WAIT_S = 20.0
+
+    def __init__(self) -> None:
+        self._running: dict[object, object] = {}  # the work (an asyncio future) -> its stop event
+
+    async def run(self, work, stop: threading.Event):
+        """Await ``work``; a cancellation (shutdown) sets ``stop``, waits for the work to end and
+        answers with ImportCancelled."""
+        from ..tm.projects import ImportCancelled
+
+        self._running[work] = stop
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:  # shutting down: stop the work, let it clean up, and say so
+            stop.set()
+            asyncio.current_task().uncancel()
+            await asyncio.wait([work], timeout=self.STOP_WAIT_S)
+            raise ImportCancelled("The server is shutting down: the import was stopped and nothing was kept.") from None
+        finally:
+            if work.done():
+                self._running.pop(work, None)
+
+    async def stop_all(self) -> None:
+        for stop in self._running.values():
+            stop.set()
+        if self._running:
+            await asyncio.wait(list(self._running), timeout=self.STOP_WAIT_S)
+        self._running.clear()

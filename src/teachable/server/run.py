@@ -27,6 +27,8 @@ WS_MAX_BYTES = 4 * 1024 * 1024
 MAX_PER_CLIENT = 64
 MAX_CONNECTIONS = 1000
 REFUSAL_LOG_EVERY_S = 60.0
+SHUTDOWN_GRACE_S = 5
+CLIENT_GONE = "teachable.client_gone"  # in a request's scope: () -> bool, whether its client left
 
 log = logging.getLogger("teachable.server")
 
@@ -116,6 +118,22 @@ class HeaderTimeoutProtocol(H11Protocol):
         super().handle_events()
         if self.cycle is not self._waiting_for:
             self._disarm()
+            if self.cycle is not None:  # the request's task starts later, with this scope
+                self.cycle.scope[CLIENT_GONE] = self._client_gone
+
+    def _client_gone(self) -> bool:
+        """Whether the client has closed its end (or reset it), asked of the socket without reading:
+        while a long request runs uvicorn stops reading the connection, so it cannot tell."""
+        sock = self.transport.get_extra_info("socket")
+        if self.transport.is_closing() or sock is None:
+            return True
+        try:
+            with socket.fromfd(sock.fileno(), sock.family, sock.type) as probe:  # a duplicate, closed after
+                return probe.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
 
     def handle_websocket_upgrade(self, event) -> None:
         self._disarm()  # the connection now belongs to the WebSocket protocol
@@ -204,7 +222,9 @@ def run(app, host: str, port: int, tls: tuple[str, str] | None = None) -> None:
     raise_open_file_limit()
     main_socket = bind(host, port)
     ssl = {"ssl_certfile": tls[0], "ssl_keyfile": tls[1]} if tls else {}
-    common = {"log_level": "warning", "http": HeaderTimeoutProtocol, **ssl}
+    # On Ctrl+C or SIGTERM, requests still running after a few seconds are cancelled (a long import
+    # then stops at its next check) instead of holding the server up.
+    common = {"log_level": "warning", "http": HeaderTimeoutProtocol, "timeout_graceful_shutdown": SHUTDOWN_GRACE_S, **ssl}
     main = uvicorn.Server(uvicorn.Config(app, ws_max_size=WS_MAX_BYTES, **common))
     frame_socket = sketch_frame_socket(host, main_socket.getsockname()[1])
     app.state.sketch_frame_port = frame_socket.getsockname()[1]

@@ -13,8 +13,11 @@ complete, so a failure leaves nothing behind.
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import threading
+import time
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -29,6 +32,10 @@ from ..settings import check_settings
 from ..store.database import remove_files
 
 MAX_ENTRIES = 5000
+# What one import may cost, whatever its zip says: pixels decoded (a 35 kB .tm of 64-megapixel PNGs
+# took 48 s of CPU; Teachable Machine's own samples are 224 x 224, 50 kilopixels) and seconds.
+MAX_IMPORT_PIXELS = 600_000_000
+MAX_IMPORT_SECONDS = 600.0
 MAX_TOTAL_BYTES = 1024 * 1024 * 1024
 MAX_MANIFEST_BYTES = 1024 * 1024
 KNOWN_MAJOR = "2"
@@ -79,6 +86,49 @@ class TmImportReport:
 
 def _fail(message: str) -> TeachableMachineProjectError:
     return TeachableMachineProjectError(message)
+
+
+class ImportCancelled(TeachableError):
+    """The import was stopped: the client went away, or the server is shutting down."""
+
+
+@dataclass
+class ImportBudget:
+    """Limits one import by the pixels it decodes and the time it takes, and lets another thread
+    stop it (``stop``: set when the client leaves or the server shuts down)."""
+
+    pixels: int = MAX_IMPORT_PIXELS
+    seconds: float = MAX_IMPORT_SECONDS
+    stop: threading.Event = field(default_factory=threading.Event)
+    started: float = field(default_factory=time.monotonic)
+    used: int = 0
+
+    def check(self) -> None:
+        if self.stop.is_set():
+            raise ImportCancelled("The import was stopped before it finished; nothing was kept.")
+        if time.monotonic() - self.started > self.seconds:
+            raise _fail(f"The import took longer than {self.seconds:.0f} s and was stopped; nothing was kept.")
+
+    def spend(self, pictures: list[bytes]) -> None:
+        """Count the pictures' pixels (read from their headers, before any is decoded)."""
+        self.check()
+        for data in pictures:
+            self.used += _pixels(data)
+        if self.used > self.pixels:
+            raise _fail(f"The project's pictures hold more than {self.pixels // 1_000_000:,} megapixels; Teachable "
+                        "Machine's own samples are 224 x 224 pixels. Nothing was kept.")
+
+
+def _pixels(data: bytes) -> int:
+    """Width x height from an image's header (0 for what is not an image: the import reports it)."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+    except Exception:  # any decoder complaint: not a picture, the import says so per sample
+        return 0
+    return width * height
 
 
 def _manifest(archive: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo]) -> tuple[str, str, dict]:
@@ -140,11 +190,11 @@ def read_tm(archive: zipfile.ZipFile) -> TmProject:
     return TmProject(kind, version, settings, ordered)
 
 
-def _open_zip(source: Path) -> zipfile.ZipFile:
+def _open_zip(source: Path, shown: str | None = None) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(source)
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise _fail(f"'{source.name}' is not a Teachable Machine project file (not a readable zip: {exc}).") from None
+        raise _fail(f"'{shown or source.name}' is not a Teachable Machine project file (not a readable zip: {exc}).") from None
 
 
 def _project_settings(project, settings: dict) -> None:
@@ -159,12 +209,13 @@ def _project_settings(project, settings: dict) -> None:
     project.update_settings(classifier="head", **usable)
 
 
-def _held_chunks(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo]):
+def _held_chunks(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo], budget: ImportBudget):
     """The entries' bytes in chunks of at most 32 samples and MAX_HELD_FILE_BYTES, read one entry
     at a time: a project of large entries never has more than one chunk unpacked at once."""
     chunk: list[tuple[zipfile.ZipInfo, bytes]] = []
     held = 0
     for entry in entries:
+        budget.check()  # unpacking is work too (a gigabyte of zeros in a 1 MB file)
         try:
             data = archive.read(entry)
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError) as exc:
@@ -207,18 +258,22 @@ def tm_sample_count(source: Path) -> int:
 
 
 def import_tm(workspace, source: Path, name: str | None = None,
-              on_progress: Callable[[int], None] | None = None) -> TmImportReport:
+              on_progress: Callable[[int], None] | None = None, budget: ImportBudget | None = None,
+              shown_as: str | None = None) -> TmImportReport:
     """Open a ``.tm`` as a new project in ``workspace``; returns what came over. ``name`` defaults
-    to the file's name; a name already taken becomes "Name (2)"."""
+    to the file's name; a name already taken becomes "Name (2)". ``budget`` bounds the work (and
+    can stop it); ``shown_as``: the file's name in messages (an upload's, not its temporary file's)."""
     from ..project import Project
 
     source = Path(source)
+    shown = shown_as or source.name
     project_name = check_name(name or source.stem, "project")
     report = TmImportReport()
-    with _open_zip(source) as archive:
+    budget = budget or ImportBudget()
+    with _open_zip(source, shown) as archive:
         tm = read_tm(archive)
         if not tm.sample_count:
-            raise _fail(f"'{source.name}' is an empty Teachable Machine project (no classes with samples): nothing to open.")
+            raise _fail(f"'{shown}' is an empty Teachable Machine project (no classes with samples): nothing to open.")
         for class_name in tm.classes:
             check_name(class_name)
         staging = workspace.staging_path()
@@ -227,15 +282,16 @@ def import_tm(workspace, source: Path, name: str | None = None,
                 _project_settings(project, tm.settings)
                 for class_name, entries in tm.classes.items():
                     info = project.add_class(class_name) if class_name != project.rules.special_class else project.class_info(class_name)
-                    for chunk in _held_chunks(archive, entries):
+                    for chunk in _held_chunks(archive, entries, budget):
+                        budget.spend([data for _, data in chunk])
                         _store_chunk(project, info.id, chunk, report)
                         if on_progress:
                             on_progress(len(chunk))
                 if not report.added:
-                    raise _fail(f"None of the {tm.sample_count} samples in '{source.name}' could be read"
+                    raise _fail(f"None of the {tm.sample_count} samples in '{shown}' could be read"
                                 + (f" ({report.nobody} had nobody in them)" if report.nobody else "")
                                 + ": nothing to open.")
-                project.ensure_embeddings()
+                project.ensure_embeddings(on_progress=lambda n: budget.check())
                 report.nobody = count_nobody(project)
             report.project_id = workspace.adopt(staging)
         finally:

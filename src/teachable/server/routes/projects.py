@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from fastapi import APIRouter, File, Response, UploadFile
+from fastapi import APIRouter, File, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
@@ -19,6 +19,7 @@ from ...store.database import remove_files
 from ..deps import ProjectDep, RegistryDep, WorkspaceDep
 from ..limits import MAX_PROJECT_UPLOAD_BYTES
 from ..projects import OpenProject, ProjectRegistry
+from ..run import CLIENT_GONE
 from ..schemas import ERRORS, ProjectCreate, ProjectEntryOut, ProjectOut, Rename, SettingsIn, TmImportOut, VersionOut
 
 router = APIRouter(prefix="/api/projects", tags=["projects"], responses=ERRORS)
@@ -102,17 +103,41 @@ async def open_project_file(workspace: WorkspaceDep, registry: RegistryDep, file
     return summary(registry, project_id)
 
 
+async def _stop_when_client_leaves(request: Request, work, budget) -> None:
+    """The client may leave a long import: then it stops (keeping nothing) rather than run on."""
+    while not work.done():
+        await asyncio.sleep(0.5)
+        if not work.done() and await client_gone(request):
+            budget.stop.set()
+
+
+async def client_gone(request: Request) -> bool:
+    """Whether the client of a long request has gone away: asked of the socket under `teachable
+    serve` (run.py), of the ASGI messages elsewhere."""
+    probe = request.scope.get(CLIENT_GONE)
+    return probe() if probe is not None else await request.is_disconnected()
+
+
 @router.post("/import-tm", status_code=201, response_model=TmImportOut)
-async def import_teachable_machine(workspace: WorkspaceDep, registry: RegistryDep, file: UploadFile = File(...)) -> dict:
+async def import_teachable_machine(request: Request, workspace: WorkspaceDep, registry: RegistryDep,
+                                   file: UploadFile = File(...)) -> dict:
     """Open a Teachable Machine project (`.tm`, image or pose) as a new project: its classes in order,
-    every sample, its training settings. Pose frames with nobody in them are counted, not kept."""
-    from ...tm.projects import import_tm
+    every sample, its training settings. Pose frames with nobody in them are counted, not kept.
+    The import stops (keeping nothing) when the client goes away or the server shuts down."""
+    from ...tm.projects import ImportBudget, import_tm
 
     name = Path(file.filename or "Teachable Machine project").stem or "Teachable Machine project"
     tmp = None
+    budget = ImportBudget()
     try:
         tmp = await _receive(file, workspace.root, ".tm.tmp")
-        report = await asyncio.to_thread(import_tm, workspace, tmp, name[:100])
+        work = asyncio.ensure_future(asyncio.to_thread(import_tm, workspace, tmp, name[:100], budget=budget,
+                                                       shown_as=Path(file.filename or "project.tm").name[:100]))
+        watch = asyncio.ensure_future(_stop_when_client_leaves(request, work, budget))
+        try:
+            report = await request.app.state.imports.run(work, budget.stop)
+        finally:
+            watch.cancel()
     finally:
         if tmp is not None:
             remove_files(tmp)
