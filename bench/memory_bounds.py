@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -36,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from crafted import big_jpeg, bomb_model, knn_bomb  # noqa: E402
+from crafted import big_jpeg, bomb_model, explain_bomb, knn_bomb  # noqa: E402
 from hostile import with_extra_layer, with_layer, write_h5, write_tfjs  # noqa: E402
 from machine import describe  # noqa: E402
 from servers import Server, free_port, jpegs  # noqa: E402
@@ -97,6 +98,84 @@ def tm_archive(path: Path, entries: int) -> Path:
     return path
 
 
+def tm_of_huge_pngs(path: Path, count: int) -> Path:
+    """A .tm of ``count`` PNGs of 8,000 x 8,000 one-bit pixels: kilobytes each, 64 megapixels decoded."""
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("manifest.json", '{"type": "image", "version": "2.4.10", "appdata": {}}')
+        for i in range(count):
+            image = Image.new("1", (8000, 8000), 0)
+            image.putpixel((i, 0), 1)
+            buffer = io.BytesIO()
+            image.save(buffer, format="PNG", optimize=True)
+            z.writestr(f"{'ab'[i % 2]}-!-{i}.png", buffer.getvalue())
+    return path
+
+
+def live_rows(tmp: Path) -> list[tuple[str, str, int, None]]:
+    """Issue 36's live-stream and review findings, each on a fresh server."""
+    import asyncio
+    import json
+    import struct
+
+    import websockets
+
+    from people import person
+
+    rows = []
+    server = Server(tmp / "ws-live").start()
+    try:
+        pid = httpx.post(server.base + "/api/projects", json={"name": "poses", "kind": "pose"}, timeout=60).json()["id"]
+        buffer = io.BytesIO()
+        person("astronaut").resize((320, 320)).save(buffer, format="JPEG")
+        url = f"ws://127.0.0.1:{server.port}/api/projects/{pid}/live?mode=landmarks"
+
+        async def stream() -> int:
+            async with websockets.connect(url, max_size=None, open_timeout=120) as ws:
+                for _ in range(3):
+                    await ws.send(buffer.getvalue())
+                    await asyncio.wait_for(ws.recv(), 300)
+            return 1
+
+        async def streams(n: int) -> int:
+            return sum(await asyncio.gather(*(stream() for _ in range(n))))
+
+        done = asyncio.run(streams(40))
+        rows.append(("serve: 40 pose live streams at once, 3 frames each", f"{done} answered", server.peak_rss(), None))
+        time.sleep(2)
+        with open(f"/proc/{server.process.pid}/status") as handle:
+            now = next(int(line.split()[1]) * 1024 for line in handle if line.startswith("VmRSS:"))
+        rows.append(("serve: after they closed (resident now)", "—", now, None))
+        sockets = []
+        for _ in range(60):  # each holds a message of 4 MB, a quarter of it sent
+            raw = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+            raw.sendall((f"GET /api/projects/{pid}/live HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n"
+                         "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+            raw.recv(4096)
+            raw.sendall(bytes([0x82, 0xFF]) + struct.pack(">Q", 4 * MB - 64) + bytes(4) + bytes(MB))
+            sockets.append(raw)
+        time.sleep(2)
+        rows.append(("serve: 60 sockets each holding an unfinished 4 MB message", "held", server.peak_rss(), None))
+        for raw in sockets:
+            raw.close()
+        review_pid = httpx.post(server.base + "/api/projects", json={"name": "review"}, timeout=60).json()
+        for k, cls in enumerate(review_pid["classes"]):
+            for start in range(0, 500, 100):
+                httpx.post(f"{server.base}/api/projects/{review_pid['id']}/classes/{cls['id']}/samples", timeout=600,
+                           files=[("files", (f"{i}.jpg", f, "image/jpeg")) for i, f in enumerate(jpegs(100, seed=100 * k + start))])
+        codes: list[int] = []
+        threads = [threading.Thread(target=lambda: codes.append(httpx.get(
+            f"{server.base}/api/projects/{review_pid['id']}/review", timeout=900).status_code)) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        rows.append(("serve: 6 reviews at once of a 1,000-sample project", "/".join(sorted({str(c) for c in codes})),
+                     server.peak_rss(), None))
+    finally:
+        server.stop()
+    return rows
+
+
 def hostile_files(tmp: Path) -> list[tuple[str, list[str]]]:
     """(what, CLI arguments) for each hostile file of issue 22, made in ``tmp``."""
     import numpy as np
@@ -144,6 +223,24 @@ def hostile_files(tmp: Path) -> list[tuple[str, list[str]]]:
     largest = tmp / "knn-largest.teachable"
     largest.write_bytes(knn_bomb(MAX_WEIGHTS_BYTES // (1280 * 4 + 8) - 10))
     out.append(("kNN .teachable at the 512 MB limit (loads, predicts)", ["predict", str(largest), str(photo)]))
+    explained = tmp / "explain-bomb.teachable"
+    explained.write_bytes(explain_bomb())
+    out.append((f"head .teachable of {explained.stat().st_size / 1024:.0f} kB: explanation arrays of 640 MB", ["predict", "--explain", str(explained), str(photo)]))
+
+    def one_value_chunks(group, name):
+        group.create_dataset(name, shape=(400_000,), dtype="<f4", chunks=(1,), fillvalue=0.0)
+
+    (tmp / "h5d").mkdir()
+    out.append(("Keras .h5: 400k values in chunks of one", ["predict", str(write_h5(tmp / "h5d" / "keras_model.h5", arrays={
+        **arrays, "x/x/kernel:0": one_value_chunks})), str(photo)]))
+    import h5py
+
+    (tmp / "h5e").mkdir()
+    nested = write_h5(tmp / "h5e" / "keras_model.h5", arrays=arrays)
+    with h5py.File(nested, "a") as handle:
+        handle.create_group("/".join(["g"] * 2000))
+    out.append(("Keras .h5: 2,000 nested groups", ["predict", str(nested), str(photo)]))
+    out.append((".tm: 50 PNGs of 64 megapixels", ["project", "import", "tmpng", str(tm_of_huge_pngs(tmp / "png.tm", 50))]))
     out.append((".tm: 32 entries of 50 MB of zeros (1.6 MB file)", ["project", "import", "tm32", str(tm_archive(tmp / "a.tm", 32))]))
     out.append((".tm: 20 entries of 50 MB of zeros (imported, skipped)", ["project", "import", "tm20", str(tm_archive(tmp / "b.tm", 20))]))
     return out
@@ -231,6 +328,7 @@ def main() -> None:
         with open(folder / "huge.jpg", "wb") as handle:
             handle.truncate(3 * 1024**3)
         rows.append(("CLI: import of a folder holding a 3 GB .jpg", *cli_peak(["project", "import", str(empty), str(tmp / "photos")])))
+        rows += live_rows(tmp)
         env = {**os.environ, "TEACHABLE_WORKSPACE": str(tmp / "hostile-ws")}
         for what, cli_args in hostile_files(tmp):
             rows.append((f"CLI: {what}", *cli_peak(cli_args, env)))
