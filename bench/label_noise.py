@@ -211,12 +211,11 @@ def main() -> None:
     distinct = int(upper.sum()) - len(injected)
     print("| likeness | ≥ | recall of injected pairs | flagged pairs not injected | of all distinct pairs |")
     print("| --- | ---: | ---: | ---: | ---: |")
+    from teachable.explain.fingerprint import similarity
+
     for name, sims, thresholds in (("embedding cosine", unit @ unit.T, (0.9, 0.95)),
-                                   ("pixel fingerprint cosine", prints @ prints.T, (0.9, 0.95)),
-                                   ("mean of the two", (unit @ unit.T + prints @ prints.T) / 2, (0.85,)),
-                                   ("0.4 × embedding + 0.6 × fingerprint (Teachable)",
-                                    reviewing.PHOTO_EMBEDDING_WEIGHT * (unit @ unit.T)
-                                    + (1 - reviewing.PHOTO_EMBEDDING_WEIGHT) * (prints @ prints.T), (0.8, 0.85, 0.9))):
+                                   ("pixel fingerprint at the best zoom (Teachable)", similarity(prints, prints),
+                                    (0.95, 0.965, 0.98))):
         for t in thresholds:
             flagged = {(int(a), int(b)) for a, b in np.argwhere((sims >= t) & upper)}
             false = flagged - injected

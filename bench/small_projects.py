@@ -77,7 +77,7 @@ class Embeddings:
 
 def one_project(folders: dict[str, list[Path]], per_class: int, seed: int, cache: Embeddings) -> dict:
     rng = np.random.default_rng(seed)
-    names = list(rng.choice(sorted(folders), CLASSES, replace=False))
+    names = list(rng.choice(sorted(folders), min(CLASSES, len(folders)), replace=False))
     paths, labels = [], []
     for c, name in enumerate(names):
         files = folders[name]
@@ -88,7 +88,7 @@ def one_project(folders: dict[str, list[Path]], per_class: int, seed: int, cache
     truth = labels.copy()
     flipped = rng.choice(len(paths), FLIPS, replace=False)
     for i in flipped:
-        labels[i] = (labels[i] + rng.integers(1, CLASSES)) % CLASSES
+        labels[i] = (labels[i] + rng.integers(1, len(names))) % len(names)
     vectors, prints, sources = [], [], []
     for path in paths:
         vector, fingerprint = cache.of(path, path.read_bytes())

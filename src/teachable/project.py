@@ -313,11 +313,11 @@ class Project:
     def _vector_bytes(self, vector_id: str) -> int | None:
         """The size every cached vector of this id has: one of another size (a damaged or hand-made
         file) reads as missing and is computed again, instead of failing deep in NumPy."""
-        from .explain.fingerprint import FINGERPRINT_ID, SIDE
+        from .explain.fingerprint import DIM, FINGERPRINT_ID
 
         if vector_id == self.backbone_id:
             return self.rules.dim * 4
-        return SIDE * SIDE * 4 if vector_id == FINGERPRINT_ID else None
+        return DIM * 4 if vector_id == FINGERPRINT_ID else None
 
     def ensure_embeddings(
         self,

@@ -7,11 +7,21 @@ sample is judged by the rest as a new photo would be. From them, and from the si
 
 - **possibly mislabelled**: the others confidently say another class (its leave-one-out share
   ≥ MISLABEL_SHARE) and the probe agrees on that class. Either alone flags many clean samples
-  that merely look like another class; together they were the most precise (measured);
-- **near duplicates**: pairs or bursts of almost identical samples, which inflate validation
-  accuracy: for photos, 0.4 x the embeddings' cosine + 0.6 x the pixel fingerprints' cosine
-  (fingerprint.py) ≥ PHOTO_DUPLICATE_SIMILARITY; for other kinds, the embeddings' cosine ≥ the
-  kind's DUPLICATE_SIMILARITY;
+  that merely look like another class; together they were the most precise (measured). Small
+  projects (a median class of at most SMALL_PROJECT classes) are judged on embeddings centred on
+  the project's mean, which takes out what every photo shares (one background, one room), and a
+  flag needs the probe to prefer the other class by a margin that grows with the class size
+  (SMALL_PROJECT_MARGINS, measured on one-background hand photos, bench/small_projects.py). Below
+  MIN_TO_JUDGE samples a class, nothing is flagged and the review says the project is too small to
+  judge. Each flag carries its evidence: the samples that voted, with their classes;
+- **near duplicates**: a sample almost identical to an earlier one (the same photo re-encoded,
+  resized or slightly cropped; two frames with nothing moved), which inflates validation accuracy.
+  Each flag names the one earlier sample it is closest to and that pair's similarity: pairs, never
+  chains. For photos the pixel fingerprints decide (fingerprint.py, matched at the best zoom:
+  ≥ PHOTO_DUPLICATE_SIMILARITY), not the embeddings, which on one background find different hands
+  as alike as copies; for other kinds, the embeddings' cosine ≥ the kind's DUPLICATE_SIMILARITY.
+  Frames of one webcam (or microphone) burst are expected to be alike: they are not flagged one by
+  one, and a class made mostly of bursts gets one hint instead;
 - **outliers**: a sample much less like any other sample than samples usually are (robust
   z-score of its mean similarity to its nearest ≤ OUTLIER_Z);
 - **class hints**: a class whose samples are much more alike than the others' (one background, one
@@ -37,8 +47,15 @@ REVIEW_K = 5
 MISLABEL_SHARE = 0.75
 PROBE_FOLDS = 5
 PROBE_RIDGE = 10.0
-PHOTO_DUPLICATE_SIMILARITY = 0.85  # 0.4 x embedding cosine + 0.6 x pixel-fingerprint cosine
-PHOTO_EMBEDDING_WEIGHT = 0.4
+PHOTO_DUPLICATE_SIMILARITY = 0.965  # pixel fingerprints at the best zoom (copies >= 0.98, others <= 0.94)
+BURST_GAP_S = 1.0  # live samples this close in time belong to one burst
+BURST_MIN = 5  # samples in a burst
+BURST_SHARE = 0.5  # a class with at least this share of its samples in bursts gets a hint
+# Small projects: (median samples a class, the probe's margin a flag needs), interpolated between.
+SMALL_PROJECT_MARGINS = ((12, 0.09), (20, 0.15), (40, 0.22), (60, 0.28))
+SMALL_PROJECT = 60
+SMALL_PROJECT_SHARE = 0.5
+MIN_TO_JUDGE = 8
 OUTLIER_Z = -4.0
 MAX_OUTLIER_FRACTION = 0.05
 # Cosine similarity from which two samples count as near duplicates, per embedding kind.
@@ -60,12 +77,16 @@ class Flag:
     suggested: str | None
     score: float
     duplicate_of: str | None = None
+    # (source, class, similarity): for a mislabel the samples that voted, for a duplicate the one it copies
+    voters: tuple[tuple[str, str, float], ...] = ()
 
     def to_dict(self) -> dict:
         out = {"source": self.source, "label": self.label, "reason": self.reason, "suggested": self.suggested,
                "score": round(self.score, 4)}
         if self.duplicate_of is not None:
             out["duplicate_of"] = self.duplicate_of
+        if self.voters:
+            out["voters"] = [{"source": v, "label": c, "similarity": round(sim, 4)} for v, c, sim in self.voters]
         return out
 
 
@@ -121,7 +142,9 @@ class Review:
 def _neighbours(unit: np.ndarray, k: int, duplicate: float,
                 fingerprints: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, float]]]:
     """Each sample's k most similar others (indices, similarities) and every near-duplicate pair
-    (with its similarity: the embeddings', or their weighting with the fingerprints')."""
+    (i < j, with its similarity: the fingerprints' for photos, else the embeddings')."""
+    from .fingerprint import similarity
+
     n = len(unit)
     k = min(k, n - 1)
     idx = np.zeros((n, k), np.int64)
@@ -136,11 +159,32 @@ def _neighbours(unit: np.ndarray, k: int, duplicate: float,
         order = np.argsort(-part_sims, axis=1)
         idx[start:start + ROWS] = np.take_along_axis(part, order, axis=1)
         sims[start:start + ROWS] = np.take_along_axis(part_sims, order, axis=1)
-        likeness = block if fingerprints is None else (
-            PHOTO_EMBEDDING_WEIGHT * block + (1 - PHOTO_EMBEDDING_WEIGHT) * (fingerprints[start:start + ROWS] @ fingerprints.T))
+        likeness = block if fingerprints is None else similarity(fingerprints[start:start + ROWS], fingerprints)
         close_i, close_j = np.nonzero(likeness >= duplicate)
         pairs += [(int(i) + start, int(j), float(likeness[i, j])) for i, j in zip(close_i, close_j) if int(i) + start < int(j)]
     return idx, sims, pairs
+
+
+def _bursts(y: np.ndarray, origins: list[str] | None, times: list[float] | None) -> list[list[int]]:
+    """Runs of live samples (webcam, microphone) of one class recorded at most BURST_GAP_S apart,
+    of BURST_MIN or more: what holding the record button makes."""
+    if origins is None or times is None:
+        return []
+    runs: list[list[int]] = []
+    for c in np.unique(y):
+        live = sorted((times[i], i) for i in np.nonzero(y == c)[0] if origins[i] in ("webcam", "microphone"))
+        run: list[int] = []
+        last = None
+        for t, i in live:
+            if last is not None and t - last > BURST_GAP_S:
+                if len(run) >= BURST_MIN:
+                    runs.append(run)
+                run = []
+            run.append(int(i))
+            last = t
+        if len(run) >= BURST_MIN:
+            runs.append(run)
+    return runs
 
 
 def _probe(unit: np.ndarray, y: np.ndarray, classes: int, seed: int = 0) -> np.ndarray:
@@ -160,6 +204,27 @@ def _probe(unit: np.ndarray, y: np.ndarray, classes: int, seed: int = 0) -> np.n
     return scores
 
 
+def _small_project_mislabels(x: np.ndarray, y: np.ndarray, classes: int, k: int,
+                              typical: float) -> tuple[list[int], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Mislabels of a small project, judged on embeddings centred on the project's mean: the
+    leave-one-out vote and the probe must name the same other class, the vote with at least
+    SMALL_PROJECT_SHARE and the probe by a margin that grows with the class size. Returns the flagged
+    samples and the (neighbours, similarities, shares) of that vote, the evidence shown."""
+    unit = l2_normalise(x - x.mean(axis=0))
+    idx, sims, _ = _neighbours(unit, k, np.inf, None)
+    shares = _votes(idx, sims, y, classes)
+    scores = _probe(unit, y, classes)
+    sizes, margins = zip(*SMALL_PROJECT_MARGINS)
+    needed = float(np.interp(typical, sizes, margins))
+    flagged = []
+    for i in range(len(y)):
+        suggested = int(shares[i].argmax())
+        if (suggested != y[i] and int(scores[i].argmax()) == suggested and shares[i, suggested] >= SMALL_PROJECT_SHARE
+                and scores[i, suggested] - scores[i, y[i]] >= needed):
+            flagged.append(i)
+    return flagged, (idx, sims, shares)
+
+
 def _votes(idx: np.ndarray, sims: np.ndarray, y: np.ndarray, classes: int) -> np.ndarray:
     """The kNN classifier's weighted vote shares, from the leave-one-out neighbours."""
     weights = np.exp((sims - sims[:, :1]) / DEFAULT_TEMPERATURE)
@@ -168,30 +233,13 @@ def _votes(idx: np.ndarray, sims: np.ndarray, y: np.ndarray, classes: int) -> np
     return shares / shares.sum(axis=1, keepdims=True)
 
 
-def _groups(n: int, pairs: list[tuple[int, int, float]]) -> list[list[int]]:
-    """Connected groups of near duplicates (bursts), each sorted, from the pairs."""
-    parent = list(range(n))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, j, _ in pairs:
-        parent[root(i)] = root(j)
-    groups: dict[int, list[int]] = {}
-    for i in {i for pair in pairs for i in pair[:2]}:
-        groups.setdefault(root(i), []).append(i)
-    return [sorted(g) for g in groups.values() if len(g) > 1]
-
-
 def review(embeddings: np.ndarray, y: np.ndarray, names: list[str], sources: list[str], kind: str = "image",
            origins: list[str] | None = None, centre: bool = False, k: int = REVIEW_K,
-           fingerprints: np.ndarray | None = None) -> Review:
-    """Review samples from their embeddings and classes (``y`` indexes ``names``); ``origins``:
-    each sample's origin ("webcam", "upload", ...), for the live-versus-files hint;
-    ``fingerprints``: photos' pixel fingerprints (fingerprint.py), for near duplicates."""
+           fingerprints: np.ndarray | None = None, times: list[float] | None = None) -> Review:
+    """Review samples from their embeddings and classes (``y`` indexes ``names``), in the order they
+    were added; ``origins``: each sample's origin ("webcam", "upload", ...), for the live-versus-files
+    hint; ``fingerprints``: photos' pixel fingerprints (fingerprint.py), for near duplicates;
+    ``times``: when each was recorded (seconds), for bursts."""
     y = np.asarray(y, np.int64)
     present = np.unique(y)
     if len(names) < 2 or len(present) < 2:
@@ -208,18 +256,34 @@ def review(embeddings: np.ndarray, y: np.ndarray, names: list[str], sources: lis
     result = Review(samples=len(y), out_of_fold_accuracy=float((predicted == y).mean()), sources=list(sources),
                     labels=y, predicted=predicted, shares=shares)
 
-    mislabels = [i for i in range(len(y)) if predicted[i] != y[i] and probe[i] == predicted[i]
-                 and shares[i, predicted[i]] >= MISLABEL_SHARE]
-    for i in sorted(mislabels, key=lambda i: -shares[i, predicted[i]]):
-        result.flags.append(Flag(sources[i], names[y[i]], "mislabel", names[predicted[i]], float(shares[i, predicted[i]])))
+    typical = float(np.median(np.bincount(y)[present]))
+    if typical < MIN_TO_JUDGE:
+        mislabels, (vote_idx, vote_sims, vote_shares) = [], (idx, sims, shares)
+    elif typical <= SMALL_PROJECT:
+        mislabels, (vote_idx, vote_sims, vote_shares) = _small_project_mislabels(x, y, len(names), k, typical)
+    else:
+        probe = _probe(unit, y, len(names)).argmax(axis=1)
+        mislabels = [i for i in range(len(y)) if predicted[i] != y[i] and probe[i] == predicted[i]
+                     and shares[i, predicted[i]] >= MISLABEL_SHARE]
+        vote_idx, vote_sims, vote_shares = idx, sims, shares
+    for i in sorted(mislabels, key=lambda i: -vote_shares[i].max()):
+        suggested = int(vote_shares[i].argmax())
+        voters = tuple((sources[j], names[y[j]], float(v)) for j, v in zip(vote_idx[i], vote_sims[i]))
+        result.flags.append(Flag(sources[i], names[y[i]], "mislabel", names[suggested], float(vote_shares[i, suggested]),
+                                 voters=voters))
 
-    closest: dict[int, float] = {}
+    bursts = _bursts(y, origins, times)
+    burst_of = {i: b for b, run in enumerate(bursts) for i in run}
+    best: dict[int, tuple[float, int]] = {}  # later sample -> (similarity, the earlier one it copies)
     for i, j, similarity in pairs:
-        closest[i] = max(closest.get(i, 0.0), similarity)
-        closest[j] = max(closest.get(j, 0.0), similarity)
-    for group in _groups(len(y), pairs):
-        for i in group[1:]:  # the first of a burst stays unflagged: it is the one to keep
-            result.flags.append(Flag(sources[i], names[y[i]], "duplicate", None, closest[i], sources[group[0]]))
+        if burst_of.get(i, -1) == burst_of.get(j, -2):
+            continue  # frames of one burst: said once per class, below
+        if similarity > best.get(j, (-1.0, -1))[0]:
+            best[j] = (similarity, i)
+    for j in sorted(best):
+        similarity, i = best[j]
+        result.flags.append(Flag(sources[j], names[y[j]], "duplicate", None, similarity, sources[i],
+                                 voters=((sources[i], names[y[i]], similarity),)))
 
     closeness = sims.mean(axis=1)
     median = float(np.median(closeness))
@@ -229,8 +293,28 @@ def review(embeddings: np.ndarray, y: np.ndarray, names: list[str], sources: lis
     for i in far:
         result.flags.append(Flag(sources[i], names[y[i]], "outlier", None, float(z[i])))
 
-    result.hints = _class_hints(unit, y, names, predicted, origins)
+    result.hints = _class_hints(unit, y, names, predicted, origins) + _burst_hints(y, names, bursts, times)
+    if typical < MIN_TO_JUDGE:
+        result.hints.insert(0, ClassHint("small", tuple(names), (
+            f"With {typical:.0f} samples a class the project is too small to judge which labels are wrong: "
+            f"the review looks for mislabelled samples from {MIN_TO_JUDGE} a class. Add samples, then review again.")))
     return result
+
+
+def _burst_hints(y: np.ndarray, names: list[str], bursts: list[list[int]], times: list[float] | None) -> list[ClassHint]:
+    """One sentence for each class made mostly of bursts of near-identical frames."""
+    hints = []
+    for c in np.unique(y):
+        runs = [run for run in bursts if y[run[0]] == c]
+        inside = sum(len(run) for run in runs)
+        total = int((y == c).sum())
+        if runs and inside >= BURST_SHARE * total:
+            seconds = sum(times[run[-1]] - times[run[0]] for run in runs)
+            hints.append(ClassHint("bursts", (names[c],), (
+                f"{inside} of {total} samples of “{names[c]}” come from {max(1, round(seconds))} second"
+                f"{'' if round(seconds) <= 1 else 's'} of recording: neighbouring frames are nearly the same, so "
+                "validation will look better than the model is. Vary angle, distance and light.")))
+    return hints
 
 
 def _class_hints(unit: np.ndarray, y: np.ndarray, names: list[str], predicted: np.ndarray,

@@ -10,7 +10,7 @@ from ..embed.preprocess import MAX_FILE_BYTES
 from ..embed.reading import read_source
 from ..errors import DatasetError, NotEnoughClassesError, TeachableError
 from ..kinds import get_kind
-from .fingerprint import FINGERPRINT_ID, pixel_fingerprint
+from .fingerprint import DIM, FINGERPRINT_ID, pixel_fingerprint
 from .memory import sample_id_of, sample_source
 from .review import Review, review
 
@@ -22,7 +22,7 @@ def _fingerprints(project, sample_ids: list[int]) -> np.ndarray:
         project.cache_vectors(FINGERPRINT_ID, [(i, pixel_fingerprint(project.sample_bytes(i))) for i in sorted(missing)])
     vectors, _, ids = project.embeddings(FINGERPRINT_ID)
     by_id = dict(zip(ids, vectors))
-    return np.stack([by_id.get(i, np.zeros(64, np.float32)) for i in sample_ids])
+    return np.stack([by_id.get(i, np.zeros(DIM, np.float32)) for i in sample_ids])
 
 
 def review_project(project) -> Review:
@@ -37,14 +37,26 @@ def review_project(project) -> Review:
         raise DatasetError("There is nothing to review yet: add samples to the classes first.")
     position = {c.id: i for i, c in enumerate(classes)}
     y = np.array([position[c] for c in class_ids], np.int64)
-    origins = {s.id: s.source for s in project.samples()}
+    stored = {s.id: s for s in project.samples()}
+    origins = {i: s.source for i, s in stored.items()}
+    times = [_seconds(stored[i].created) if i in stored else 0.0 for i in sample_ids]
     kind = get_kind(project.kind)
     prints = _fingerprints(project, sample_ids) if not (kind.audio or kind.keypoints) else None
     result = review(vectors, y, [c.name for c in classes], [sample_source(i) for i in sample_ids], project.kind,
-                    [origins.get(i, "upload") for i in sample_ids], kind.centred, fingerprints=prints)
+                    [origins.get(i, "upload") for i in sample_ids], kind.centred, fingerprints=prints, times=times)
     fine = project.review_marks.fine()
     result.flags = [f for f in result.flags if (sample_id_of(f.source), f.reason) not in fine]
     return result
+
+
+def _seconds(created: str) -> float:
+    """A sample's creation time (ISO 8601, as the store writes it) in seconds."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(created).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def review_dataset(dataset, backbone) -> Review:

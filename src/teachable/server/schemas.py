@@ -180,6 +180,13 @@ class PredictionOut(BaseModel):
     unexplained: Optional[str] = Field(default=None, description="with `explain=true`: why no neighbours can be named")
 
 
+class VoterOut(BaseModel):
+    source: str
+    sample_id: Optional[int] = None
+    label: str
+    similarity: float
+
+
 class FlagOut(BaseModel):
     source: str
     sample_id: Optional[int] = None
@@ -190,10 +197,13 @@ class FlagOut(BaseModel):
                                      "similarity; outlier: robust z-score of its closeness to the others")
     duplicate_of: Optional[str] = None
     duplicate_of_id: Optional[int] = None
+    voters: Optional[list[VoterOut]] = Field(default=None, description="the evidence, each with its class: for a mislabel "
+                                                                     "the samples that voted, most similar first; for a "
+                                                                     "duplicate the sample it copies")
 
 
 class HintOut(BaseModel):
-    kind: Literal["tight", "sizes", "confused", "sources"]
+    kind: Literal["tight", "sizes", "confused", "sources", "bursts", "small"]
     classes: list[str]
     message: str
 

@@ -130,7 +130,7 @@ class Database:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             if conn is not None:
                 conn.close()
             if "not a database" in str(exc):
@@ -149,7 +149,7 @@ class Database:
             )
         try:
             _configure(conn)
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             conn.close()
             raise ProjectFileError(f"'{path.name}' is damaged and cannot be opened: {exc}.") from None
         db = cls(path, conn)
@@ -341,7 +341,7 @@ def _has_tables(path: Path) -> bool:
     conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
     try:
         return conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
-    except sqlite3.DatabaseError:
+    except (sqlite3.DatabaseError, UnicodeDecodeError):
         return False
     finally:
         conn.close()

@@ -28,6 +28,8 @@ async def review(h: ProjectDep) -> dict:
         item["sample_id"] = sample_id_of(flag.source)
         if flag.duplicate_of:
             item["duplicate_of_id"] = sample_id_of(flag.duplicate_of)
+        for voter in item.get("voters", []):
+            voter["sample_id"] = sample_id_of(voter["source"])
         flags.append(item)
     summary = result.summary()
     del summary["summary"]

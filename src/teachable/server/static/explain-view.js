@@ -69,10 +69,19 @@ export function sampleList(state, title, sources) {
 }
 
 const REASONS = {
-  mislabel: (f) => `Possibly mislabelled: it is in “${f.label}” but looks like “${f.suggested}” to ${Math.round(f.score * 100)}% of its nearest samples.`,
-  duplicate: (f) => `Almost the same as another sample of “${f.label}” (similarity ${f.score.toFixed(2)}): duplicates make the validation look better than it is.`,
+  mislabel: (f) => `Possibly mislabelled: it is in “${f.label}”, but ${Math.round(f.score * 100)}% of the vote of its most similar samples (below) says “${f.suggested}”. You decide: these are the evidence, not a verdict.`,
+  duplicate: (f) => {
+    const other = f.voters && f.voters[0];
+    const where = other && other.label !== f.label ? `the sample beside it, filed in “${other.label}”` : "the sample beside it";
+    return `Almost the same as ${where} (similarity ${f.score.toFixed(2)}): copies make the validation look better than the model is.`;
+  },
   outlier: (f) => `Unlike the other samples of every class: is it what you meant to show?`,
 };
+
+// A thumbnail with its caption under it (a class, a similarity), not hidden in a tooltip.
+function labelled(picture, caption) {
+  return h("figure", { class: "thumb-small" }, picture, h("figcaption", { class: "small", text: caption }));
+}
 
 // The Review card: flagged samples with the reason, and what to do about each.
 export function reviewCard(state) {
@@ -105,8 +114,8 @@ export function reviewCard(state) {
         h("ul", { class: "flags mistakes" }, ...mistakes.map((m) => h("li", { class: "flag", "data-sample": String(m.sample_id) },
           h("div", { class: "flag-pictures" }, thumbnail(state, m.sample_id, 72)),
           h("div", {}, h("p", { class: "small", text: `A test sample of “${m.label}” taken for “${m.predicted}” (${Math.round(m.confidence * 100)}%). Most like:` }),
-            h("div", { class: "thumb-row" }, ...(m.neighbours || []).filter((n) => n.sample_id).map((n) => h("span", { class: "thumb-small", title: `${n.label} · ${Math.round(n.similarity * 100)}%` },
-              thumbnail(state, n.sample_id, 56))))))))] : []));
+            h("div", { class: "thumb-row" }, ...(m.neighbours || []).filter((n) => n.sample_id).map((n) =>
+              labelled(thumbnail(state, n.sample_id, 56), `${n.label} · ${Math.round(n.similarity * 100)}%`))))))))] : []));
   }
 
   async function refresh() {
@@ -122,25 +131,62 @@ export function reviewCard(state) {
     list.replaceChildren(...review.flags.map((flag) => {
       const actions = [];
       if (flag.reason === "mislabel" && flag.suggested in classes) {
-        actions.push(h("button", { class: "btn primary", onclick: () => act(() => api("POST",
-          `/projects/${state.id}/samples/${flag.sample_id}/move`, { class_id: classes[flag.suggested] }), `Moved to “${flag.suggested}”.`) },
+        actions.push(h("button", { class: "btn", onclick: () => act(() => api("POST",
+          `/projects/${state.id}/samples/${flag.sample_id}/move`, { class_id: classes[flag.suggested] }), `Moved to “${flag.suggested}”.`,
+        () => api("POST", `/projects/${state.id}/samples/${flag.sample_id}/move`, { class_id: classes[flag.label] }), `Moved back to “${flag.label}”.`) },
         `Move to “${flag.suggested}”`));
       }
-      actions.push(h("button", { class: "btn", onclick: () => act(() => api("DELETE", `/projects/${state.id}/samples/${flag.sample_id}`), "Sample deleted.") }, "Delete"));
+      actions.push(h("button", { class: "btn", onclick: () => deleteUndoably(flag) }, "Delete"));
       actions.push(h("button", { class: "btn", onclick: () => act(() => api("POST", `/projects/${state.id}/review/fine`,
         { sample_id: flag.sample_id, reason: flag.reason }), "Marked as fine.") }, "It's fine"));
-      const pictures = [thumbnail(state, flag.sample_id, 72)];
-      if (flag.duplicate_of_id) pictures.push(thumbnail(state, flag.duplicate_of_id, 72));
+      const pictures = [labelled(thumbnail(state, flag.sample_id, 72), `this one, in “${flag.label}”`)];
+      if (flag.duplicate_of_id) pictures.push(labelled(thumbnail(state, flag.duplicate_of_id, 72), `in “${flag.voters?.[0]?.label ?? flag.label}”`));
+      const evidence = flag.reason === "mislabel" && flag.voters
+        ? h("div", { class: "thumb-row voters", "aria-label": "The samples that voted" }, ...flag.voters.filter((v) => v.sample_id).map((v) =>
+          labelled(thumbnail(state, v.sample_id, 56), `${v.label} · ${Math.round(v.similarity * 100)}%`)))
+        : null;
       return h("li", { class: "flag", "data-reason": flag.reason, "data-sample": String(flag.sample_id) },
         h("div", { class: "flag-pictures" }, ...pictures),
-        h("div", {}, h("p", { class: "small", text: REASONS[flag.reason](flag) }), h("div", { class: "row" }, ...actions)));
+        h("div", {}, h("p", { class: "small", text: REASONS[flag.reason](flag) }), ...(evidence ? [evidence] : []),
+          h("div", { class: "row" }, ...actions)));
     }));
   }
 
-  async function act(action, message) {
+  // Every change made from the review can be taken back: the last one is offered as "Undo".
+  const undoRow = h("p", { class: "small undo", id: "review-undo", "aria-live": "polite" });
+  element.insertBefore(undoRow, hints);
+
+  function offerUndo(message, undo, undoneMessage) {
+    const button = h("button", { class: "btn", type: "button" }, "Undo");
+    button.addEventListener("click", async () => {
+      undoRow.replaceChildren();
+      const done = await attempt(undo, undoneMessage);
+      if (done !== undefined) await state.refresh();
+      await refresh();
+    });
+    undoRow.replaceChildren(h("span", { text: `${message} ` }), button);
+  }
+
+  async function act(action, message, undo = null, undoneMessage = "") {
     const done = await attempt(action, message); // undefined when it failed (a 204 gives null)
-    if (done !== undefined) await state.refresh();
+    if (done !== undefined) {
+      if (undo) offerUndo(message, undo, undoneMessage);
+      await state.refresh();
+    }
     await refresh();
+  }
+
+  // A deleted sample comes back from the bytes kept here (a new sample of the same class and picture).
+  async function deleteUndoably(flag) {
+    const kept = await fetch(`/api/projects/${state.id}/samples/${flag.sample_id}/image`, { credentials: "same-origin" })
+      .then((r) => (r.ok ? r.blob() : null)).catch(() => null);
+    const classId = Object.fromEntries(state.project.classes.map((c) => [c.name, c.id]))[flag.label];
+    const restore = kept && classId !== undefined ? () => {
+      const form = new FormData();
+      form.append("files", kept, `sample-${flag.sample_id}`);
+      return api("POST", `/projects/${state.id}/classes/${classId}/samples`, form);
+    } : null;
+    await act(() => api("DELETE", `/projects/${state.id}/samples/${flag.sample_id}`), "Sample deleted.", restore, `Sample restored to “${flag.label}”.`);
   }
 
   run.addEventListener("click", refresh);
