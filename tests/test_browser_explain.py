@@ -81,7 +81,13 @@ def test_preview_neighbours_why_matrix_and_review(workspace, cat_video, tmp_path
         page.locator("#review").click()
         flag = page.locator(".flag[data-reason='mislabel']")
         flag.wait_for(timeout=30_000)
-        assert "looks like “cat”" in flag.inner_text()
+        assert "says “cat”" in flag.inner_text() and "not a verdict" in flag.inner_text()
+        # the evidence: the samples that voted, each with its class written under it (issue 31)
+        flag.locator(".voters figure img").first.wait_for(timeout=30_000)
+        captions = flag.locator(".voters figcaption").all_inner_texts()
+        assert len(captions) >= 3 and sum(c.startswith("cat") for c in captions) >= 2
+        move = flag.get_by_role("button", name="Move to “cat”")
+        assert "primary" not in (move.get_attribute("class") or "")
         page.wait_for_selector("#test-results .mistakes .flag img")
         assert "Test set: 50% right (2 samples never trained on)" in page.locator("#test-results h3").inner_text()
         assert "taken for “rocket”" in page.locator("#test-results .mistakes").inner_text()
@@ -94,5 +100,19 @@ def test_preview_neighbours_why_matrix_and_review(workspace, cat_video, tmp_path
         page.wait_for_selector("#stale:not([hidden])")
         assert "train again" in page.locator("#stale").inner_text()
         shot(page, "explain-review-after-move")
+        # ... and the move can be taken back: the sample is in "rocket" again, flagged again
+        page.locator("#review-undo").get_by_role("button", name="Undo").click()
+        page.locator(f".flag[data-reason='mislabel'][data-sample='{sample}']").wait_for(timeout=30_000)
+        assert page.locator("#review-undo").inner_text() == ""
+        # a delete from the review can be taken back too (the picture comes back to its class)
+        flag = page.locator(f".flag[data-reason='mislabel'][data-sample='{sample}']")
+        flag.get_by_role("button", name="Delete").click()
+        flag.wait_for(state="detached", timeout=30_000)
+        assert page.locator(".flag[data-reason='mislabel']").count() == 0
+        page.locator("#review-undo").get_by_role("button", name="Undo").click()
+        restored = page.locator(".flag[data-reason='mislabel']").first
+        restored.wait_for(timeout=30_000)  # a new sample, the same picture, back in "rocket", flagged again
+        assert "it is in “rocket”" in restored.inner_text() and restored.get_attribute("data-sample") != sample
+        shot(page, "explain-review-after-undo")
         browser.close()
     assert not errors, errors

@@ -115,7 +115,7 @@ export function reviewCard(state) {
           h("div", { class: "flag-pictures" }, thumbnail(state, m.sample_id, 72)),
           h("div", {}, h("p", { class: "small", text: `A test sample of “${m.label}” taken for “${m.predicted}” (${Math.round(m.confidence * 100)}%). Most like:` }),
             h("div", { class: "thumb-row" }, ...(m.neighbours || []).filter((n) => n.sample_id).map((n) =>
-              labelled(thumbnail(state, n.sample_id, 56), `${n.label} · ${Math.round(n.similarity * 100)}%`))))))))] : []));
+              labelled(thumbnail(state, n.sample_id, 56), `${n.label} · ${Math.round(n.similarity * 100)}%`)))))))] : []));
   }
 
   async function refresh() {
