@@ -50,8 +50,9 @@ def class_folders(data: Path) -> dict[str, list[Path]]:
     return out
 
 
-def copy_of(path: Path, how: str) -> bytes:
-    image = Image.open(path).convert("RGB")
+def copy_of(data: bytes, how: str) -> bytes:
+    """A copy of a photo's bytes: ``reencode`` (JPEG quality 50), ``resize`` (half) or ``crop`` (5% off each side)."""
+    image = Image.open(io.BytesIO(data)).convert("RGB")
     if how == "resize":
         image = image.resize((max(1, image.width // 2), max(1, image.height // 2)), Image.Resampling.BILINEAR)
     elif how == "crop":
@@ -98,7 +99,7 @@ def one_project(folders: dict[str, list[Path]], per_class: int, seed: int, cache
     originals = rng.choice([i for i in range(len(paths)) if i not in set(flipped)], COPIES, replace=False)
     injected = set()
     for how, i in zip(("reencode", "resize", "crop"), originals):
-        vector, fingerprint = cache.of((paths[i], how), copy_of(paths[i], how))
+        vector, fingerprint = cache.of((paths[i], how), copy_of(paths[i].read_bytes(), how))
         vectors.append(vector)
         prints.append(fingerprint)
         sources.append(f"{paths[i]}#{how}")

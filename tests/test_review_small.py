@@ -5,6 +5,8 @@ photo, 12 a class, 3 labels flipped and 3 copies put in. Photos made from scikit
 from __future__ import annotations
 
 import io
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +15,9 @@ from PIL import Image
 from photos import photo
 from teachable import Project
 from teachable.explain.samples import review_project
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from small_projects import copy_of as _copy  # noqa: E402  (the benchmark's copies, the same three kinds)
 
 OBJECTS = {"cat": (140, 40, 340, 240), "coffee": (200, 60, 460, 330), "rocket": (200, 60, 330, 380)}
 
@@ -28,18 +33,6 @@ def _photo(name: str, rng: np.random.Generator) -> bytes:
     picture.paste(thing, tuple(int(v) for v in rng.integers(0, 320 - size, 2)))
     buffer = io.BytesIO()
     picture.save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
-
-
-def _copy(data: bytes, how: str) -> bytes:
-    image = Image.open(io.BytesIO(data)).convert("RGB")
-    if how == "resize":
-        image = image.resize((image.width // 2, image.height // 2))
-    elif how == "crop":
-        dx, dy = int(image.width * 0.05), int(image.height * 0.05)
-        image = image.crop((dx, dy, image.width - dx, image.height - dy))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=50 if how == "reencode" else 90)
     return buffer.getvalue()
 
 

@@ -120,3 +120,14 @@ def test_sigterm_during_an_import_stops_the_server(tmp_path):
     finally:
         sock.close()
         server.stop()
+
+
+def test_a_number_of_500000_digits_is_refused_in_words(tmp_path):
+    """Python's own advice ("use sys.set_int_max_str_digits()") is for programmers, not for someone
+    opening a file (issue 36)."""
+    path = tmp_path / "digits.tm"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("manifest.json", '{"type": "image", "version": "2.4.0", "appdata": {"trainEpochs": ' + "9" * 500_000 + "}}")
+    with pytest.raises(TeachableMachineProjectError) as refused:
+        import_tm(Workspace(tmp_path / "ws"), path)
+    assert "thousands of digits" in str(refused.value) and "sys." not in str(refused.value)
