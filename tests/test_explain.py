@@ -118,7 +118,7 @@ def test_heatmap_peak_falls_in_the_patch_that_decides_the_class(classifier):
         heatmap, square = explain_photo(model, image)
         x, y = heatmap.peak
         hits += left <= x * 224 < right and top <= y * 224 < bottom
-        assert np.asarray(heatmap.grid).shape == (7, 7) and square.shape == (224, 224, 3)
+        assert np.asarray(heatmap.grid).shape == (14, 14) and square.shape == (224, 224, 3)
     assert hits >= 0.9 * len(tests), f"{hits}/{len(tests)}"
 
 
@@ -127,7 +127,7 @@ def test_cli_explain_writes_the_picture_and_the_grid(model, folder, tmp_path):
     photo = sorted((folder / "cat").iterdir())[0]
     result = CliRunner().invoke(main, ["explain", str(tmp_path / "m.teachable"), str(photo), "-o", str(tmp_path / "why.png"), "--json"])
     data = json.loads(result.output)
-    assert result.exit_code == 0 and data["label"] == data["predicted"] == "cat" and len(data["grid"]) == 7
+    assert result.exit_code == 0 and data["label"] == data["predicted"] == "cat" and len(data["grid"]) == 14 and data["no_evidence"] is False
     assert Image.open(tmp_path / "why.png").size == (448, 448)
     other = CliRunner().invoke(main, ["explain", str(tmp_path / "m.teachable"), str(photo), "--label", "rocket", "--json"])
     assert json.loads(other.output)["label"] == "rocket"
@@ -266,7 +266,7 @@ def test_rest_predict_explain_and_heatmap(tmp_path, folder):
         assert client.get(f"/api/projects/why/samples/{neighbours[0]['sample_id']}/thumbnail").status_code == 200
         assert "neighbours" not in client.post("/api/projects/why/predict", files=[("f", ("a.jpg", photo, "image/jpeg"))]).json()["predictions"][0]
         heat = client.post("/api/projects/why/explain", files=[("f", ("a.jpg", photo, "image/jpeg"))]).json()
-        assert heat["label"] == "cat" and len(heat["grid"]) == 7 and heat["picture"].startswith("data:image/png;base64,")
+        assert heat["label"] == "cat" and len(heat["grid"]) == 14 and heat["picture"].startswith("data:image/png;base64,")
         bad = client.post("/api/projects/why/explain", files=[("f", ("a.wav", b"RIFF....WAVEfmt ", "audio/wav"))])
         assert bad.status_code == 422 and "error" in bad.json()
         with client.websocket_connect("/api/projects/why/live?explain=true") as socket:

@@ -98,8 +98,19 @@ class EfficientNetLite0(nn.Module):
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """The last layer's features at each of the 7 x 7 places of the picture (N x 1280 x 7 x 7):
         the embedding is their mean (explanations read where it came from)."""
+        return self.last_from(self.first_blocks(x, len(self._blocks)), len(self._blocks))
+
+    def first_blocks(self, x: torch.Tensor, blocks: int) -> torch.Tensor:
+        """The stem and the first ``blocks`` blocks: with 11, the 14 x 14 places of the last stage
+        at that resolution (N x 112 x 14 x 14), where a heatmap can be finer than the last layer's."""
         x = F.relu6(self._bn0(self._conv_stem(x)))
-        for block in self._blocks:
+        for block in self._blocks[:blocks]:
+            x = block(x)
+        return x
+
+    def last_from(self, x: torch.Tensor, blocks: int) -> torch.Tensor:
+        """The rest of :meth:`feature_map` from the output of the first ``blocks`` blocks."""
+        for block in self._blocks[blocks:]:
             x = block(x)
         return F.relu6(self._bn1(self._conv_head(x)))
 

@@ -1,11 +1,15 @@
 """Where a model looked: which parts of a photo, a clip or a body moved its answer.
 
-- **photos**: class activation mapping. The embedding is the mean of the network's last features
-  at 7 x 7 places of the 224 x 224 square it sees; the gradient of the class's evidence with
-  respect to the embedding, dotted with the features at each place, says how much that place
-  pushed towards the class (Grad-CAM at the last layer, where the gradient through the mean is
-  the same everywhere, so it is exact to first order). One forward pass of the PyTorch network
-  and a gradient of the small classifier: about 20 ms.
+- **photos**: class activation mapping, refined one stage earlier. The embedding is the mean of
+  the network's last features at 7 x 7 places of the 224 x 224 square it sees; the gradient of the
+  class's evidence with respect to the embedding, dotted with the features at each place, says how
+  much that place pushed towards the class (Grad-CAM at the last layer). That map is coarse: a place
+  is 32 pixels wide. So it is multiplied by the gradient x activation of the last 14 x 14 layer
+  (16-pixel places, lightly smoothed), which says *where inside* a hot place the evidence sits.
+  Measured with deletion and insertion curves on real photos (bench/heatmap_faithfulness.py): on
+  hands against one wall, greying out pixels in the refined map's order drops the class 1.88x faster
+  than in random order (the 7 x 7 map: 1.71x), and revealing them in that order brings it back at
+  least as fast. One forward pass and one backward pass through the last blocks: about 40 ms.
 - **sounds**: occlusion. The one-second clip in ten 100 ms windows, each silenced in turn; a
   window's score is how much the evidence drops.
 - **poses and hands**: occlusion. Each landmark in turn moved to where a landmark out of view
@@ -37,7 +41,7 @@ SOUND_WINDOWS = 10
 
 @dataclass
 class Heatmap:
-    """Scores of the parts of one input for one class: ``grid`` (photo: 7 rows of 7 places over
+    """Scores of the parts of one input for one class: ``grid`` (photo: 14 rows of 14 places over
     the square the network sees, 0-1; sound: ten windows in time; pose/hand: one per landmark,
     the drop in evidence when it is hidden); ``peak``: photo (x, y) as fractions of the square,
     sound the window, pose/hand the landmark."""
@@ -49,12 +53,20 @@ class Heatmap:
     grid: list
     peak: tuple
 
+    @property
+    def no_evidence(self) -> bool:
+        """Nothing in the input pushed towards the class: no drawing can say where."""
+        return not any(v > 0 for v in np.ravel(np.asarray(self.grid, np.float64)))
+
     def to_dict(self) -> dict:
         return {"kind": self.kind, "label": self.label, "predicted": self.predicted,
-                "evidence": round(self.evidence, 4), "grid": self.grid, "peak": list(self.peak)}
+                "evidence": round(self.evidence, 4), "grid": self.grid, "peak": list(self.peak),
+                "no_evidence": self.no_evidence}
 
     def describe(self) -> str:
         """A sentence or two for a terminal."""
+        if self.no_evidence:
+            return f"nothing in it pushed the model towards “{self.label}”: there is no place to show"
         if self.kind == "image":
             x, y = self.peak
             across = "left" if x < 1 / 3 else "right" if x > 2 / 3 else "middle"
@@ -134,8 +146,9 @@ def _torch_evidence(model, embedding, c: int):
 
 
 def explain_photo(model, source, label: str | None = None) -> tuple[Heatmap, np.ndarray]:
-    """Where in a photo the evidence for ``label`` (by default the predicted class) comes from,
-    on the 7 x 7 places of the 224 x 224 square the network sees, and that square."""
+    """Where in a photo the evidence for ``label`` (by default the predicted class) comes from, on
+    14 x 14 places of the 224 x 224 square the network sees, and that square. A grid of zeros means
+    nothing in the picture pushed towards the class (``Heatmap.no_evidence``)."""
     import torch
 
     from ..embed.preprocess import pixels, to_tensor
@@ -144,16 +157,41 @@ def explain_photo(model, source, label: str | None = None) -> tuple[Heatmap, np.
         raise ExplanationUnavailableError(f"This is a {model.kind} model: explain a {'sound' if model.kind == 'sound' else 'photo'} "
                                           "with it as its kind takes.")
     square = pixels(source)
+    network = _torch_network()
     with torch.no_grad():
-        places = _torch_network().feature_map(torch.from_numpy(to_tensor(square))[None])[0]
-    embedding = places.mean(dim=(1, 2)).clone().requires_grad_(True)
+        middle = network.first_blocks(torch.from_numpy(to_tensor(square))[None], REFINE_BLOCKS)
+    middle.requires_grad_(True)
+    places = network.last_from(middle, REFINE_BLOCKS)[0]
+    places.retain_grad()
+    embedding = places.mean(dim=(1, 2))
     c, predicted = _target(model, embedding.detach().numpy(), label)
     evidence = _torch_evidence(model, embedding, c)
     evidence.backward()
-    grid = torch.relu((embedding.grad[:, None, None] * places).sum(dim=0)).numpy()
-    grid = grid / grid.max() if grid.max() > 0 else grid
+    coarse = torch.relu((places.grad.sum(dim=(1, 2))[:, None, None] * places).sum(dim=0)).detach().numpy()
+    fine = np.clip((middle.grad[0] * middle[0]).sum(dim=0).detach().numpy(), 0, None)
+    grid = _resized(coarse, fine.shape[0]) * _smoothed(fine)
+    grid = grid / grid.max() if grid.max() > 0 else np.zeros_like(grid)
     peak = _peak(grid, square.shape[0])
     return Heatmap("image", model.labels[c], predicted, float(evidence.detach()), np.round(grid, 4).tolist(), peak), square
+
+
+REFINE_BLOCKS = 11  # the network's blocks up to its last 14 x 14 layer
+
+
+def _resized(grid: np.ndarray, side: int) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(grid.astype(np.float32)).resize((side, side), Image.Resampling.BILINEAR))
+
+
+def _smoothed(grid: np.ndarray, sigma: float = 0.7) -> np.ndarray:
+    """A light Gaussian blur (a place's gradient is noisy; its neighbours' agree)."""
+    offsets = np.arange(-2, 3)
+    kernel = np.exp(-offsets ** 2 / (2 * sigma ** 2))
+    kernel /= kernel.sum()
+    padded = np.pad(grid, 2, mode="edge")
+    rows = sum(w * padded[2 + o: 2 + o + grid.shape[0], :] for o, w in zip(offsets, kernel))
+    return sum(w * rows[:, 2 + o: 2 + o + grid.shape[1]] for o, w in zip(offsets, kernel))
 
 
 def _peak(grid: np.ndarray, side: int) -> tuple[float, float]:
@@ -253,17 +291,30 @@ def photo_overlay_png(square: np.ndarray, heatmap: Heatmap, size: int = 448) -> 
 
 
 def sound_strip_png(clip: np.ndarray, heatmap: Heatmap, size: int = 320) -> bytes:
-    """The clip's spectrogram with a strip under it: one coloured block per window."""
-    from PIL import Image
+    """The clip's spectrogram (one second across its width) with a strip under it, one coloured block
+    per window, each under the same tenth of the second as the spectrogram above, and a time axis."""
+    from PIL import Image, ImageDraw
 
     from ..embed.audio import spectrogram_image
 
     picture = np.asarray(spectrogram_image(clip, size), np.float32) / 255
     drops = np.clip(np.asarray(heatmap.grid, np.float32), 0, None)
     scaled = drops / drops.max() if drops.max() > 0 else drops
-    strip = np.repeat(_colours(np.repeat(scaled, size // len(scaled) + 1)[:size])[None], size // 8, axis=0)
+    window_of_column = (np.arange(size) * len(scaled)) // size  # exact boundaries: column x is in window x*n/size
+    strip = np.repeat(_colours(scaled[window_of_column])[None], size // 8, axis=0)
+    axis_height = 16
+    drawn = Image.fromarray((np.concatenate([picture, strip, np.ones((axis_height, size, 3))]) * 255).round().astype(np.uint8))
+    draw = ImageDraw.Draw(drawn)
+    top = picture.shape[0] + strip.shape[0]
+    for tenth in range(len(scaled) + 1):
+        x = min(size - 1, tenth * size // len(scaled))
+        draw.line((x, top, x, top + (5 if tenth % 5 else 8)), fill=(60, 60, 60))
+    for tenth, text in ((0, "0"), (len(scaled) // 2, "0.5 s"), (len(scaled), "1 s")):
+        x = tenth * size // len(scaled)
+        width = draw.textlength(text)
+        draw.text((min(max(x - width / 2, 0), size - width), top + 5), text, fill=(40, 40, 40))
     buffer = io.BytesIO()
-    Image.fromarray((np.concatenate([picture, strip]) * 255).round().astype(np.uint8)).save(buffer, format="PNG")
+    drawn.save(buffer, format="PNG")
     return buffer.getvalue()
 
 

@@ -259,9 +259,11 @@ class HeatmapOut(BaseModel):
     label: str = Field(description="the class explained")
     predicted: str
     evidence: float = Field(description="the class's evidence with nothing hidden (head: log-odds; kNN: similarity margin)")
-    grid: list = Field(description="photo: 7 x 7 scores 0-1 over the square the network sees; sound: drop per 100 ms "
+    grid: list = Field(description="photo: 14 x 14 scores 0-1 over the square the network sees; sound: drop per 100 ms "
                                    "window; pose/hand: drop per landmark")
     peak: list
+    no_evidence: bool = Field(default=False, description="nothing in the input pushed towards the class: the picture "
+                                                         "has nothing to point at")
     picture: str = Field(description="the explanation drawn, as a PNG data URL")
     landmarks: Optional[dict] = None
 

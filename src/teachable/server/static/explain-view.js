@@ -51,8 +51,14 @@ export function whyPanel(state) {
       if (!result) { figure.hidden = true; return; }
       picture.src = result.picture;
       picture.alt = `Where the model found “${result.label}”`;
-      const what = result.kind === "image" ? "Brighter places pushed the model towards"
-        : result.kind === "sound" ? "The coloured strip under the sound shows which tenths of the second pushed the model towards"
+      if (result.no_evidence) {  // a blank map would read as "everywhere" or "nowhere": say it
+        picture.alt = `Nothing in it pushed the model towards “${result.label}”`;
+        caption.textContent = `Nothing in this ${result.kind === "sound" ? "sound" : "picture"} pushed the model towards “${result.label}”: `
+          + "the answer comes from the absence of the other classes, so there is no place to point at.";
+        return;
+      }
+      const what = result.kind === "image" ? "This is the square the network saw (the centre of the picture, as every sample is cropped). Brighter places pushed the model towards"
+        : result.kind === "sound" ? "The coloured strip under the sound (time in tenths of a second) shows which parts pushed the model towards"
           : "Larger, brighter dots are the landmarks that pushed the model towards";
       caption.textContent = `${what} “${result.label}”. A heatmap is evidence, not proof.`;
     },
