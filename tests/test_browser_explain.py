@@ -66,6 +66,10 @@ def test_preview_neighbours_why_matrix_and_review(workspace, cat_video, tmp_path
         assert page.locator("#bars").get_attribute("data-winner") == "cat"
         labels = page.locator("#neighbours .neighbour span").all_inner_texts()
         assert len(labels) == 3 and labels[0].startswith("cat")
+        # a trained head: the page says the neighbours are the most similar samples, not the reason,
+        # and (agreeing with the answer here) says nothing of a disagreement
+        assert "similar is not the reason" in page.locator("#neighbours").inner_text()
+        assert page.locator("#neighbours-disagree").inner_text() == ""
         page.locator("#why-button").click()
         page.wait_for_selector("#why:not([hidden]) img[src^='data:image/png']", timeout=30_000)
         assert "“cat”" in page.locator("#why figcaption").inner_text()
@@ -89,7 +93,8 @@ def test_preview_neighbours_why_matrix_and_review(workspace, cat_video, tmp_path
         move = flag.get_by_role("button", name="Move to “cat”")
         assert "primary" not in (move.get_attribute("class") or "")
         page.wait_for_selector("#test-results .mistakes .flag img")
-        assert "Test set: 50% right (2 samples never trained on)" in page.locator("#test-results h3").inner_text()
+        assert "Test set: 50% right (2 samples never trained on) · validation said" in page.locator("#test-results h3").inner_text()
+        assert "Rows: the true class · columns: what the model said." in page.locator("#test-results").inner_text()
         assert "taken for “rocket”" in page.locator("#test-results .mistakes").inner_text()
         page.locator(".class-card .test-toggle").first.click()
         page.wait_for_selector(".class-card .test-thumbs img")
@@ -99,6 +104,8 @@ def test_preview_neighbours_why_matrix_and_review(workspace, cat_video, tmp_path
         page.locator(f".flag[data-reason='mislabel'][data-sample='{sample}']").wait_for(state="detached", timeout=30_000)
         page.wait_for_selector("#stale:not([hidden])")
         assert "train again" in page.locator("#stale").inner_text()
+        page.wait_for_selector("#test-stale")  # the test results say the model is older than the samples
+        assert "older than the samples" in page.locator("#test-stale").inner_text()
         shot(page, "explain-review-after-move")
         # ... and the move can be taken back: the sample is in "rocket" again, flagged again
         page.locator("#review-undo").get_by_role("button", name="Undo").click()

@@ -11,26 +11,38 @@ function thumbnail(state, sampleId, size = 64) {
   return img;
 }
 
-// Under the bars: the training samples the current frame or file resembles most.
+// Under the bars: the training samples the current frame or file resembles most. With a trained head
+// they are only the most similar samples, not the reason for the answer, and the page says so, and
+// says when they disagree with it (that itself is a hint: the model learnt something they do not show).
 export function neighboursStrip(state) {
   const list = h("ol", { class: "neighbours", "aria-label": "Most like these samples" });
-  const element = h("div", { class: "neighbours-box", id: "neighbours" },
-    h("p", { class: "small muted", text: "Most like these samples:" }), list);
+  const heading = h("p", { class: "small muted" });
+  const disagreement = h("p", { class: "small warning-text", id: "neighbours-disagree" });
+  const element = h("div", { class: "neighbours-box", id: "neighbours" }, heading, list, disagreement);
   element.hidden = true;
   let shown = "";
   return {
     element,
-    show(neighbours) {
+    show(neighbours, answer = null) {
       const usable = (neighbours || []).filter((n) => n.sample_id);
-      const key = usable.map((n) => `${n.sample_id}:${n.similarity.toFixed(2)}`).join(",");
+      const knn = state.project.settings.classifier === "knn";
+      heading.textContent = knn ? "The answer comes from these, the most similar samples:"
+        : "Most similar training samples (similar is not the reason: the trained model answers from what it learnt):";
+      const counts = {};
+      usable.forEach((n) => { counts[n.label] = (counts[n.label] || 0) + 1; });
+      const [most] = Object.entries(counts).sort((a, b) => b[1] - a[1]);
+      disagreement.textContent = !knn && answer && most && most[0] !== answer && most[1] > usable.length / 2
+        ? `The most similar samples are “${most[0]}”, but the model answers “${answer}”: it learnt to tell them apart by something these do not show, or the samples need another look.`
+        : "";
       element.hidden = !usable.length;
+      const key = usable.map((n) => `${n.sample_id}:${n.similarity.toFixed(2)}`).join(",") + `|${answer}|${knn}`;
       if (key === shown) return;
       shown = key;
       list.replaceChildren(...usable.map((n) => h("li", { class: "neighbour", "data-sample": String(n.sample_id),
         title: `${n.label}, similarity ${n.similarity.toFixed(2)}` },
         thumbnail(state, n.sample_id), h("span", { class: "small", text: `${n.label} · ${Math.round(n.similarity * 100)}%` }))));
     },
-    clear() { shown = ""; list.replaceChildren(); element.hidden = true; },
+    clear() { shown = ""; list.replaceChildren(); disagreement.textContent = ""; element.hidden = true; },
   };
 }
 
@@ -113,8 +125,14 @@ export function reviewCard(state) {
       tested.querySelector(".test-matrix").replaceChildren(tables.matrix,
         sampleList(state, `Test samples of “${report.labels[i]}” the model called “${report.labels[j]}”:`, sources));
     }, "test-confusion");
+    const validation = state.project.model && state.project.model.metrics && typeof state.project.model.metrics.accuracy === "number"
+      ? ` · validation said ${Math.round(state.project.model.metrics.accuracy * 100)}%` : "";
+    const status = state.project.model_status;
     tested.replaceChildren(
-      h("h3", { class: "small", text: `Test set: ${Math.round(report.accuracy * 100)}% right (${report.count} samples never trained on)` }),
+      h("h3", { class: "small", text: `Test set: ${Math.round(report.accuracy * 100)}% right (${report.count} samples never trained on)${validation}` }),
+      ...(status && status.stale ? [h("p", { class: "small warning-text", id: "test-stale",
+        text: "The model is older than the samples: it was trained before the last changes. Train again to test what the classes hold now." })] : []),
+      h("p", { class: "small muted", text: "Rows: the true class · columns: what the model said." }),
       h("div", { class: "test-matrix" }, tables.matrix),
       ...(mistakes.length ? [h("p", { class: "small", text: "Wrong on these, and what each looks like to the model:" }),
         h("ul", { class: "flags mistakes" }, ...mistakes.map((m) => h("li", { class: "flag", "data-sample": String(m.sample_id) },

@@ -104,7 +104,7 @@ export function previewCard(state) {
       }
       note.textContent = "";
       setBars(reply.confidences, reply.label);
-      neighbours.show(reply.neighbours);
+      neighbours.show(reply.neighbours, reply.label);
       const now = performance.now();
       times.push(now);
       while (times.length && now - times[0] > 2000) times.shift();
@@ -144,7 +144,7 @@ export function previewCard(state) {
       note.textContent = "";
       const sure = reply.confidence >= parseFloat(threshold.value);
       setBars(reply.confidences, sure ? reply.label : null);
-      neighbours.show(sure ? reply.neighbours : null);
+      neighbours.show(sure ? reply.neighbours : null, reply.label);
       heard.textContent = sure ? `Heard: ${reply.label}` : "…";
     };
     let timer = null;
@@ -184,7 +184,7 @@ export function previewCard(state) {
       if (!result) { setBars(null, null); neighbours.clear(); return; }
       const [prediction] = result.predictions;
       setBars(prediction.confidences, prediction.label);
-      neighbours.show(prediction.neighbours);
+      neighbours.show(prediction.neighbours, prediction.label);
       explainable = async () => [file, file.name];
       whyButton.hidden = false;
       if (overlay) {
