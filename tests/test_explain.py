@@ -122,6 +122,18 @@ def test_heatmap_peak_falls_in_the_patch_that_decides_the_class(classifier):
     assert hits >= 0.9 * len(tests), f"{hits}/{len(tests)}"
 
 
+def test_a_class_with_no_evidence_in_the_photo_is_said_not_drawn(folder):
+    """Asked where a cat photo says "rocket", a trained head finds no place that pushes that way: the
+    explanation says so instead of drawing a blank map (issue 31)."""
+    head = teachable.train(Dataset.from_folder(folder), classifier="head", epochs=20)
+    cat = sorted((folder / "cat").iterdir())[0]
+    heatmap, _ = explain_photo(head, cat, "rocket")
+    assert heatmap.no_evidence and heatmap.to_dict()["no_evidence"] is True
+    assert "nothing in it pushed the model towards “rocket”" in heatmap.describe()
+    shown, _ = explain_photo(head, cat, "cat")
+    assert not shown.no_evidence and max(map(max, shown.grid)) == 1.0
+
+
 def test_cli_explain_writes_the_picture_and_the_grid(model, folder, tmp_path):
     model.save(tmp_path / "m.teachable")
     photo = sorted((folder / "cat").iterdir())[0]
