@@ -123,3 +123,42 @@ def test_preview_neighbours_why_matrix_and_review(workspace, cat_video, tmp_path
         shot(page, "explain-review-after-undo")
         browser.close()
     assert not errors, errors
+
+
+def test_review_of_a_one_background_project_in_the_page(cat_video, tmp_path):
+    """Issue 31's walk: 12 photos a class on one background, 3 filed wrong, 3 copies. Every flag
+    shows its evidence with classes written under the pictures, copies name their original's class,
+    no flag is left without pictures, and a move from the review is undone."""
+    from playwright.sync_api import sync_playwright
+
+    from one_background import one_background_project
+    from teachable import Workspace
+    from teachable.server import create_app
+
+    workspace = Workspace(tmp_path / "ws")
+    one_background_project(workspace.root / "table.teachable-project")
+    errors: list[str] = []
+    with ThreadServer(create_app(workspace.root)) as base, sync_playwright() as p:
+        browser = launch(p, cat_video)
+        page = new_page(browser, errors, viewport={"width": 1400, "height": 1000})
+        page.goto(f"{base}/#/p/table")
+        page.locator("#review").click()
+        page.locator(".flag").first.wait_for(timeout=60_000)
+        for flag in page.locator(".flag[data-reason='mislabel']").all():
+            assert flag.locator(".voters figure img").count() >= 3
+            assert all(c.split(" · ")[0] in ("cat", "coffee", "rocket") for c in flag.locator(".voters figcaption").all_inner_texts())
+        duplicates = page.locator(".flag[data-reason='duplicate']")
+        assert duplicates.count() >= 3
+        for flag in duplicates.all():
+            assert flag.locator(".flag-pictures img").count() == 2 and "similarity" in flag.inner_text()
+        first = page.locator(".flag[data-reason='mislabel']").first
+        sample, filed = first.get_attribute("data-sample"), first.inner_text().split("it is in “")[1].split("”")[0]
+        first.get_by_role("button", name="Move to").click()
+        page.locator(f".flag[data-reason='mislabel'][data-sample='{sample}']").wait_for(state="detached", timeout=30_000)
+        page.locator("#review-undo").get_by_role("button", name="Undo").click()
+        back = page.locator(f".flag[data-reason='mislabel'][data-sample='{sample}']")
+        back.wait_for(timeout=30_000)
+        assert f"it is in “{filed}”" in back.inner_text()
+        shot(page, "explain-review-one-background")
+        browser.close()
+    assert not errors, errors

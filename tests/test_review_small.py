@@ -4,58 +4,19 @@ photo, 12 a class, 3 labels flipped and 3 copies put in. Photos made from scikit
 
 from __future__ import annotations
 
-import io
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-from PIL import Image
 
-from photos import photo
+from one_background import COPIES, FLIPS, OBJECTS, copy_of as _copy, one_background_photo as _photo, one_background_project
 from teachable import Project
 from teachable.explain.samples import review_project
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from small_projects import copy_of as _copy  # noqa: E402  (the benchmark's copies, the same three kinds)
-
-OBJECTS = {"cat": (140, 40, 340, 240), "coffee": (200, 60, 460, 330), "rocket": (200, 60, 330, 380)}
-
-
-def _background() -> Image.Image:
-    return photo("coffee").crop((0, 300, 600, 400)).resize((320, 320))  # the table top, as a wall behind
-
-
-def _photo(name: str, rng: np.random.Generator) -> bytes:
-    picture = _background()
-    size = int(rng.integers(110, 170))
-    thing = photo(name).crop(OBJECTS[name]).resize((size, size))
-    picture.paste(thing, tuple(int(v) for v in rng.integers(0, 320 - size, 2)))
-    buffer = io.BytesIO()
-    picture.save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
 def small_project(tmp_path_factory):
-    rng = np.random.default_rng(31)
-    photos = {name: [_photo(name, rng) for _ in range(12)] for name in OBJECTS}
-    flips = [("cat", 2, "rocket"), ("coffee", 5, "cat"), ("rocket", 7, "coffee")]  # (class, index, filed under)
-    copies = [("cat", 0, "reencode"), ("coffee", 1, "resize"), ("rocket", 3, "crop")]
     path = tmp_path_factory.mktemp("small") / "small.teachable-project"
-    with Project.create(path) as project:
-        ids = {}
-        for name in OBJECTS:
-            project.add_class(name)
-        for name, pictures in photos.items():
-            for i, data in enumerate(pictures):
-                filed = next((to for c, k, to in flips if c == name and k == i), name)
-                [ids[name, i]] = project.add_samples(filed, [data])
-        copy_ids = {}
-        for name, i, how in copies:
-            [copy_ids[name, i]] = project.add_samples(name, [_copy(photos[name][i], how)])
-        project.ensure_embeddings()
-    return path, ids, copy_ids, flips, copies
+    ids, copy_ids = one_background_project(path)
+    return path, ids, copy_ids, FLIPS, COPIES
 
 
 def test_one_background_project_copies_and_flips(small_project):
@@ -106,3 +67,26 @@ def test_webcam_bursts_are_said_once_per_class(tmp_path):
     assert not [f for f in result.flags if f.reason == "duplicate" and f.label == "cat"]
     [hint] = [h for h in result.hints if h.kind == "bursts"]
     assert hint.classes == ("cat",) and hint.message.startswith("9 of 9 samples of “cat” come from")
+
+
+def test_cli_review_json_of_a_one_background_project(small_project):
+    """`teachable review PROJECT --json`: every copy names its original with that pair's similarity,
+    every mislabel flag its voters with their classes."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    path, ids, copy_ids, flips, copies = small_project
+    done = subprocess.run([sys.executable, "-m", "teachable.cli", "review", str(path), "--json"], capture_output=True,
+                          text=True, timeout=300, env=os.environ.copy())
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    flags, summary = lines[:-1], lines[-1]
+    assert summary["summary"] and summary["samples"] == 39
+    duplicates = {(f["source"], f["duplicate_of"]): f for f in flags if f["reason"] == "duplicate"}
+    for name, i, _ in copies:
+        pair = duplicates[f"sample:{copy_ids[name, i]}", f"sample:{ids[name, i]}"]
+        assert pair["voters"] == [{"source": f"sample:{ids[name, i]}", "label": name, "similarity": pair["score"]}]
+    mislabels = [f for f in flags if f["reason"] == "mislabel"]
+    assert mislabels and all(len(f["voters"]) >= 3 and {v["label"] for v in f["voters"]} <= set(OBJECTS) for f in mislabels)
