@@ -64,7 +64,7 @@ class OpenProject:
         self._model_lock = threading.Lock()
         self._model_cache: tuple[int | None, Model | TeachableError] | None = None
         self._review_lock = threading.Lock()
-        self._review: tuple[tuple, object] | None = None  # (the project's state, its review)
+        self._review: tuple[str, object] | None = None  # (the project's state digest, its review)
         self.reviews_run = 0
         self._embedder = threading.Thread(target=self._embed_loop, name="teachable-embedder", daemon=True)
         self._embedder.start()
