@@ -54,6 +54,12 @@ class Split:
     note: str | None = None
 
 
+def smallest_splittable(fraction: float) -> int:
+    """The fewest samples a class needs for ``fraction`` of it to be held out: at least one held
+    out and one kept, as the split below rounds (4 at 15%)."""
+    return next(n for n in range(2, 1_000_000) if 1 <= round(n * fraction) <= n - 1)
+
+
 def stratified_split(labels: np.ndarray, fraction: float, seed: int, names: list[str] | None = None) -> Split:
     """Hold out ``fraction`` of each class; skip validation when any class is too small for it."""
     labels = np.asarray(labels)
@@ -69,7 +75,7 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int, names: list
         n_val = int(round(len(members) * fraction))
         if n_val < 1 or len(members) - n_val < 1:
             name = names[cls] if names else str(cls)
-            need = int(np.ceil(0.5 / fraction)) + 1
+            need = smallest_splittable(fraction)
             note = (
                 f"No validation split: class '{name}' has {len(members)} sample(s); "
                 f"each class needs at least {need} for a {fraction:.0%} split. All samples were used for training."
