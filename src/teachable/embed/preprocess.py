@@ -212,15 +212,26 @@ MEDIA_TYPES = {
 MAX_FILE_BYTES = 50 * 1024 * 1024
 
 
-def sniff_image(data: bytes) -> str | None:
-    """The media type of an image from its header (nothing decoded), or None."""
+def _peek(data: bytes, read):
+    """What ``read`` finds in an opened image's header (nothing decoded), or None for what Pillow
+    cannot open."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as opened:
-                return MEDIA_TYPES.get(opened.format or "")
+                return read(opened)
     except Exception:  # not an image Pillow knows
         return None
+
+
+def sniff_image(data: bytes) -> str | None:
+    """The media type of an image from its header (nothing decoded), or None."""
+    return _peek(data, lambda opened: MEDIA_TYPES.get(opened.format or ""))
+
+
+def pixel_count(data: bytes) -> int:
+    """Width x height from an image's header (nothing decoded; 0 for what is not an image)."""
+    return _peek(data, lambda opened: opened.width * opened.height) or 0
 
 
 def inspect_image(data: bytes, name: str = "the image") -> tuple[str, int, int]:

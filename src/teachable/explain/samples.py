@@ -37,13 +37,13 @@ def review_project(project) -> Review:
         raise DatasetError("There is nothing to review yet: add samples to the classes first.")
     position = {c.id: i for i, c in enumerate(classes)}
     y = np.array([position[c] for c in class_ids], np.int64)
-    stored = {s.id: s for s in project.samples()}
-    origins = {i: s.source for i, s in stored.items()}
+    stored = {s.id: s for s in project.samples()}  # (a sample deleted meanwhile reads as an upload of no time)
+    origins = [stored[i].source if i in stored else "upload" for i in sample_ids]
     times = [_seconds(stored[i].created) if i in stored else 0.0 for i in sample_ids]
     kind = get_kind(project.kind)
     prints = _fingerprints(project, sample_ids) if not (kind.audio or kind.keypoints) else None
     result = review(vectors, y, [c.name for c in classes], [sample_source(i) for i in sample_ids], project.kind,
-                    [origins.get(i, "upload") for i in sample_ids], kind.centred, fingerprints=prints, times=times)
+                    origins, kind.centred, fingerprints=prints, times=times)
     fine = project.review_marks.fine()
     result.flags = [f for f in result.flags if (sample_id_of(f.source), f.reason) not in fine]
     return result

@@ -125,9 +125,7 @@ class Database:
             raise ProjectFileError(f"'{path.name}' does not exist or is not a file.")
         conn = None
         try:
-            conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
-                                   isolation_level=None, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn = _connection(_uri(path, "rw"), uri=True)
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
@@ -323,8 +321,19 @@ def expected_schema() -> frozenset:
     return _schema
 
 
+def _connection(target: str, uri: bool = False) -> sqlite3.Connection:
+    """A connection as every one of Teachable's is made (waiting up to a minute for a busy file),
+    configured by nothing yet."""
+    return sqlite3.connect(target, uri=uri, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+
+
+def _uri(path: Path, mode: str) -> str:
+    """An SQLite URI for ``path`` opened in ``mode`` (``rw`` never creates the file; ``ro`` never writes)."""
+    return f"{Path(path).absolute().as_uri()}?mode={mode}"
+
+
 def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+    conn = _connection(str(path))
     _configure(conn)
     return conn
 
@@ -338,7 +347,7 @@ def _configure(conn: sqlite3.Connection) -> None:
 
 def _has_tables(path: Path) -> bool:
     """Whether an SQLite-readable file holds anything (an empty file reads as an empty database)."""
-    conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    conn = sqlite3.connect(_uri(path, "ro"), uri=True)
     try:
         return conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
     except (sqlite3.DatabaseError, UnicodeDecodeError):

@@ -13,7 +13,6 @@ complete, so a failure leaves nothing behind.
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import threading
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..budget import MAX_HELD_FILE_BYTES
-from ..embed.preprocess import MAX_FILE_BYTES
+from ..embed.preprocess import MAX_FILE_BYTES, pixel_count
 from ..errors import InvalidImageError, NothingDetectedError, ProjectFileError, TeachableError, json_problem
 from ..names import check_name
 from ..settings import check_settings
@@ -113,22 +112,10 @@ class ImportBudget:
         """Count the pictures' pixels (read from their headers, before any is decoded)."""
         self.check()
         for data in pictures:
-            self.used += _pixels(data)
+            self.used += pixel_count(data)
         if self.used > self.pixels:
             raise _fail(f"The project's pictures hold more than {self.pixels // 1_000_000:,} megapixels; Teachable "
                         "Machine's own samples are 224 x 224 pixels. Nothing was kept.")
-
-
-def _pixels(data: bytes) -> int:
-    """Width x height from an image's header (0 for what is not an image: the import reports it)."""
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-    except Exception:  # any decoder complaint: not a picture, the import says so per sample
-        return 0
-    return width * height
 
 
 def _manifest(archive: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo]) -> tuple[str, str, dict]:
