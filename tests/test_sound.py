@@ -11,7 +11,9 @@ import soundfile as sf
 
 import teachable
 from teachable import Project
-from teachable.embed.audio import CLIP_SAMPLES, get_sound_backbone, load_audio, split_clips
+from teachable.embed import SOUND_BACKBONE_V1
+from teachable.embed.audio import CLIP_SAMPLES, fit_clip, get_sound_backbone, load_audio, split_clips
+from teachable.embed.yamnet import Yamnet
 from teachable.errors import InvalidAudioError, NotEnoughClassesError
 from sounds import ESPEAK, HELD_OUT_VOICES, TRAIN_VOICES, noise, write_sound_dataset
 
@@ -50,11 +52,24 @@ def test_bad_audio_is_refused(payload, message):
         load_audio(payload)
 
 
-def test_embeddings_are_96d_and_deterministic(sound_train):
+def test_embeddings_are_both_backbones_and_deterministic(sound_train):
     backbone = get_sound_backbone()
     path = next((sound_train / "yes").glob("*.wav"))
     a, b = backbone.embed_one(path), backbone.embed_one(path.read_bytes())
-    assert a.shape == (96,) and np.array_equal(a, b)
+    assert a.shape == (96 + 1024,) and np.array_equal(a, b)
+    # The first block is speech_embedding's, as models made before YAMNet joined compute it.
+    old = get_sound_backbone(backbone_id=SOUND_BACKBONE_V1).embed_one(path)
+    assert old.shape == (96,) and np.array_equal(a[:96], old)
+
+
+def test_yamnet_hears_speech_as_speech_and_a_clap_as_something_else(sound_train):
+    """The sanity check of the general-audio network: AudioSet's top class of a spoken word is
+    Speech; of a clap it is not."""
+    yamnet = Yamnet()
+    word = fit_clip(load_audio(next((sound_train / "banana").glob("*.wav"))))
+    clap = fit_clip(load_audio(next((sound_train / "clap").glob("*.wav"))))
+    assert yamnet.top_classes(word, 1) == ["Speech"]
+    assert "Speech" not in yamnet.top_classes(clap, 2)
 
 
 @pytest.mark.parametrize("classifier", ["knn", "head"])

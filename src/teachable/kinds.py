@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .embed import BACKBONE_DIMS, HAND_BACKBONE, IMAGE_BACKBONE, POSE_BACKBONE, SOUND_BACKBONE, load_backbone
+from .embed import (BACKBONE_DIMS, HAND_BACKBONE, IMAGE_BACKBONE, POSE_BACKBONE, SOUND_BACKBONE, SOUND_BACKBONE_V1,
+                    load_backbone)
 from .errors import ModelFileError, NotEnoughClassesError, NothingDetectedError, TeachableError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -58,19 +59,21 @@ class Kind:
     # "embedding" / "features" a front end outside the graph computes; and the bundle's templates.
     export_input: str = "features"
     bundle: str = "onnx-keypoints"
+    # Backbones of models made by earlier versions that still load and predict (never trained on).
+    legacy_backbones: tuple[str, ...] = ()
 
     @property
     def dim(self) -> int:
         """Numbers in one embedding."""
         return BACKBONE_DIMS[self.backbone_id]
 
-    def backbone(self, device: str = "auto"):
-        """The shared backbone instance that embeds this kind's samples."""
-        return load_backbone(self.backbone_id, device)
+    def backbone(self, device: str = "auto", backbone_id: str | None = None):
+        """The shared backbone instance that embeds this kind's samples (or a model's older one)."""
+        return load_backbone(backbone_id or self.backbone_id, device)
 
     def check_backbone(self, backbone_id: str) -> None:
         """Refuse a model made with a backbone this installation does not have (loads nothing)."""
-        if backbone_id != self.backbone_id:
+        if backbone_id != self.backbone_id and backbone_id not in self.legacy_backbones:
             raise ModelFileError(f"This model was made with backbone '{backbone_id}', which this version of Teachable "
                                  f"does not have (it has '{self.backbone_id}').")
 
@@ -112,8 +115,9 @@ class Kind:
             found = sniff_image(data)
         return found if found in self.media_types else None
 
-    def recipe(self) -> dict:
-        """How raw input becomes the backbone's input, written into model files and exports."""
+    def recipe(self, backbone_id: str | None = None) -> dict:
+        """How raw input becomes the backbone's input (of this kind's backbone, or a model's older
+        one), written into model files and exports."""
         if self.keypoints:
             from .embed.keypoints import recipe
 
@@ -121,7 +125,7 @@ class Kind:
         if self.audio:
             from .embed.audio import recipe
 
-            return dict(recipe())
+            return dict(recipe(backbone_id or self.backbone_id))
         from .embed.preprocess import IMAGE_PREPROCESSING
 
         return IMAGE_PREPROCESSING
@@ -168,7 +172,8 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
          export_input="image", bundle="onnx"),
     Kind("sound", "Sound project", "Teach it to tell one-second sounds or spoken words apart, from the microphone or files.",
          SOUND_BACKBONE, AUDIO_SUFFIXES, AUDIO_TYPES, "sound files", audio=True, centred=True, default_classes=(BACKGROUND, "Class 2"),
-         special_class=BACKGROUND, min_special=20, min_per_class=8, export_input="embedding", bundle="onnx-sound"),
+         special_class=BACKGROUND, min_special=20, min_per_class=8, export_input="embedding", bundle="onnx-sound",
+         legacy_backbones=(SOUND_BACKBONE_V1,)),
     Kind("pose", "Pose project", "Teach it to tell body poses apart: it learns from the skeleton it finds in each photo.",
          POSE_BACKBONE, IMAGE_SUFFIXES, IMAGE_TYPES, "photos", keypoints=True),
     Kind("hand", "Hand gesture project", "Teach it to tell hand gestures apart: it learns from the hand's keypoints.",

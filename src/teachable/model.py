@@ -18,6 +18,7 @@ from .dataset import Dataset
 from .embed.preprocess import ImageInput
 from .errors import ExplanationUnavailableError, ModelFileError, NothingDetectedError
 from .explain.memory import DEFAULT_NEIGHBOURS, ExampleMemory, Neighbour
+from .embed import BACKBONE_DIMS
 from .kinds import KINDS, get_kind
 
 Classifier = Union[HeadClassifier, KNNClassifier]
@@ -79,7 +80,7 @@ class Model:
     def backbone(self):
         kind = get_kind(self.kind)
         kind.check_backbone(self.backbone_id)
-        return kind.backbone(self.device)
+        return kind.backbone(self.device, self.backbone_id)
 
     # -- prediction ---------------------------------------------------------------------------
     def predict_embeddings(self, embeddings: np.ndarray, explain: bool = False,
@@ -176,7 +177,7 @@ class Model:
             "teachable_version": __version__,
             "kind": self.kind,
             "labels": list(self.labels),
-            "backbone": {"id": self.backbone_id, "preprocessing": get_kind(self.kind).recipe()},
+            "backbone": {"id": self.backbone_id, "preprocessing": get_kind(self.kind).recipe(self.backbone_id)},
             "classifier": {"type": self.classifier.kind, "params": self.classifier.params()},
             "metrics": self.report.to_dict() if self.report else None,
             "history": [h.to_dict() for h in self.history],
@@ -192,7 +193,7 @@ class Model:
         if self.examples is not None:
             explain = self.examples.state()
             meta["explain"] = {"examples": len(self.examples), "source_bytes": int(explain["explain_sources"].size),
-                               "centred": "explain_center" in explain}
+                               "centred": "explain_center" in explain, "weighted": "explain_weights" in explain}
             arrays = {**arrays, **explain}
         return meta, arrays
 
@@ -200,16 +201,18 @@ class Model:
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray], device: str = "auto") -> "Model":
         """The model that :meth:`to_state` described (as checked by :func:`modelfile.unpack`)."""
         labels = meta["labels"]
+        kind = KINDS[meta["kind"]]
+        kind.check_backbone(meta["backbone"]["id"])
+        dim = BACKBONE_DIMS[meta["backbone"]["id"]]
         try:
             classifier = CLASSIFIERS[meta["classifier"]["type"]].from_state(len(labels), meta["classifier"]["params"], arrays)
             report = Report.from_dict(meta["metrics"]) if meta.get("metrics") else None
             history = [EpochStats(**h) for h in meta.get("history") or []]
             counts = {str(k): int(v) for k, v in (meta.get("training_counts") or {}).items()}
-            examples = (ExampleMemory.from_state(arrays, len(labels), KINDS[meta["kind"]].dim)
+            examples = (ExampleMemory.from_state(arrays, len(labels), dim)
                         if meta.get("explain") is not None else None)
         except (KeyError, ValueError, TypeError, AttributeError, OverflowError, RecursionError, UnicodeDecodeError) as exc:
             raise ModelFileError(f"The model file's contents are inconsistent: {exc}.") from None
-        dim = KINDS[meta["kind"]].dim
         if classifier.input_dim != dim:
             raise ModelFileError(f"The model file's contents are inconsistent: its classifier takes "
                                  f"{classifier.input_dim} numbers, the backbone gives {dim}.")

@@ -26,6 +26,7 @@ from .budget import MAX_TEACHABLE_WEIGHT_BYTES
 from .classify.head import HIDDEN_UNITS
 from .store.database import is_sqlite_file
 from .errors import ModelFileError, json_problem
+from .embed import BACKBONE_DIMS
 from .kinds import KINDS
 
 FORMAT = "teachable-model"
@@ -158,21 +159,22 @@ def _check_metadata(meta: object) -> dict:
 def _expected_arrays(meta: dict) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """The arrays a model's metadata implies (name -> shape, dtype), known before any is read:
     a file whose weights declare anything bigger is refused without decompressing them."""
-    dim, classes = KINDS[meta["kind"]].dim, len(meta["labels"])
+    dim, classes = BACKBONE_DIMS[meta["backbone"]["id"]], len(meta["labels"])
     params = meta["classifier"]["params"]
     if meta["classifier"]["type"] == "head":
         hidden = params.get("hidden_units", HIDDEN_UNITS)
         if not isinstance(hidden, int) or not 1 <= hidden <= MAX_HIDDEN_UNITS:
             raise ModelFileError("The model file's contents are inconsistent: invalid hidden_units.")
         return {"w1": ((dim, hidden), FLOAT), "b1": ((hidden,), FLOAT), "w2": ((hidden, classes), FLOAT),
-                "b2": ((classes,), FLOAT), "center": ((dim,), FLOAT)}
+                "b2": ((classes,), FLOAT), "center": ((dim,), FLOAT), "scale": ((dim,), FLOAT)}
     counts = meta.get("training_counts") or {}
     examples = sum(counts.values()) if counts else (MAX_WEIGHTS_BYTES // (dim * 4 + 8))
     if examples > MAX_WEIGHTS_BYTES // (dim * 4 + 8):
         raise ModelFileError("The model file is too large.")
     # Without counts (never written so by Teachable) the number of examples is only bounded.
     rows = examples if counts else -examples
-    return {"examples": ((rows, dim), FLOAT), "labels": ((rows,), INT), "center": ((dim,), FLOAT)}
+    return {"examples": ((rows, dim), FLOAT), "labels": ((rows,), INT), "center": ((dim,), FLOAT),
+            "scale": ((dim,), FLOAT)}
 
 
 def _expected_explanation(meta: dict) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -187,11 +189,13 @@ def _expected_explanation(meta: dict) -> dict[str, tuple[tuple[int, ...], np.dty
             or not isinstance(source_bytes, int) or isinstance(source_bytes, bool)
             or not 0 <= source_bytes <= 2 + examples * MAX_SOURCE_BYTES):
         raise ModelFileError("The model file's explanation examples are inconsistent with its training counts.")
-    dim = KINDS[meta["kind"]].dim
+    dim = BACKBONE_DIMS[meta["backbone"]["id"]]
     expected = {"explain_codes": ((examples, dim), INT8), "explain_scales": ((examples,), FLOAT),
                 "explain_labels": ((examples,), INT), "explain_sources": ((source_bytes,), BYTE)}
     if explain.get("centred"):
         expected["explain_center"] = ((dim,), FLOAT)
+    if explain.get("weighted"):
+        expected["explain_weights"] = ((dim,), FLOAT)
     return expected
 
 

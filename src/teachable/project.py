@@ -147,7 +147,19 @@ class Project:
 
     @property
     def backbone_id(self) -> str:
-        return self._meta.get("backbone")
+        """The backbone this project's samples are embedded with: its kind's current one (a project
+        made with an older backbone, such as sound's speech_embedding alone, is re-embedded)."""
+        stored = self._meta.get("backbone")
+        rules = self.rules
+        return rules.backbone_id if stored in rules.legacy_backbones else stored
+
+    def _retire_legacy_backbone(self) -> None:
+        """Forget the vectors of an older backbone (they are never mixed with the current one's) and
+        record the current one: done when embeddings are next computed."""
+        stored = self._meta.get("backbone")
+        if stored != self.backbone_id:
+            self._embeddings.forget(stored)
+            self._meta.set("backbone", self.backbone_id)
 
     @property
     def settings(self) -> dict:
@@ -336,6 +348,7 @@ class Project:
 
     def _embed_missing(self, sample_ids: list[int] | None, batch_size: int, on_progress: ProgressCallback | None,
                        device: str) -> int:
+        self._retire_legacy_backbone()
         backbone_id = self.backbone_id
         missing = self.missing_embeddings(backbone_id)
         if sample_ids is not None:

@@ -11,9 +11,11 @@ from typing import Literal
 
 import numpy as np
 
+from .classify.blocks import choose_mix
 from .classify.head import EpochCallback, HeadClassifier, stratified_split
 from .classify.knn import KNNClassifier
 from .classify.metrics import Report
+from .embed import BACKBONE_BLOCKS
 from .errors import NotEnoughClassesError, TeachableError
 from .explain.memory import ExampleMemory
 from .kinds import get_kind
@@ -67,18 +69,25 @@ def fit(
     val_x, val_y = embeddings[split.validation], y[split.validation]
     # Some kinds' embeddings share a large common component: centred on the training mean.
     centre = get_kind(kind).centred
+    notes = [split.note] if split.note else []
+    # Two backbones end to end (sounds): how much each counts is chosen from this project's samples.
+    scale = None
+    if backbone_id in BACKBONE_BLOCKS:
+        mix = choose_mix(train_x, train_y, BACKBONE_BLOCKS[backbone_id],
+                         [sources[i] for i in split.train] if sources else None, seed)
+        scale = mix.scale
+        notes.append(mix.note(("speech_embedding", "YAMNet")))
     if classifier == "head":
         model_clf = HeadClassifier(len(labels), epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                                   seed=seed, centre=centre)
+                                   seed=seed, centre=centre, scale=scale)
         model_clf.fit(train_x, train_y, validation=(val_x, val_y) if len(val_y) else None, on_epoch=on_epoch)
     elif classifier == "knn":
         if int(k) < 1:
             raise TeachableError("k must be at least 1.")
-        model_clf = KNNClassifier(len(labels), k=k, centre=centre).fit(train_x, train_y)
+        model_clf = KNNClassifier(len(labels), k=k, centre=centre, scale=scale).fit(train_x, train_y)
     else:
         raise TeachableError(f"Unknown classifier {classifier!r}: use 'head' or 'knn'.")
 
-    notes = [split.note] if split.note else []
     sources = sources or [f"#{i}" for i in range(len(y))]
     if len(val_y):
         predicted = model_clf.predict(val_x)
@@ -105,7 +114,7 @@ def fit(
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         notes=notes,
         device=device,
-        examples=ExampleMemory.from_embeddings(embeddings, y, sources, centre),
+        examples=ExampleMemory.from_embeddings(embeddings, y, sources, centre, scale),
         nobody=nobody,
     )
 

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import NotEnoughClassesError, TeachableError
-from .knn import l2_normalise
+from .knn import check_scale, l2_normalise
 
 HIDDEN_UNITS = 100
 # The matrices are small: past two threads, waking more threads costs more than they save.
@@ -99,7 +99,7 @@ class HeadClassifier:
 
     def __init__(self, num_classes: int, epochs: int = DEFAULTS["epochs"], batch_size: int = DEFAULTS["batch_size"],
                  learning_rate: float = DEFAULTS["learning_rate"], seed: int = DEFAULTS["seed"],
-                 input_norm: str = "none", centre: bool = False) -> None:
+                 input_norm: str = "none", centre: bool = False, scale: np.ndarray | None = None) -> None:
         if input_norm not in ("none", "l2"):
             raise TeachableError("input_norm must be 'none' or 'l2'.")
         if epochs < 1 or batch_size < 1 or not learning_rate > 0:
@@ -111,6 +111,8 @@ class HeadClassifier:
         # Learned by fit: subtracted from every embedding first (sound embeddings share a large
         # common part), the weights, and the per-epoch history.
         self.center: np.ndarray | None = None
+        # Given, not learnt: a weight per number applied after centring (two backbones' blocks, classify/blocks.py).
+        self.scale = None if scale is None else np.asarray(scale, np.float32)
         self.weights: dict[str, np.ndarray] = {}
         self.history: list[EpochStats] = []
 
@@ -118,6 +120,8 @@ class HeadClassifier:
         x = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
         if self.center is not None:
             x = x - self.center
+        if self.scale is not None:
+            x = x * self.scale
         return l2_normalise(x) if self.input_norm == "l2" else x
 
     def fit(
@@ -203,6 +207,8 @@ class HeadClassifier:
         state = {name: value.astype(np.float32) for name, value in self.weights.items()}
         if self.center is not None:
             state["center"] = self.center
+        if self.scale is not None:
+            state["scale"] = self.scale
         return state
 
     def params(self) -> dict:
@@ -211,7 +217,8 @@ class HeadClassifier:
     @classmethod
     def from_state(cls, num_classes: int, params: dict, state: dict[str, np.ndarray]) -> "HeadClassifier":
         center = np.asarray(state["center"], np.float32) if "center" in state else None
-        model = cls(num_classes, input_norm=params.get("input_norm", "none"), centre=center is not None)
+        model = cls(num_classes, input_norm=params.get("input_norm", "none"), centre=center is not None,
+                    scale=check_scale(state, None))
         model.center = center
         model.hyper = {k: params[k] for k in ("epochs", "batch_size", "learning_rate", "seed") if k in params}
         weights = {name: np.asarray(state[name], np.float32) for name in ("w1", "b1", "w2", "b2")}
@@ -222,6 +229,7 @@ class HeadClassifier:
             raise ValueError("head weights contain NaN or infinity")
         if center is not None and (center.shape != (w1.shape[0],) or not np.isfinite(center).all()):
             raise ValueError("head centre has the wrong shape or invalid values")
+        check_scale(state, w1.shape[0])
         model.weights = weights
         return model
 

@@ -35,6 +35,16 @@ INDEX_MISSES_TO_PAUSE = 4
 INDEX_RETRY = 64
 
 
+def check_scale(state: dict[str, np.ndarray], dim: int | None) -> np.ndarray | None:
+    """A stored per-number scale (None when there is none), checked against ``dim``."""
+    if "scale" not in state:
+        return None
+    scale = np.asarray(state["scale"], np.float32)
+    if scale.ndim != 1 or (dim is not None and scale.shape != (dim,)) or not np.isfinite(scale).all():
+        raise ValueError("the classifier's scale has the wrong shape or invalid values")
+    return scale
+
+
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (zero rows stay zero)."""
     vectors = np.asarray(vectors, dtype=np.float32)
@@ -48,7 +58,7 @@ class KNNClassifier:
     kind = "knn"
 
     def __init__(self, num_classes: int, k: int = DEFAULT_K, dim: int | None = None,
-                 centre: bool = False, temperature: float = DEFAULT_TEMPERATURE) -> None:
+                 centre: bool = False, temperature: float = DEFAULT_TEMPERATURE, scale: np.ndarray | None = None) -> None:
         if k < 1:
             raise TeachableError("k must be at least 1.")
         if not (np.isfinite(temperature) and temperature >= 0):
@@ -60,6 +70,8 @@ class KNNClassifier:
         # embeddings share a large common part).
         self.centre = centre
         self.center: np.ndarray | None = None
+        # Given, not learnt: a weight per number applied after centring (two backbones' blocks, classify/blocks.py).
+        self.scale = None if scale is None else np.asarray(scale, np.float32)
         self.examples = np.zeros((0, dim or 0), np.float32)
         self.labels = np.zeros(0, np.int64)
         self._index = None  # (examples it is for, Int8Index or None until built, Event set when done)
@@ -83,7 +95,8 @@ class KNNClassifier:
 
     def _normalise(self, embeddings: np.ndarray) -> np.ndarray:
         x = np.atleast_2d(np.asarray(embeddings, np.float32))
-        return l2_normalise(x - self.center if self.center is not None else x)
+        x = x - self.center if self.center is not None else x
+        return l2_normalise(x * self.scale if self.scale is not None else x)
 
     def as_queries(self, embeddings: np.ndarray) -> np.ndarray:
         """Embeddings as the examples are compared with them (centred if fitted so, unit length)."""
@@ -226,6 +239,8 @@ class KNNClassifier:
         state = {"examples": self.examples.astype(np.float32), "labels": self.labels.astype(np.int64)}
         if self.center is not None:
             state["center"] = self.center
+        if self.scale is not None:
+            state["scale"] = self.scale
         return state
 
     def params(self) -> dict:
@@ -236,7 +251,7 @@ class KNNClassifier:
         center = np.asarray(state["center"], np.float32) if "center" in state else None
         # A model saved before weighted votes has no temperature: it keeps its equal votes.
         model = cls(num_classes, k=int(params.get("k", DEFAULT_K)), centre=center is not None,
-                    temperature=float(params.get("temperature", 0.0)))
+                    temperature=float(params.get("temperature", 0.0)), scale=check_scale(state, None))
         model.center = center
         examples = np.asarray(state["examples"], np.float32)
         labels = np.asarray(state["labels"], np.int64)
@@ -248,6 +263,7 @@ class KNNClassifier:
             raise ValueError("kNN examples contain NaN or infinity")
         if center is not None and (center.shape != (examples.shape[1],) or not np.isfinite(center).all()):
             raise ValueError("kNN centre has the wrong shape or invalid values")
+        check_scale(state, examples.shape[1])
         model.examples, model.labels = examples, labels
         if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
             raise ValueError("kNN labels out of range")

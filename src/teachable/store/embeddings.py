@@ -24,6 +24,11 @@ class EmbeddingStore:
             ).fetchall()
         return [row[0] for row in rows]
 
+    def forget(self, backbone_id: str) -> None:
+        """Delete every vector of one backbone (one no longer used)."""
+        with self._db.write() as conn:
+            conn.execute("DELETE FROM embeddings WHERE backbone = ?", (backbone_id,))
+
     def put(self, backbone_id: str, vectors: list[tuple[int, np.ndarray]]) -> None:
         """Store (sample id, vector) pairs in one transaction, skipping samples deleted meanwhile."""
         with self._db.write() as conn:
