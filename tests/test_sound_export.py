@@ -49,10 +49,11 @@ def bundle_python(model, tmp_path_factory) -> Path:
 def test_bundle_reproduces_the_pipeline(model, bundle_python, tmp_path):
     folder = write_bundle(model, tmp_path / "bundle")
     notice = (folder / "NOTICE.md").read_text()  # Google's front end travels with its licence
-    assert "speech_embedding" in notice and "Apache License" in notice
-    assert {"model.onnx", "melspectrogram.onnx", "embedding_model.onnx", "predict.py", "metadata.json"} <= {p.name for p in folder.iterdir()}
+    assert "speech_embedding" in notice and "YAMNet" in notice and "Apache License" in notice
+    assert {"model.onnx", "melspectrogram.onnx", "embedding_model.onnx", "yamnet_embedding.onnx", "yamnet_features.py",
+            "predict.py", "metadata.json"} <= {p.name for p in folder.iterdir()}
     meta = json.loads((folder / "metadata.json").read_text())
-    assert meta["kind"] == "sound" and meta["input"]["sample_rate"] == 16000 and meta["input"]["shape"] == ["batch", 96]
+    assert meta["kind"] == "sound" and meta["input"]["sample_rate"] == 16000 and meta["input"]["shape"] == ["batch", 96 + 1024]
     clips = [speak(tmp_path / f"{w}.wav", w, HELD_OUT_VOICES[0], 50, 170) for w in ("yes", "stop", "banana")]
     # the classifier graph on Teachable's embeddings gives Teachable's probabilities
     session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])

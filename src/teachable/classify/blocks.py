@@ -9,8 +9,10 @@ speech_embedding gets 0.99), and speech_embedding is the reverse. So each projec
    count the same at an even mix;
 2. the mix ``share`` of the first block (the second gets ``1 - share``) is chosen from the project's
    own samples: the value in 0, 0.1, …, 1 whose leave-one-out kNN accuracy on the training samples is
-   highest (samples cut from one recording are left out together when their sources say so; near
-   ties go to the even mix).
+   highest (samples cut from one recording are left out together when their sources say so). Near
+   ties (common: clean projects score 100% at many mixes) go to the mix that separates the classes
+   by the widest margin (the mean of: the nearest sample of the same class's similarity minus the
+   nearest sample of another class's), then to the even mix.
 
 The result is one weight per number (``scale``), applied after centring by both classifiers (and
 their exports): ``(x - centre) * scale``. It is an affine map, so a trained head, a kNN and an ONNX
@@ -75,24 +77,25 @@ def choose_mix(embeddings: np.ndarray, labels: np.ndarray, blocks: tuple[int, in
     gram_a, gram_b = a @ a.T, b @ b.T
     sq_a, sq_b = np.diag(gram_a).copy(), np.diag(gram_b).copy()
     excluded = groups[:, None] == groups[None, :]
-    accuracy = {}
+    accuracy, margin = {}, {}
     for share in SHARES:
         length = np.sqrt(np.maximum(share * sq_a + (1 - share) * sq_b, 1e-24))
         sims = (share * gram_a + (1 - share) * gram_b) / length[:, None] / length[None, :]
         sims[excluded] = -np.inf
-        accuracy[share] = _loo_accuracy(sims, y)
+        accuracy[share], margin[share] = _loo_scores(sims, y)
     best = max(accuracy.values())
-    share = min((s for s, acc in accuracy.items() if acc >= best - NEAR_TIE), key=lambda s: abs(s - 0.5))
+    share = max((s for s, acc in accuracy.items() if acc >= best - NEAR_TIE),
+                key=lambda s: (round(margin[s], 4), -abs(s - 0.5)))
     weights = np.concatenate([np.full(blocks[0], np.sqrt(share)), np.full(blocks[1], np.sqrt(1 - share))])
     return BlockMix((scale * weights).astype(np.float32), share, accuracy)
 
 
-def _loo_accuracy(sims: np.ndarray, y: np.ndarray) -> float:
-    """Accuracy of the similarity-weighted kNN vote (the kNN classifier's) with each sample's own
-    row masked out."""
+def _loo_scores(sims: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(accuracy of the similarity-weighted kNN vote, the kNN classifier's; mean margin between the
+    nearest sample of the same class and of another) with each sample's own rows masked out."""
     k = min(LOO_K, sims.shape[1] - 1)
     if k < 1:
-        return 0.0
+        return 0.0, 0.0
     top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
     top_sims = np.take_along_axis(sims, top, axis=1)
     usable = np.isfinite(top_sims)
@@ -101,4 +104,9 @@ def _loo_accuracy(sims: np.ndarray, y: np.ndarray) -> float:
     votes = np.zeros((len(y), int(y.max()) + 1))
     np.add.at(votes, (np.repeat(np.arange(len(y)), k), y[top].ravel()), weights.ravel())
     answered = votes.sum(axis=1) > 0
-    return float(((votes.argmax(axis=1) == y) & answered).mean())
+    same = y[:, None] == y[None, :]
+    nearest_same = np.where(same, sims, -np.inf).max(axis=1)
+    nearest_other = np.where(same, -np.inf, sims).max(axis=1)
+    usable = np.isfinite(nearest_same) & np.isfinite(nearest_other)
+    margins = np.where(usable, nearest_same - np.where(usable, nearest_other, 0), 0.0)
+    return float(((votes.argmax(axis=1) == y) & answered).mean()), float(margins.mean())

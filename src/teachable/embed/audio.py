@@ -257,15 +257,14 @@ def get_sound_backbone(device: str = "auto", backbone_id: str = BACKBONE_ID) -> 
 
 def yamnet_recipe() -> dict:
     """YAMNet's front end (see :mod:`.yamnet`), as exported bundles recompute it."""
-    from . import yamnet
+    from . import yamnet_features as yamnet
 
     return {
-        "model": "yamnet_embedding.onnx: input uint8 [1, 1, 96, 64] -> outputs class_scores, embedding [1, 1024]",
+        "model": "yamnet_embedding.onnx (front end: yamnet_features.py): input patch float32 [1, 1, 96, 64] -> outputs class_scores, embedding [1, 1024]",
         "window": yamnet.WINDOW, "hop": yamnet.HOP, "fft": yamnet.FFT, "bands": yamnet.BANDS,
         "low_hz": yamnet.LOW_HZ, "high_hz": yamnet.HIGH_HZ, "log_offset": yamnet.LOG_OFFSET,
         "patch_frames": yamnet.PATCH_FRAMES, "mel": "TensorFlow's linear_to_mel_weight_matrix (HTK mel, DC bin left out)",
         "spectrogram": "periodic Hann window, |rfft|, float64; log(magnitude @ mel + log_offset); first 96 frames",
-        "quantise": "uint8 = clip(round_half_even(logmel / scale) + zero_point, 0, 255); scale and zero point below",
     }
 
 
@@ -282,9 +281,6 @@ def recipe(backbone_id: str = BACKBONE_ID) -> dict:
         "feature_dim": BACKBONE_DIMS[backbone_id],
     }
     if backbone_id == SOUND_BACKBONE:
-        from .yamnet import embedding_model, input_quantisation
-
-        scale, zero_point = input_quantisation(embedding_model())
-        out["yamnet"] = {**yamnet_recipe(), "scale": scale, "zero_point": zero_point}
+        out["yamnet"] = yamnet_recipe()
         out["blocks"] = {"speech_embedding": FEATURE_DIM, "yamnet": BACKBONE_DIMS[backbone_id] - FEATURE_DIM}
     return out

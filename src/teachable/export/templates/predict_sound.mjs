@@ -85,7 +85,7 @@ function readWav(bytes) {
   return { samples: mono, rate };
 }
 
-const models = await loadModels(ort, here, { executionProviders: ["cpu"] });
+const models = await loadModels(ort, here, { executionProviders: ["cpu"] }, meta.input);
 
 let failed = 0;
 for (const file of files) {

@@ -5,7 +5,8 @@
     python predict.py --listen recording.wav         # slide over a longer recording
 
 Reads model.onnx (the classifier), melspectrogram.onnx and embedding_model.onnx (Google's
-speech_embedding front end) and metadata.json from this folder.
+speech_embedding front end), yamnet_embedding.onnx with yamnet_features.py (Google's YAMNet, for
+models that use it) and metadata.json from this folder.
 """
 
 import argparse
@@ -27,6 +28,16 @@ FRAMES, STEP = RECIPE["windows"]["frames"], RECIPE["windows"]["step"]
 mel_model = ort.InferenceSession(str(HERE / "melspectrogram.onnx"), providers=["CPUExecutionProvider"])
 embedding_model = ort.InferenceSession(str(HERE / "embedding_model.onnx"), providers=["CPUExecutionProvider"])
 classifier = ort.InferenceSession(str(HERE / "model.onnx"), providers=["CPUExecutionProvider"])
+YAMNET = RECIPE.get("yamnet")
+if YAMNET:
+    import sys
+
+    sys.path.insert(0, str(HERE))
+    from yamnet_features import patch as yamnet_patch
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    yamnet_model = ort.InferenceSession(str(HERE / "yamnet_embedding.onnx"), options, providers=["CPUExecutionProvider"])
 
 
 def load(path: str) -> np.ndarray:
@@ -48,7 +59,11 @@ def embed(clip: np.ndarray) -> np.ndarray:
     mel = np.squeeze(mel_model.run(None, {"input": (padded * 32767.0)[None]})[0]) / 10.0 + 2.0
     windows = np.stack([mel[s : s + FRAMES] for s in range(0, mel.shape[0] - FRAMES + 1, STEP)])[..., None]
     vectors = embedding_model.run(None, {"input_1": windows.astype(np.float32)})[0].reshape(len(windows), -1)
-    return vectors.mean(axis=0)
+    speech = vectors.mean(axis=0)
+    if not YAMNET:
+        return speech
+    general = yamnet_model.run(["embedding"], {"patch": yamnet_patch(second)})[0][0]
+    return np.concatenate([speech, general])
 
 
 def classify(clip: np.ndarray):
