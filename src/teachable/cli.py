@@ -199,7 +199,8 @@ def predict(ctx, model_path, files, as_json, explain, neighbours):
             echo(json.dumps({"file": str(path), **reply}, ensure_ascii=False))
             continue
         others = "  ".join(f"{name} {p:.1%}" for name, p in sorted(result.confidences.items(), key=lambda kv: -kv[1]))
-        echo(f"{path}: {result.label} ({result.confidence:.1%})   [{others}]")
+        whole = f"  (the whole recording: mean of {len(result.windows)} one-second windows)" if getattr(result, "windows", None) else ""
+        echo(f"{path}: {result.label} ({result.confidence:.1%})   [{others}]{whole}")
         if explain and reply.get("neighbours"):
             echo("    most like: " + ", ".join(f"{n['source']} ({n['label']}, {n['similarity']:.2f})" for n in reply["neighbours"]))
         elif explain:
@@ -281,7 +282,7 @@ def evaluate(ctx, model_path, data_dir, as_json):
     """Measure MODEL on DATA_DIR (one sub-folder per class, named as the model's classes)."""
     model = api.load(model_path, device=ctx.obj["device"])
     dataset = Dataset.from_folder(data_dir, kind=model.kind)
-    with _bar(len(dataset), "embedding", "img") as bar:
+    with _bar(len(dataset), "embedding", "file") as bar:
         report = model.evaluate(dataset, on_progress=bar.update)
     echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if as_json else report.format())
 

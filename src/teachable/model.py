@@ -39,6 +39,8 @@ class Prediction:
     confidences: dict[str, float]
     neighbours: tuple[Neighbour, ...] | None = None
     unexplained: str | None = None
+    # A sound recording longer than 1.5 s: each one-second window's own answer, by start time.
+    windows: tuple[tuple[float, "Prediction"], ...] | None = None
 
     @property
     def confidence(self) -> float:
@@ -46,6 +48,9 @@ class Prediction:
 
     def to_dict(self) -> dict:
         out = {"label": self.label, "confidence": self.confidence, "confidences": dict(self.confidences)}
+        if self.windows is not None:
+            out["windows"] = [{"start": round(start, 3), "label": w.label, "confidence": w.confidence,
+                               "confidences": dict(w.confidences)} for start, w in self.windows]
         if self.neighbours is not None:
             out["neighbours"] = [n.to_dict() for n in self.neighbours]
         if self.unexplained is not None:
@@ -139,8 +144,29 @@ class Model:
 
     def predict(self, x: ImageInput, explain: bool = False, k: int = DEFAULT_NEIGHBOURS) -> Prediction:
         """Classify one image: a path, bytes, a PIL image or an HxWx3 array (with ``explain``, name
-        the ``k`` training samples it resembles most)."""
+        the ``k`` training samples it resembles most). A sound model answers a whole recording:
+        see :meth:`predict_recording`."""
+        if get_kind(self.kind).audio:
+            return self.predict_recording(*self.backbone.recording_embeddings(x), explain=explain, k=k)
         return self.predict_embeddings(self.backbone.embed_one(x)[None], explain, k)[0]
+
+    def predict_recording(self, embeddings: np.ndarray, starts: list[float], explain: bool = False,
+                          k: int = DEFAULT_NEIGHBOURS) -> Prediction:
+        """One answer for a recording from its one-second windows' embeddings: the mean of their
+        class shares (measured against the middle window and a majority vote: docs/benchmarks.md),
+        with each window's own answer in ``windows`` when there are several."""
+        windows = self.predict_embeddings(embeddings)
+        if len(windows) == 1:
+            return self.predict_embeddings(embeddings, explain, k)[0] if explain else windows[0]
+        shares = np.mean([[w.confidences[name] for name in self.labels] for w in windows], axis=0)
+        label = self.labels[int(np.argmax(shares))]
+        neighbours, unexplained = None, None
+        if explain:  # the training samples most like the window that is surest of the answer
+            surest = max(range(len(windows)), key=lambda i: windows[i].confidences[label])
+            single = self.predict_embeddings(embeddings[surest:surest + 1], True, k)[0]
+            neighbours, unexplained = single.neighbours, single.unexplained
+        return Prediction(label, {name: float(p) for name, p in zip(self.labels, shares)}, neighbours, unexplained,
+                          tuple(zip(starts, windows)))
 
     def predict_batch(self, xs: Iterable[ImageInput], explain: bool = False, k: int = DEFAULT_NEIGHBOURS) -> list[Prediction]:
         return self.predict_embeddings(self.backbone.embed(list(xs)), explain, k)
@@ -159,8 +185,18 @@ class Model:
         truth = np.array([self.labels.index(dataset.classes[i]) for i in labels], dtype=np.int64)
         unanswerable = self._nobody_rows(embeddings)  # nobody in view, and no class learnt for it
         embeddings, truth = embeddings[~unanswerable], truth[~unanswerable]
-        predicted = np.asarray(self._classify(embeddings)[0], np.int64) if len(embeddings) else np.zeros(0, np.int64)
+        predicted, probabilities = self._classify(embeddings) if len(embeddings) else (np.zeros(0, np.int64), None)
+        predicted = np.asarray(predicted, np.int64)
+        counted = None
+        if get_kind(self.kind).audio and len(embeddings):
+            recordings = [source.rsplit("#", 1)[0] for source in dataset.sources(self.backbone)]
+            if len(set(recordings)) < len(recordings):  # some files are longer than one window
+                truth, predicted = _per_recording(recordings, truth, np.asarray(probabilities))
+                counted = (f"counted recordings, not windows: {len(truth)} recordings ({len(recordings)} one-second "
+                           "windows), each answered as the mean of its windows' class shares")
         report = Report.from_predictions(self.labels, truth, predicted)
+        if counted:
+            report.notes.append(counted)
         report.notes += [f"skipped {s.path}: {s.reason}" for s in dataset.skipped]
         if unanswerable.any():
             report.notes.append(f"skipped {int(unanswerable.sum())} pictures with nobody in view: the model learnt no "
@@ -237,6 +273,17 @@ class Model:
     def load(cls, path: str | Path, device: str = "auto") -> "Model":
         """Open a ``.teachable`` file; any problem is a ModelFileError with a clear message."""
         return cls.from_bytes(modelfile.read(path), device)
+
+
+def _per_recording(recordings: list[str], truth: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(truth, answer) per recording: the windows of one file answered together, as
+    :meth:`Model.predict_recording` answers a file."""
+    order = list(dict.fromkeys(recordings))
+    index = np.array([order.index(r) for r in recordings])
+    shares = np.zeros((len(order), probabilities.shape[1]))
+    np.add.at(shares, index, probabilities)
+    first = np.array([recordings.index(r) for r in order])
+    return truth[first], shares.argmax(axis=1).astype(np.int64)
 
 
 def _nobody_shares(value: object, labels: list[str]) -> dict[str, float] | None:

@@ -242,6 +242,13 @@ class SoundBackbone(Backbone):
         """Embedding of a sample: its first second (padded if shorter)."""
         return self.clip_embedding(fit_clip(load_audio(source)))
 
+    def recording_embeddings(self, source: AudioInput) -> tuple[np.ndarray, list[float]]:
+        """(embedding of each one-second window, its start in seconds) of a whole recording, cut as
+        training cuts recordings (:func:`split_clips`: up to 1.5 s is one window)."""
+        audio = load_audio(source)
+        clips = split_clips(audio)
+        return np.stack([self.clip_embedding(c) for c in clips]).astype(np.float32), [float(i) for i in range(len(clips))]
+
 
 _shared: dict[str, SoundBackbone] = {}
 _lock = threading.Lock()

@@ -39,6 +39,10 @@ def create_model_app(model_path: str | Path, device: str = "auto", token: str | 
         return {"ok": True, "version": __version__, "labels": model.labels, "classifier": model.classifier.kind}
 
     async def predict(images: Images, explain: bool, k: int) -> dict:
+        if hasattr(backbone, "recording_embeddings"):  # a sound model answers each recording whole
+            recordings = await asyncio.to_thread(images.each, backbone.recording_embeddings)
+            return {"predictions": [model.predict_recording(vectors, starts, explain, k).to_dict()
+                                    for vectors, starts in recordings]}
         embeddings = await asyncio.to_thread(images.embed, backbone)
         return {"predictions": [p.to_dict() for p in model.predict_embeddings(embeddings, explain, k)]}
 

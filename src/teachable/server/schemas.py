@@ -170,6 +170,13 @@ class NeighbourOut(BaseModel):
     sample_id: Optional[int] = Field(default=None, description="the sample's id, when it came from this project")
 
 
+class WindowOut(BaseModel):
+    start: float = Field(description="seconds from the start of the recording")
+    label: str
+    confidence: float
+    confidences: dict[str, float]
+
+
 class PredictionOut(BaseModel):
     label: str
     confidence: float
@@ -178,6 +185,9 @@ class PredictionOut(BaseModel):
     neighbours: Optional[list[NeighbourOut]] = Field(
         default=None, description="with `explain=true`: the training samples it resembles most, most similar first")
     unexplained: Optional[str] = Field(default=None, description="with `explain=true`: why no neighbours can be named")
+    windows: Optional[list[WindowOut]] = Field(
+        default=None, description="sound recordings longer than 1.5 s: the answer of each one-second window (the "
+                                  "recording's answer is the mean of their class shares)")
 
 
 class VoterOut(BaseModel):

@@ -48,6 +48,14 @@ async def predict(h: ProjectDep, images: ImagesDep, source: Literal["model", "li
     # Everything slow runs off the event loop; the model first, so one that cannot load costs
     # no embedding.
     model = await asyncio.to_thread(h.current_model) if source == "model" else None
+    if h.project.rules.audio:  # each recording answered whole, from its one-second windows
+        backbone = await asyncio.to_thread(h.backbone)
+        recordings = await asyncio.to_thread(images.each, backbone.recording_embeddings)
+        if model is None:
+            model = await asyncio.to_thread(h.live_model)
+        predictions = [await asyncio.to_thread(model.predict_recording, vectors, starts, explain, k)
+                       for vectors, starts in recordings]
+        return {"predictions": [p.to_dict() for p in predictions]}
     embeddings, found = await embed_all(h, images)
     if model is None:
         model = await asyncio.to_thread(h.live_model)
