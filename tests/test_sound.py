@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 import sqlite3
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,10 +14,11 @@ import soundfile as sf
 
 import teachable
 from teachable import Project
-from teachable.embed import SOUND_BACKBONE_V1
+from teachable.embed import SOUND_BACKBONE, SOUND_BACKBONE_V1
 from teachable.embed.audio import CLIP_SAMPLES, fit_clip, get_sound_backbone, load_audio, split_clips
 from teachable.embed.yamnet import Yamnet
 from teachable.errors import InvalidAudioError, NotEnoughClassesError
+from teachable.training import fit
 from sounds import ESPEAK, HELD_OUT_VOICES, TRAIN_VOICES, noise, write_sound_dataset
 
 pytestmark = pytest.mark.skipif(ESPEAK is None, reason="needs espeak-ng (make test installs it)")
@@ -129,3 +133,52 @@ def test_schema_v1_project_files_are_migrated(tmp_path):
         project.add_class("a")
         assert project.samples() == [] and project.classes()[0].test_count == 0
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 4
+
+
+def test_a_longer_recording_has_one_answer_with_each_windows(sound_train, sound_test, tmp_path):
+    """Three seconds of "banana" said by held-out voices: one answer for the file (the mean of its
+    windows' class shares), each window's own in --json; evaluate counts recordings, and says so."""
+    model = teachable.train(teachable.Dataset.from_folder(sound_train), classifier="knn", validation_split=0)
+    words = sorted((sound_test / "banana").glob("*.wav"))[:3]
+    recording = tmp_path / "long" / "banana" / "three-bananas.wav"
+    recording.parent.mkdir(parents=True)
+    sf.write(recording, np.concatenate([fit_clip(load_audio(w)) for w in words]), 16000)
+    prediction = model.predict(recording)
+    assert prediction.label == "banana" and len(prediction.windows) == 3
+    assert [start for start, _ in prediction.windows] == [0.0, 1.0, 2.0]
+    mean = np.mean([[w.confidences[n] for n in model.labels] for _, w in prediction.windows], axis=0)
+    assert np.allclose([prediction.confidences[n] for n in model.labels], mean)
+    path = model.save(tmp_path / "m.teachable")
+    out = subprocess.run([sys.executable, "-m", "teachable.cli", "predict", str(path), str(recording), "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    reply = json.loads(out.stdout)
+    assert reply["label"] == "banana" and [w["start"] for w in reply["windows"]] == [0.0, 1.0, 2.0]
+    report = model.evaluate(teachable.Dataset.from_folder(tmp_path / "long", kind="sound"))
+    assert report.accuracy == 1.0 and any("counted recordings, not windows: 1 recordings (3" in n for n in report.notes)
+
+
+def test_models_and_projects_made_before_yamnet_keep_working(sound_train, sound_test, tmp_path):
+    """A v1 sound model (speech_embedding alone) loads and predicts as before; a v1 project is
+    re-embedded with both backbones when it is next trained, its old vectors forgotten, never mixed."""
+    dataset = teachable.Dataset.from_folder(sound_train)
+    old_backbone = get_sound_backbone(backbone_id=SOUND_BACKBONE_V1)
+    x, y = dataset.embed(old_backbone)
+    old = fit(x, y, dataset.classes, SOUND_BACKBONE_V1, "sound", classifier="head", validation_split=0)
+    loaded = teachable.load(old.save(tmp_path / "old.teachable"))
+    assert loaded.backbone_id == SOUND_BACKBONE_V1 and loaded.classifier.input_dim == 96
+    clip = next((sound_test / "stop").glob("*.wav"))
+    assert loaded.predict(clip).label == "stop"
+    with Project.create(tmp_path / "old.teachable-project", kind="sound") as project:
+        project.import_dataset(sound_train, embed=False)
+        project._meta.set("backbone", SOUND_BACKBONE_V1)  # as a project made before YAMNet joined
+        ids = project.missing_embeddings(SOUND_BACKBONE_V1)
+        project._embeddings.put(SOUND_BACKBONE_V1, [(i, np.zeros(96, np.float32)) for i in ids])
+    with Project.open(tmp_path / "old.teachable-project") as project:
+        assert project.backbone_id == SOUND_BACKBONE and len(project.missing_embeddings()) == len(ids)
+        seen = []
+        model = project.train(on_embed_progress=seen.append, classifier="knn")
+        assert sum(seen) == len(ids) and model.backbone_id == SOUND_BACKBONE
+        assert project._meta.get("backbone") == SOUND_BACKBONE and not project.missing_embeddings()
+        assert project.missing_embeddings(SOUND_BACKBONE_V1) == ids  # the old vectors are gone
+        assert model.predict(clip).label == "stop"

@@ -156,3 +156,57 @@ def test_listen_refuses_image_models(fewshot_train, tmp_path):
     out = subprocess.run([sys.executable, "-m", "teachable.cli", "listen", str(path), str(path)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 1 and "sound model" in out.stderr
+
+
+def everyday_recording(tmp_path: Path, rng: np.random.Generator, kind: str) -> Path:
+    """A 16 kHz file that is not speech: a whistle gliding in pitch, or knocks."""
+    t = np.arange(16000) / 16000
+    if kind == "whistle":
+        pitch = rng.uniform(900, 1800) * (1 + 0.2 * t)
+        audio = 0.3 * np.sin(2 * np.pi * np.cumsum(pitch) / 16000)
+    else:
+        audio = noise(1.0, rng, 0.005)
+        for start in rng.integers(500, 14000, 4):
+            audio[start:start + 800] += (0.6 * np.sin(2 * np.pi * 180 * t[:800]) * np.exp(-np.arange(800) / 120)).astype(np.float32)
+    path = tmp_path / f"{kind}-{rng.integers(1 << 30)}.wav"
+    sf.write(path, audio.astype(np.float32), 16000, subtype="PCM_16")
+    return path
+
+
+def test_the_bundles_yamnet_front_end_computes_teachables_numbers(model, bundle_python, tmp_path):
+    """YAMNet's half of the embedding, recomputed outside Teachable: by predict.py's NumPy front end
+    and by sound_recipe.mjs in Node (float64 FFT and mel matrix of its own), within 1e-4 of
+    Teachable's, on speech, whistles, knocks and silence."""
+    if model.classifier.kind != "head":
+        pytest.skip("the front end does not depend on the classifier: checked once, with the head's bundle")
+    folder = write_bundle(model, tmp_path / "bundle")
+    rng = np.random.default_rng(9)
+    files = [at_16k(speak(tmp_path / "yes.wav", "yes", HELD_OUT_VOICES[0], 50, 160)),
+             everyday_recording(tmp_path, rng, "whistle"), everyday_recording(tmp_path, rng, "knock")]
+    silence = tmp_path / "silence.wav"
+    sf.write(silence, np.zeros(16000, np.float32), 16000, subtype="PCM_16")
+    files.append(silence)
+    expected = get_sound_backbone().embed(files)[:, 96:]
+    python = subprocess.run([str(bundle_python), "-c", (
+        "import json, sys; sys.argv = ['predict.py', 'x']; sys.path.insert(0, '.');"
+        "import predict; print(json.dumps([predict.embed(predict.load(f))[96:].tolist() for f in %r]))" % [str(f) for f in files])],
+        cwd=folder, capture_output=True, text=True, timeout=120)
+    assert python.returncode == 0, python.stderr
+    assert np.abs(np.array(json.loads(python.stdout)) - expected).max() <= 1e-4
+    npm_install(folder)
+    script = folder / "embed.mjs"
+    script.write_text(
+        'import { readFileSync } from "node:fs";\n'
+        'import * as ort from "onnxruntime-node";\n'
+        'import { embed, loadModels } from "./sound_recipe.mjs";\n'
+        'const meta = JSON.parse(readFileSync("metadata.json", "utf8"));\n'
+        'const models = await loadModels(ort, ".", {}, meta.input);\n'
+        'const out = [];\n'
+        'for (const file of process.argv.slice(2)) {\n'
+        '  const bytes = readFileSync(file); const pcm = new Int16Array(bytes.buffer, bytes.byteOffset + 44, (bytes.length - 44) / 2);\n'
+        '  out.push(Array.from(await embed(ort, models, meta.input, Float32Array.from(pcm, (v) => v / 32768))).slice(96));\n'
+        '}\n'
+        'console.log(JSON.stringify(out));\n')
+    node = subprocess.run(["node", str(script), *map(str, files)], cwd=folder, capture_output=True, text=True, timeout=300)
+    assert node.returncode == 0, node.stderr
+    assert np.abs(np.array(json.loads(node.stdout)) - expected).max() <= 1e-4
