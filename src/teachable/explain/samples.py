@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..classify.blocks import mix_scale
 from ..embed.preprocess import MAX_FILE_BYTES
 from ..embed.reading import read_source
 from ..errors import DatasetError, NotEnoughClassesError, TeachableError
@@ -42,8 +43,9 @@ def review_project(project) -> Review:
     times = [_seconds(stored[i].created) if i in stored else 0.0 for i in sample_ids]
     kind = get_kind(project.kind)
     prints = _fingerprints(project, sample_ids) if not (kind.audio or kind.keypoints) else None
-    result = review(vectors, y, [c.name for c in classes], [sample_source(i) for i in sample_ids], project.kind,
-                    origins, kind.centred, fingerprints=prints, times=times)
+    sources = [sample_source(i) for i in sample_ids]
+    result = review(vectors, y, [c.name for c in classes], sources, project.kind, origins, kind.centred,
+                    fingerprints=prints, times=times, scale=mix_scale(project.backbone_id, vectors, y))
     fine = project.review_marks.fine()
     result.flags = [f for f in result.flags if (sample_id_of(f.source), f.reason) not in fine]
     return result
@@ -68,7 +70,8 @@ def review_dataset(dataset, backbone) -> Review:
     if not (kind.audio or kind.keypoints):
         by_source = {dataset.source(i): i for i in range(len(dataset.samples))}
         prints = np.stack([pixel_fingerprint(_bytes(dataset.samples[by_source[s]])) for s in sources]) if sources else None
-    return review(embeddings, y, list(dataset.classes), sources, dataset.kind, centre=kind.centred, fingerprints=prints)
+    return review(embeddings, y, list(dataset.classes), sources, dataset.kind, centre=kind.centred, fingerprints=prints,
+                  scale=mix_scale(backbone.id, embeddings, y, sources))
 
 
 def _bytes(sample) -> bytes:
