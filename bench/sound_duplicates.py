@@ -3,7 +3,8 @@
     python bench/sound_duplicates.py --data DIR [--data DIR ...]
 
 Each DIR holds class folders of real recordings; every one-second window of up to ``--limit``
-recordings a class is one sample. Copies are injected as a user makes them: the same second again
+recordings a class is one sample (but windows of near-digital silence, below -60 dBFS: they are
+true copies of each other). Copies are injected as a user makes them: the same second again
 quieter (x0.5), re-encoded (Ogg Vorbis), shifted by 20 ms, and with hiss 35 dB down. A review
 compares samples as the classifiers do (centred, the backbones' mix chosen from the samples, unit
 length). Prints, per kind of copy, how similar copies are to their original, and how similar the
@@ -40,6 +41,8 @@ def reencoded(clip: np.ndarray) -> np.ndarray:
     return sf.read(buffer, dtype="float32")[0][: len(clip)]
 
 
+QUIET_RMS = 10 ** (-60 / 20)  # windows quieter than -60 dBFS are left out
+
 COPIES = {
     "quieter (x0.5)": lambda clip, rng: clip * 0.5,
     "re-encoded (Ogg Vorbis)": lambda clip, rng: reencoded(clip),
@@ -64,6 +67,8 @@ def main() -> None:
             files = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)[: args.limit]
             for f in files:
                 for clip in split_clips(load_audio(f)):
+                    if np.sqrt(np.mean(clip ** 2)) < QUIET_RMS:
+                        continue  # (near-)digital silence: every such window is a true copy of the others
                     clips.append(clip), labels.append(c), recording.append(str(f))
         originals = np.stack([backbone.clip_embedding(c) for c in clips])
         picked = rng.choice(len(clips), min(200, len(clips)), replace=False)

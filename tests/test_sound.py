@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 import json
 import sqlite3
 import subprocess
@@ -184,3 +185,28 @@ def test_models_and_projects_made_before_yamnet_keep_working(sound_train, sound_
         assert project._meta.get("backbone") == SOUND_BACKBONE and not project.missing_embeddings()
         assert project.missing_embeddings(SOUND_BACKBONE_V1) == ids  # the old vectors are gone
         assert model.predict(clip).label == "stop"
+
+
+def test_recordings_nobody_expects_get_a_sentence_or_an_answer(sound_train, tmp_path):
+    """Odd rates and channel counts are read; silence and ten minutes of noise are answered (the
+    latter window by window, in bounded memory); an empty or a non-sound file is one sentence."""
+    model = teachable.train(teachable.Dataset.from_folder(sound_train), classifier="knn", validation_split=0)
+    path = model.save(tmp_path / "m.teachable")
+    rng = np.random.default_rng(3)
+    odd = tmp_path / "odd.wav"  # 11,025 Hz, three channels, 24-bit
+    sf.write(odd, rng.normal(0, 0.05, (11025 * 2, 3)).astype(np.float32), 11025, subtype="PCM_24")
+    silence, long_noise = tmp_path / "silence.wav", tmp_path / "ten-minutes.flac"
+    sf.write(silence, np.zeros(16000 * 3, np.float32), 16000)
+    sf.write(long_noise, noise(599.0, rng, 0.02), 16000, format="FLAC")
+    empty, fake = tmp_path / "empty.wav", tmp_path / "fake.wav"
+    empty.write_bytes(b"")
+    fake.write_bytes(b"MThd\x00\x00\x00\x06" + bytes(200))  # a MIDI file named .wav
+    out = subprocess.run([sys.executable, "-m", "teachable.cli", "predict", str(path), "--json",
+                          *map(str, (odd, silence, long_noise, empty, fake))], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1, out.stderr  # two files could not be read; the others answered
+    rows = {Path(r["file"]).name: r for r in map(json.loads, out.stdout.strip().splitlines())}
+    assert rows["odd.wav"]["label"] and len(rows["odd.wav"]["windows"]) == 2
+    assert rows["silence.wav"]["label"] == "Background Noise"
+    assert rows["ten-minutes.flac"]["label"] == "Background Noise" and len(rows["ten-minutes.flac"]["windows"]) == 599
+    assert rows["empty.wav"]["error"] == "'%s' is empty (0 bytes)." % empty
+    assert "not a sound file Teachable can read" in rows["fake.wav"]["error"]
