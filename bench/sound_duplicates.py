@@ -41,6 +41,7 @@ def reencoded(clip: np.ndarray) -> np.ndarray:
     return sf.read(buffer, dtype="float32")[0][: len(clip)]
 
 
+THRESHOLDS = (0.95, 0.96, 0.97, 0.98, 0.985)
 QUIET_RMS = 10 ** (-60 / 20)  # windows quieter than -60 dBFS are left out
 
 COPIES = {
@@ -87,6 +88,7 @@ def main() -> None:
         rows.append((f"**{root.name}**", f"{len(clips)} windows of {len(set(recording))} recordings, {len(folders)} classes"))
         rows.append(("different recordings: most similar other window (50th / 99th / 99.9th / max)",
                      " / ".join(f"{np.percentile(nearest_other, q):.4f}" for q in (50, 99, 99.9, 100))))
+        caught = {t: [] for t in THRESHOLDS}
         start = len(clips)
         for name in COPIES:
             block = unit[start:start + len(picked)]
@@ -94,6 +96,11 @@ def main() -> None:
             similarity = np.sum(block * base[picked], axis=1)
             rows.append((f"copy {name}: similarity to its original (min / 5th / median)",
                          f"{similarity.min():.4f} / {np.percentile(similarity, 5):.4f} / {np.median(similarity):.4f}"))
+            for t in THRESHOLDS:
+                caught[t].extend(similarity >= t)
+        for t in THRESHOLDS:
+            rows.append((f"threshold {t}: copies caught / windows with a different recording above it",
+                         f"{np.mean(caught[t]):.1%} / {np.mean(nearest_other >= t):.2%}"))
     print_report(rows)
 
 
