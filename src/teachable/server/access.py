@@ -13,9 +13,15 @@ that could change something (not GET/HEAD/OPTIONS), every WebSocket handshake, a
 of ``/api/``. Programs such as curl send neither ``Origin`` nor ``Sec-Fetch-Site`` and are not
 affected.
 
-Published models (``/tm/...``, see :mod:`.routes.publishing`) are the one exception: reading them
-(GET, HEAD, OPTIONS) is open to every origin and needs no token, because their address holds a
-secret made for the purpose and they answer nothing but a model's three files.
+Published models (``/tm/...``, see :mod:`.routes.publishing`) are the one exception to the origin
+rule: reading them (GET, HEAD, OPTIONS) is open to every origin and needs no token, because their
+address holds a secret made for the purpose and they answer nothing but a model's three files.
+
+**A classroom.** Students are on the network without the teacher's token. What holds no project
+data is theirs to read without it (``CLASSROOM``): the sketch editor and its page assets, the
+packaged libraries, the ``--https`` certificate authority, where the sketch frame listens, and
+turning a sketch they wrote into a zip. Everything that lists, reads or changes a project keeps
+needing the token. A page a student cannot open answers with a page that says what to do, not JSON.
 """
 
 from __future__ import annotations
@@ -46,6 +52,18 @@ def new_token() -> str:
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 PUBLIC_PREFIX = "/tm/"  # published models: their own secret is in the path
+# Open to everyone who can reach the server, token or not (a classroom's students): (method set, path
+# or prefix ending in "/"). None of it lists, reads or changes a project.
+CLASSROOM = (
+    (SAFE_METHODS, "/sketch/"), (SAFE_METHODS, "/sketch"), (SAFE_METHODS, "/vendor/"), (SAFE_METHODS, "/static/"),
+    (SAFE_METHODS, "/tls/authority.pem"), (SAFE_METHODS, "/api/sketch/frame"), ({"POST"}, "/api/sketch.zip"),
+)
+
+
+def open_to_classroom(method: str, path: str) -> bool:
+    """May anyone who reaches the server make this request without the token?"""
+    return any(method in methods and (path == where or (where.endswith("/") and path.startswith(where)))
+               for methods, where in CLASSROOM)
 SAME_SITE_FETCHES = {"same-origin", "none"}  # "none": typed in the address bar, a bookmark
 
 
@@ -115,11 +133,13 @@ class AccessMiddleware:
             if self._cross_site(headers):
                 return await self._deny(scope, receive, send, 403,
                                         "Requests from other web sites are refused (this app only answers its own pages).")
-        if self.token is None or public:
+        if self.token is None or public or (
+                scope["type"] == "http" and open_to_classroom(scope.get("method", "GET"), scope.get("path", ""))):
             return await self.app(scope, receive, send)
         given, from_query = self._given_token(scope)
         if not given or not hmac.compare_digest(given.encode(), self.token.encode()):
-            return await self._deny(scope, receive, send, 401, "A valid access token is needed: open the link `teachable serve` printed.")
+            return await self._deny(scope, receive, send, 401, "A valid access token is needed: open the link `teachable serve` "
+                                    "printed. Students: the sketch editor is at /sketch/ (your teacher's link names a model).")
         if from_query and scope["type"] == "http":
             send = self._with_cookie(send)
         return await self.app(scope, receive, send)
@@ -137,6 +157,10 @@ class AccessMiddleware:
     async def _deny(self, scope, receive, send, status: int, message: str) -> None:
         body = json.dumps({"error": message}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if scope["type"] == "http" and _wants_page(scope):  # a person at a browser: a page that says what to do
+            body = refusal_page(status, message).encode()
+            headers = [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+                       (b"content-security-policy", b"default-src 'none'; style-src 'unsafe-inline'")]
         if scope["type"] == "http":
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
@@ -147,3 +171,29 @@ class AccessMiddleware:
             await send({"type": "websocket.http.response.body", "body": body})
         else:
             await send({"type": "websocket.close", "code": 4000 + status})
+
+
+def _wants_page(scope) -> bool:
+    """A browser navigating (not the app's own fetches, which ask for JSON)."""
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    return (scope.get("method") in ("GET", "HEAD") and not scope.get("path", "").startswith("/api/")
+            and "text/html" in headers.get("accept", ""))
+
+
+def refusal_page(status: int, message: str) -> str:
+    """The page a refused browser gets: the reason, and what to do instead."""
+    import html
+
+    if status == 401:
+        advice = ("<p><strong>Teacher:</strong> open the link <code>teachable serve</code> printed (it holds the access "
+                  "token), once; this browser then remembers it.</p>"
+                  "<p><strong>Student:</strong> you need no token for the <a href=\"/sketch/\">sketch editor</a>: open the "
+                  "sketch link your teacher gave you (it names the model to use). Projects stay on the teacher's "
+                  "computer.</p>")
+    else:
+        advice = "<p>Open Teachable from its own address, the one <code>teachable serve</code> printed.</p>"
+    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Teachable</title>"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em;color:#1d2433}"
+            "code{background:#eef1f6;padding:0 .25em;border-radius:3px}</style></head><body>"
+            f"<h1>Teachable</h1><p>{html.escape(message)}</p>{advice}</body></html>")

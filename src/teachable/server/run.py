@@ -187,8 +187,20 @@ def addresses_to_open(host: str) -> list[str]:
         found = socket.gethostbyname_ex(name)[2]
     except OSError:
         found = []
-    usable = [a for a in found if not ipaddress.ip_address(a).is_loopback]
+    routed = _routed_address()  # what the host name resolves to is often loopback only (Debian: 127.0.1.1)
+    usable = list(dict.fromkeys(a for a in ([routed] if routed else []) + found if not ipaddress.ip_address(a).is_loopback))
     return usable + [name] if usable else [name]
+
+
+def _routed_address() -> str | None:
+    """This computer's address on the network its default route leaves by (a UDP socket is
+    "connected" to a private address: no packet is sent), or None without such a route."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 9))
+            return probe.getsockname()[0]
+        except OSError:
+            return None
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -43,6 +43,16 @@ class PublishIn(BaseModel):
 class PublishOut(BaseModel):
     published: bool
     path: str | None  # "/tm/<key>/" on this server, when published
+    # The link students open (no token needed): the sketch editor with this model, on the address
+    # `teachable serve` printed for the network (None when it listens on this computer only).
+    classroom_link: str | None = None
+
+
+def _answer(request: Request, key: str | None) -> dict:
+    path = f"{PUBLIC_PREFIX}{key}/" if key else None
+    origin = getattr(request.app.state, "classroom_origin", None)
+    return {"published": key is not None, "path": path,
+            "classroom_link": f"{origin}/sketch/?model={path}" if origin and path else None}
 
 
 def published_file(files: dict[str, bytes], file_name: str) -> Response:
@@ -151,9 +161,8 @@ class PublishedModels:
 
 
 @router.get("/api/projects/{project_id}/publish", response_model=PublishOut, responses=ERRORS)
-def get_publishing(h: ProjectDep) -> dict:
-    key = h.project.published
-    return {"published": key is not None, "path": f"{PUBLIC_PREFIX}{key}/" if key else None}
+def get_publishing(h: ProjectDep, request: Request) -> dict:
+    return _answer(request, h.project.published)
 
 
 @router.put("/api/projects/{project_id}/publish", response_model=PublishOut, responses=ERRORS)
@@ -162,7 +171,7 @@ def set_publishing(h: ProjectDep, body: PublishIn, request: Request) -> dict:
     key = h.project.publish(body.published)
     request.app.state.published_models.note(request.path_params["project_id"], key)
     h.bump()
-    return {"published": key is not None, "path": f"{PUBLIC_PREFIX}{key}/" if key else None}
+    return _answer(request, key)
 
 
 @router.api_route(PUBLIC_PREFIX + "{key}/{file_name}", methods=["GET", "HEAD"], response_class=Response,

@@ -33,14 +33,21 @@ function publishedSnippets(url) {
     console.log(await model.predict(image));       // [{className, probability}, ...]
   })();
 </script>`],
-    ["p5.js + ml5.js", `let classifier;
+    ["p5.js + ml5.js (the camera's centre square, not mirrored: what your samples were)", `let classifier, video, square;
 function preload() {
   classifier = ml5.imageClassifier("${url}model.json");
 }
 function setup() {
   createCanvas(224, 224);
-  const video = createCapture(VIDEO);
-  classifier.classifyStart(video, (results) => console.log(results[0].label));
+  video = createCapture(VIDEO);
+  video.hide();
+  square = createGraphics(224, 224);
+  classifier.classifyStart(square, (results) => console.log(results[0].label));
+}
+function draw() {
+  const w = video.elt.videoWidth, h = video.elt.videoHeight, side = min(w, h);
+  if (side) square.drawingContext.drawImage(video.elt, (w - side) / 2, (h - side) / 2, side, side, 0, 0, 224, 224);
+  image(square, 0, 0);
 }`],
     ["Node.js 18+ (npm install @tensorflow/tfjs; save as predict.mjs, run node predict.mjs)", `import * as tf from "@tensorflow/tfjs";
 
@@ -126,6 +133,11 @@ function publishSection(state) {
       h("p", { class: "small" }, h("a", { id: "open-sketch", href: `/sketch/?project=${encodeURIComponent(state.id)}`, target: "_blank",
         rel: "noopener", text: "Open the sketch editor" }),
         " — p5.js + ml5.js with this model, served by this computer: works across the classroom network and with no internet."),
+      answer.classroom_link
+        ? h("p", { class: "small" }, "Students open the editor with this model at ",
+          h("code", { id: "classroom-link", text: answer.classroom_link }),
+          " (no access token: they can run sketches with the published model, and reach no project).")
+        : h("p", { class: "small muted", text: "Students on other computers: start Teachable with `teachable serve --host 0.0.0.0` (and --https for camera access), and their link appears here." }),
       h("p", { class: "small muted", text: "A page on an internet site (the p5.js web editor, CodePen) that loads this URL makes the browser ask to allow access to devices on your local network: choose Allow. From another computer such pages need `teachable serve --https` (see docs/teachable-machine.md)." }),
       ...publishedSnippets(url).map(snippetBlock));
   };

@@ -9,7 +9,10 @@ const $ = (id) => document.getElementById(id);
 const storageKey = (projectId) => `teachable.sketch.${projectId}`;
 
 // Teachable Machine's p5.js snippet ("Export → Tensorflow.js → p5.js"), in ml5.js 1.x's words
-// (classifyStart instead of classify/gotResult(error, results)), pointing at the published model.
+// (classifyStart instead of classify/gotResult(error, results)), pointing at the published model,
+// and shown the pictures the model learnt from: the camera's centre square, not mirrored (the app
+// mirrors only what it shows), where ml5 would squash the whole 4:3 frame and a flipped capture
+// would mirror it.
 export function exampleSketch(url) {
   return `// Teachable Machine's p5.js + ml5.js snippet, with your published model.
 let classifier;
@@ -17,6 +20,8 @@ let classifier;
 let imageModelURL = "${url}";
 // Video
 let video;
+// What the model looks at: the centre square of the camera, as Teachable captured your samples
+let square;
 // To store the classification
 let label = "";
 
@@ -27,18 +32,26 @@ function preload() {
 
 function setup() {
   createCanvas(320, 260);
-  // Create the video
-  video = createCapture(VIDEO, { flipped: true });
+  // Create the video (not flipped: your samples were not)
+  video = createCapture(VIDEO);
   video.size(320, 240);
   video.hide();
+  square = createGraphics(224, 224);
   // Start classifying
-  classifier.classifyStart(video, gotResult);
+  classifier.classifyStart(square, gotResult);
 }
 
 function draw() {
+  // The centre square of the camera's own picture, 224 x 224
+  const w = video.elt.videoWidth, h = video.elt.videoHeight, side = min(w, h);
+  if (side) square.drawingContext.drawImage(video.elt, (w - side) / 2, (h - side) / 2, side, side, 0, 0, 224, 224);
   background(0);
-  // Draw the video
+  // Draw the video like a mirror (only on screen)
+  push();
+  translate(width, 0);
+  scale(-1, 1);
   image(video, 0, 0);
+  pop();
   // Draw the label
   fill(255);
   textSize(16);
@@ -145,15 +158,22 @@ async function startWithModel(path, title) {
   status(`Model URL: ${state.url}`);
 }
 
+// A student's link names a published model (`?model=/tm/KEY/`): no projects, no token needed.
+const PUBLISHED = /^\/tm\/[A-Za-z0-9_-]+\/$/;
+
 async function start() {
   let projects = [];
+  const named = new URL(location.href).searchParams.get("model");
   try {
     const { port, model, title } = await api("GET", "/sketch/frame");
     state.frameOrigin = `${location.protocol}//${location.hostname}:${port}`;
     if (model) { await startWithModel(model, title); return; }
+    if (named && PUBLISHED.test(named)) { await startWithModel(named, "Published model"); return; }
     projects = (await api("GET", "/projects")).filter((p) => p.kind === "image");
   } catch (error) {
-    status(error.message);
+    status(error.status === 401
+      ? "This browser cannot open the teacher's projects (that needs the teacher's link). Open the sketch link your teacher gave you: it names a published model (…/sketch/?model=/tm/…/)."
+      : error.message);
     return;
   }
   const select = $("sketch-project");
