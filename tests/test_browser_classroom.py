@@ -121,7 +121,7 @@ def test_a_student_without_the_token_reaches_the_editor_and_no_project(classroom
         assert answer.status_code == 200 and answer.text.startswith("-----BEGIN CERTIFICATE-----")
         authority.write_bytes(answer.content)
     # Trusting that authority is enough to reach the server over verified TLS.
-    with httpx.Client(base_url=base, verify=ssl.create_default_context(cafile=str(authority))) as student:
+    with httpx.Client(base_url=base, verify=ssl.create_default_context(cafile=str(authority)), timeout=120) as student:
         assert student.get("/sketch/").status_code == 200
         assert student.get("/vendor/ml5.min.js").status_code == 200
         assert student.get("/api/sketch/frame").json()["port"]

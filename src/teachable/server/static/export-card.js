@@ -33,7 +33,7 @@ function publishedSnippets(url) {
     console.log(await model.predict(image));       // [{className, probability}, ...]
   })();
 </script>`],
-    ["p5.js + ml5.js (the camera's centre square, not mirrored: what your samples were)", `let classifier, video, square;
+    ["p5.js + ml5.js (the camera's centre square, not mirrored: what your samples were)", `let classifier, video, square, classifying = false;
 function preload() {
   classifier = ml5.imageClassifier("${url}model.json");
 }
@@ -41,13 +41,16 @@ function setup() {
   createCanvas(224, 224);
   video = createCapture(VIDEO);
   video.hide();
-  square = createGraphics(224, 224);
-  classifier.classifyStart(square, (results) => console.log(results[0].label));
+  square = document.createElement("canvas");
+  square.width = square.height = 224;
 }
 function draw() {
   const w = video.elt.videoWidth, h = video.elt.videoHeight, side = min(w, h);
-  if (side) square.drawingContext.drawImage(video.elt, (w - side) / 2, (h - side) / 2, side, side, 0, 0, 224, 224);
-  image(square, 0, 0);
+  if (!side) return;  // the camera is not ready yet
+  square.getContext("2d").drawImage(video.elt, (w - side) / 2, (h - side) / 2, side, side, 0, 0, 224, 224);
+  if (!classifying) classifier.classifyStart(square, (results) => console.log(results[0].label));
+  classifying = true;
+  drawingContext.drawImage(square, 0, 0);
 }`],
     ["Node.js 18+ (npm install @tensorflow/tfjs; save as predict.mjs, run node predict.mjs)", `import * as tf from "@tensorflow/tfjs";
 

@@ -24,6 +24,7 @@ let video;
 let square;
 // To store the classification
 let label = "";
+let classifying = false;
 
 // Load the model first
 function preload() {
@@ -36,15 +37,19 @@ function setup() {
   video = createCapture(VIDEO);
   video.size(320, 240);
   video.hide();
-  square = createGraphics(224, 224);
-  // Start classifying
-  classifier.classifyStart(square, gotResult);
+  square = document.createElement("canvas");
+  square.width = square.height = 224;
 }
 
 function draw() {
   // The centre square of the camera's own picture, 224 x 224
   const w = video.elt.videoWidth, h = video.elt.videoHeight, side = min(w, h);
-  if (side) square.drawingContext.drawImage(video.elt, (w - side) / 2, (h - side) / 2, side, side, 0, 0, 224, 224);
+  if (side) {
+    square.getContext("2d").drawImage(video.elt, (w - side) / 2, (h - side) / 2, side, side, 0, 0, 224, 224);
+    // Start classifying once the camera shows something
+    if (!classifying) classifier.classifyStart(square, gotResult);
+    classifying = true;
+  }
   background(0);
   // Draw the video like a mirror (only on screen)
   push();
