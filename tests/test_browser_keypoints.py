@@ -153,3 +153,47 @@ def test_the_pose_page_follows_the_webcam(bundle, tmp_path):
             assert page.evaluate("parseInt(document.getElementById('skeleton').width)") > 0
         finally:
             browser.close()
+
+
+def test_the_pose_page_shows_one_view_at_a_time_with_the_skeleton_on_it(bundle, tmp_path):
+    """With a webcam, the page shows the webcam and its skeleton; a chosen photo replaces the webcam
+    (no broken image under it, no second view), and the skeleton is drawn over the photo, its box
+    exactly the photo's. It says what it is loading meanwhile."""
+    from playwright.sync_api import sync_playwright
+    from PIL import Image
+
+    from media import write_y4m
+
+    person = next(p for p in bundle["photos"] if p.parent.name != "background")
+    video = write_y4m(tmp_path / "person.y4m", [Image.open(person).convert("RGB")], repeat=10)
+    with FolderServer(bundle["folder"]) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-background-networking", "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={video}"])
+        try:
+            page = browser.new_page()
+            page.route("https://**/*", lambda route: route.abort())
+            seen: list[str] = []
+            page.expose_function("noteLabel", lambda text: seen.append(text))
+            page.add_init_script("new MutationObserver(() => { const l = document.getElementById('label');"
+                                 " if (l) window.noteLabel(l.textContent); }).observe(document, {subtree: true, childList: true,"
+                                 " characterData: true});")
+            page.goto(f"{base}/index.html")
+            page.wait_for_function("() => window.lastResult", timeout=120_000)
+            assert any("loading" in text and "model" in text for text in seen), seen
+            assert any("MediaPipe" in text for text in seen), seen
+            assert page.locator("#video").is_visible() and not page.locator("#picture").is_visible()
+            page.set_input_files("#file", str(person))
+            page.wait_for_function("() => window.lastResult && !document.getElementById('picture').hidden", timeout=60_000)
+            page.wait_for_function("() => window.lastResult", timeout=60_000)
+            assert page.locator("#picture").is_visible() and not page.locator("#video").is_visible()
+            picture = page.locator("#picture").bounding_box()
+            skeleton = page.locator("#skeleton").bounding_box()
+            assert all(abs(picture[k] - skeleton[k]) <= 1 for k in ("x", "y", "width", "height")), (picture, skeleton)
+            shots = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
+            shots.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shots / "export-pose-index-html-chosen.png"), full_page=True)
+            page.get_by_role("button", name="Back to the webcam").click()
+            assert page.locator("#video").is_visible() and not page.locator("#picture").is_visible()
+        finally:
+            browser.close()

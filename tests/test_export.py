@@ -141,6 +141,16 @@ def test_index_html_classifies_the_webcam(model, tmp_path):
         shots = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
         shots.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shots / f"export-index-html-{model.classifier.kind}.png"))
+        # A chosen picture replaces the webcam (one view at a time), and the webcam comes back on request.
+        chosen = tmp_path / "cat.png"
+        random_view(photo("cat"), np.random.default_rng(4)).save(chosen)
+        page.set_input_files("#file", str(chosen))
+        page.wait_for_function("() => document.getElementById('label').textContent === 'cat'", timeout=60_000)
+        assert page.locator("#picture").is_visible() and not page.locator("#video").is_visible()
+        page.screenshot(path=str(shots / f"export-index-html-chosen-{model.classifier.kind}.png"))
+        page.get_by_role("button", name="Back to the webcam").click()
+        page.wait_for_function("() => document.getElementById('label').textContent === 'rocket'", timeout=60_000)
+        assert page.locator("#video").is_visible() and not page.locator("#picture").is_visible()
         browser.close()
 
 
