@@ -280,3 +280,29 @@ def test_index_html_agrees_with_teachable_to_a_thousandth(model, tmp_path):
             expected = np.array([model.predict(path).confidences[label] for label in model.labels])
             assert np.abs(got - expected).max() <= 1e-3, (path.name, got, expected)
         browser.close()
+
+
+@pytest.mark.parametrize("template", ["README.md", "README-sound.md", "README-pose.md"])
+def test_the_readmes_offline_steps_leave_only_the_three_files(template, tmp_path):
+    """The README's commands for onnxruntime-web, run on a package laid out as `npm pack` makes it:
+    the three files land beside index.html and nothing else is left behind (no package/ folder)."""
+    import re
+    import subprocess
+    import tarfile
+    from importlib import resources
+
+    text = resources.files("teachable.export").joinpath("templates", template).read_text()
+    block = re.search(r"npm pack onnxruntime-web@1\.30\.0\n(tar xzf [^\n]*\\\n[^\n]*)", text).group(1)
+    package = tmp_path / "package" / "dist"
+    package.mkdir(parents=True)
+    for name in ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm", "ort.all.js"):
+        (package / name).write_text(name)
+    (tmp_path / "package" / "package.json").write_text("{}")
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    with tarfile.open(bundle / "onnxruntime-web-1.30.0.tgz", "w:gz") as archive:
+        archive.add(tmp_path / "package", arcname="package")
+    run = subprocess.run(["sh", "-c", block], cwd=bundle, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert sorted(p.name for p in bundle.iterdir()) == ["ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm",
+                                                        "ort.wasm.min.js"]

@@ -59,7 +59,15 @@ def test_the_bundle_is_teachable_machines_two_files(exported):
     out = exported["out"]
     assert {"keras_model.h5", "labels.txt", "predict_keras.py", "README.md"} <= {p.name for p in out.iterdir()}
     assert (out / "labels.txt").read_text().splitlines() == [f"{i} {label}" for i, label in enumerate(exported["model"].labels)]
-    assert 'load_model("keras_model.h5", compile=False)' in (out / "predict_keras.py").read_text()
+    assert 'load_model(str(HERE / "keras_model.h5"), compile=False)' in (out / "predict_keras.py").read_text()
+    # usage on --help and with no argument, at once, before TensorFlow (not installed here) is imported
+    import sys
+
+    helped = subprocess.run([sys.executable, str(out / "predict_keras.py"), "--help"], capture_output=True, text=True,
+                            timeout=60, cwd=exported["root"])
+    bare = subprocess.run([sys.executable, str(out / "predict_keras.py")], capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: python predict_keras.py PHOTO")
+    assert bare.returncode == 2 and bare.stderr.startswith("usage:")
     import h5py
 
     with h5py.File(out / "keras_model.h5") as f:
@@ -120,7 +128,8 @@ def test_teachable_machines_snippet_loads_it_unchanged(keras, venvs, exported, t
     got = np.array(json.loads(run.stdout.strip().splitlines()[-1]))
     assert np.abs(got - exported["expected"]).max() <= 1e-4  # the same pixels: what Teachable predicts
     # Teachable Machine's snippet itself, as the bundle has it, on a 224x224 photo (ImageOps.fit keeps it as is)
-    snippet = subprocess.run([str(python), "predict_keras.py", str(exported["root"] / "photo1.png")], cwd=out,
+    snippet = subprocess.run([str(python), str(out / "predict_keras.py"), str(exported["root"] / "photo1.png")],
+                             cwd=tmp_path,  # from another folder: it reads the model beside it
                              capture_output=True, text=True, timeout=600, env=env)
     assert snippet.returncode == 0, snippet.stderr[-2000:]
     model = exported["model"]

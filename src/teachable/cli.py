@@ -18,6 +18,7 @@ from .dataset import Dataset
 from .errors import TeachableError
 from .kinds import KINDS, get_kind
 from .settings import SETTINGS, Setting
+from .wording import counted
 from .terminal import printable
 
 
@@ -439,7 +440,7 @@ def project_list(ctx, as_json):
     if not entries:
         echo("no projects yet: create one with `teachable project create NAME`")
     for e in entries:
-        echo(f"{e.id:<30} {e.kind:<6} {e.classes:>3} classes {e.samples:>6} samples   {e.name}")
+        echo(f"{e.id:<30} {e.kind:<6} {counted(e.classes, 'class'):>11} {counted(e.samples, 'sample'):>14}   {e.name}")
 
 
 @project.command("info")
@@ -461,7 +462,7 @@ def project_info(ctx, ref, as_json):
         return
     echo(f"{info['name']}  ({info['kind']} project, {info['path']})")
     for c in info["classes"]:
-        echo(f"  class {c['name']:<30} {c['count']:>6} samples")
+        echo(f"  class {c['name']:<30} {counted(c['count'], 'sample'):>14}")
     echo("  settings: " + ", ".join(f"{k}={v}" for k, v in info["settings"].items()))
     for m in info["models"]:
         accuracy = m["metrics"]["accuracy"] if m["metrics"] else None
@@ -487,7 +488,8 @@ def project_import(ctx, ref, source):
             result = p.import_dataset(source, on_progress=bar.update)
     for label, reason in result.skipped:
         echo(f"skipped {label}: {reason}", err=True)
-    echo(f"added {result.added} samples ({result.duplicates} duplicates ignored, {len(result.skipped)} skipped)")
+    echo(f"added {counted(result.added, 'sample')} ({counted(result.duplicates, 'duplicate')} ignored, "
+         f"{len(result.skipped):,} skipped)")
 
 
 def _import_tm(ctx: click.Context, name: str, source: Path) -> None:

@@ -32,6 +32,7 @@ from .kinds import EXTENSIONS, KINDS, Kind, get_kind
 from .model import Model
 from .names import check_name
 from .settings import DEFAULT_SETTINGS, BY_NAME, check_settings
+from .wording import counted
 from .store.classes import MAX_CLASSES, ClassInfo, ClassStore
 from .store.database import Database
 from .store.embeddings import EmbeddingStore
@@ -412,7 +413,8 @@ class Project:
                     on_epoch=on_epoch, device=device, sources=[sample_source(i) for i in sample_ids], **settings)
         unreadable = len(self.missing_embeddings())
         if unreadable:
-            model.notes.append(f"{unreadable} sample(s) could not be embedded and were left out.")
+            model.notes.append(f"{counted(unreadable, 'sample')} could not be embedded and {'was' if unreadable == 1 else 'were'} "
+                               "left out.")
         self.store_model(model, settings, trained_on)
         return model
 

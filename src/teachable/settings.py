@@ -74,5 +74,5 @@ def check_settings(changes: dict) -> dict:
     """Only known settings, each within its range (converted to its type)."""
     unknown = sorted(set(changes) - set(BY_NAME))
     if unknown:
-        raise TeachableError(f"Unknown setting(s): {', '.join(unknown)}.")
+        raise TeachableError(f"Unknown {'setting' if len(unknown) == 1 else 'settings'}: {', '.join(unknown)}.")
     return {name: BY_NAME[name].check(value) for name, value in changes.items()}

@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import NotEnoughClassesError, TeachableError
+from ..wording import counted
 from .knn import check_scale, l2_normalise
 
 HIDDEN_UNITS = 100
@@ -77,7 +78,7 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int, names: list
             name = names[cls] if names else str(cls)
             need = smallest_splittable(fraction)
             note = (
-                f"No validation split: class '{name}' has {len(members)} sample(s); "
+                f"No validation split: class '{name}' has {counted(len(members), 'sample')}; "
                 f"each class needs at least {need} for a {fraction:.0%} split. All samples were used for training."
             )
             return Split(everything, np.zeros(0, np.int64), note)

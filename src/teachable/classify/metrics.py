@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..wording import counted
+
 
 @dataclass
 class Report:
@@ -68,7 +70,7 @@ class Report:
     def format(self) -> str:
         """A plain-text table for the terminal."""
         width = max([len(name) for name in self.labels] + [10])
-        lines = [f"accuracy: {self.accuracy:.1%} on {self.count} samples", "", "per class:"]
+        lines = [f"accuracy: {self.accuracy:.1%} on {counted(self.count, 'sample')}", "", "per class:"]
         for name in self.labels:
             value = self.per_class[name]
             lines.append(f"  {name:<{width}}  {'n/a' if value is None else f'{value:.1%}'}")

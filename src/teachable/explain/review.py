@@ -43,6 +43,7 @@ import numpy as np
 
 from ..classify.knn import DEFAULT_TEMPERATURE, l2_normalise
 from ..errors import NotEnoughClassesError
+from ..wording import counted
 
 REVIEW_K = 5
 MISLABEL_SHARE = 0.75
@@ -131,7 +132,7 @@ class Review:
                 out.append(f"outlier: {f.source} (“{f.label}”) is unlike the other samples (z {f.score:.1f})")
         out += [f"hint: {h.message}" for h in self.hints]
         s = self.summary()
-        out.append(f"{s['samples']} samples, {s['flagged']} flagged ({s['mislabel']} possibly mislabelled, "
+        out.append(f"{counted(s['samples'], 'sample')}, {s['flagged']} flagged ({s['mislabel']} possibly mislabelled, "
                    f"{s['duplicate']} near duplicates, {s['outlier']} outliers); out-of-fold accuracy "
                    f"{s['out_of_fold_accuracy']:.1%}")
         return out

@@ -1,25 +1,38 @@
-"""Teachable Machine's Keras snippet, as it gives it, for this model: python predict_keras.py PHOTO"""
+"""Teachable Machine's Keras snippet, as it gives it, for this model: python predict_keras.py PHOTO
+
+The model and labels are read from this script's folder, so it runs from any folder.
+"""
 
 import sys
+from pathlib import Path
 
-import numpy as np
-from keras.models import load_model  # TensorFlow 2.x (tf.keras) or Keras 3
-from PIL import Image, ImageOps
+USAGE = """usage: python predict_keras.py PHOTO
+
+Classifies PHOTO with the Keras model beside this script (keras_model.h5, labels.txt).
+Needs: pip install tensorflow pillow   (or Keras 3 with another backend)"""
+if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):  # before TensorFlow takes seconds to load
+    print(USAGE, file=sys.stdout if len(sys.argv) == 2 else sys.stderr)
+    sys.exit(0 if len(sys.argv) == 2 else 2)
+HERE = Path(__file__).resolve().parent
+
+import numpy as np  # noqa: E402
+from keras.models import load_model  # noqa: E402  (TensorFlow 2.x's tf.keras or Keras 3)
+from PIL import Image, ImageOps  # noqa: E402
 
 # Disable scientific notation for clarity
 np.set_printoptions(suppress=True)
 
 # Load the model
-model = load_model("keras_model.h5", compile=False)
+model = load_model(str(HERE / "keras_model.h5"), compile=False)
 
 # Load the labels
-class_names = open("labels.txt", "r").readlines()
+class_names = open(HERE / "labels.txt", "r").readlines()
 
 # Create the array of the right shape to feed into the keras model
 data = np.ndarray(shape=(1, 224, 224, 3), dtype=np.float32)
 
 # Replace this with the path to your image
-image = Image.open(sys.argv[1] if len(sys.argv) > 1 else "<IMAGE_PATH>").convert("RGB")
+image = Image.open(sys.argv[1]).convert("RGB")
 
 # resizing the image to be at least 224x224 and then cropping from the center
 size = (224, 224)

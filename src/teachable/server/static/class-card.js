@@ -97,7 +97,7 @@ export function classCard(state, initial) {
     const thing = audio ? ["sound", "sounds"] : ["photo", "photos"];
     const where = test ? `${info.name}'s test samples` : info.name;
     if (added) toast(`Added ${plural(added, ...thing)} to ${where}.` + (nobody
-      ? ` ${nobody === added ? (added === 1 ? "It has" : "They have") : `${nobody} of them have`} no ${kind.name === "hand" ? "hand" : "one"} in view: kept as "nobody in view" examples.`
+      ? ` ${nobody === added ? (added === 1 ? "It has" : "They have") : `${nobody} of them ${nobody === 1 ? "has" : "have"}`} no ${kind.name === "hand" ? "hand" : "one"} in view: kept as "nobody in view" examples.`
       : ""));
     if (copies) toast(`${plural(copies, ...thing)} ${copies === 1 ? "was" : "were"} already in ${where}: kept once.`);
     state.refresh();
@@ -105,8 +105,10 @@ export function classCard(state, initial) {
   // What one recording gave, said once: kept, the same again and again, nobody in view, unusable.
   upload.report = (stats) => {
     const unit = audio ? ["second", "seconds"] : ["frame", "frames"];
-    const parts = [`${plural(stats.added, ...unit)} kept`];
-    if (stats.nothing) parts.push(`${stats.nothing} of them with no ${kind.name === "hand" ? "hand" : "one"} in view`);
+    // Every count is of the frames (seconds) recorded, so they add up.
+    const parts = [`${stats.added} kept`];
+    if (stats.copies) parts.push(`${stats.copies} the same as one already kept`);
+    if (stats.nothing) parts.push(`${stats.nothing === stats.total ? (stats.total === 1 ? "it" : `all ${stats.total}`) : stats.nothing} with no ${kind.name === "hand" ? "hand" : "one"} in view (kept as “nobody in view” examples)`);
     if (stats.failed.length) parts.push(`${stats.failed.length} unusable (${stats.failed[0].replace(/'[^']*\.(jpg|wav)'/g, "a frame")})`);
     toast(`Recorded ${plural(stats.total, ...unit)}: ${parts.join(", ")}.`, stats.added ? "info" : "error");
     if (stats.copies && stats.copies >= stats.added) {
@@ -207,7 +209,7 @@ export function classCard(state, initial) {
       swatch.style.background = colourOfClass(info.id);
       // Kinds with a special class (sound) show how far each class is from its minimum.
       const need = needOf(kind, info);
-      count.textContent = kind.special_class ? `${info.count} / ${need} samples` : `${info.count} sample${info.count === 1 ? "" : "s"}`;
+      count.textContent = kind.special_class ? `${info.count} / ${plural(need, "sample", "samples")}` : plural(info.count, "sample", "samples");
       count.classList.toggle("short", Boolean(kind.special_class) && info.count < need);
       testCount.textContent = info.test_count ? `(${info.test_count})` : "";
       const signature = `${info.count}:${info.test_count}:${state.project.version}`;
