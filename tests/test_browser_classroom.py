@@ -176,3 +176,27 @@ def test_the_default_sketch_reads_each_class_from_a_students_webcam(classroom, p
         assert status == 401
     finally:
         browser.close()
+
+
+def test_library_noise_is_marked_as_the_librarys(classroom, playwright_instance, tmp_path):
+    """ml5.js's banner and its WebGPU probe are shown apart, as the library's; what the sketch
+    itself prints is the student's."""
+    video = write_y4m(tmp_path / "cat.y4m", [webcam_frame("cat", "rocket")], repeat=10)
+    browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, args=[
+        "--headless", "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={video}", "--disable-gpu", "--disable-background-networking",
+        "--ignore-certificate-errors"])
+    try:
+        page = browser.new_page()
+        page.goto(f"{classroom['base']}/sketch/?model=/tm/{classroom['key']}/")
+        page.wait_for_function("() => document.querySelector('.CodeMirror') && "
+                               "document.querySelector('.CodeMirror').CodeMirror.getValue().includes('/tm/')")
+        page.get_by_role("button", name="▶ Run").click()
+        page.wait_for_function("() => [...document.querySelectorAll('#sketch-console .console-log')]"
+                               ".some((d) => d.textContent === 'cat')", timeout=120_000)
+        library = page.locator("#sketch-console .console-library").all_inner_texts()
+        own = page.locator("#sketch-console .console-log, #sketch-console .console-error").all_inner_texts()
+        assert library and all(line.startswith("ml5: ") for line in library), library
+        assert not any("ml5" in line or "webgpu" in line.lower() for line in own), own
+    finally:
+        browser.close()

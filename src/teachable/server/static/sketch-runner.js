@@ -10,9 +10,22 @@
     if (typeof value === "string") return value;
     try { return JSON.stringify(value); } catch (_) { return String(value); }
   };
+  // What a library prints (ml5.js's banner, TensorFlow.js probing for WebGPU) is not the student's:
+  // it is sent marked as the library's (the page shows it apart, dimmed), told by the caller's file.
+  const LIBRARY = /\/vendor\/([\w.-]+?)(\.min)?\.js/;
+  const library = () => {
+    const stack = new Error().stack || "";
+    const caller = stack.split("\n")[3] || "";  // Error, library(), console.<level>(), then who called it
+    const found = caller.match(LIBRARY);
+    return found ? found[1] : null;
+  };
   for (const level of ["log", "info", "warn", "error"]) {
     const original = console[level].bind(console);
-    console[level] = (...args) => { original(...args); report(level, args.map(describe).join(" ")); };
+    console[level] = (...args) => {
+      original(...args);
+      const from = library();
+      report(from ? "library" : level, (from ? `${from}: ` : "") + args.map(describe).join(" "));
+    };
   }
   window.addEventListener("error", (event) => report("error", `${event.message}${event.lineno ? ` (line ${event.lineno})` : ""}`));
   window.addEventListener("unhandledrejection", (event) => report("error", (event.reason && event.reason.message) || event.reason));
