@@ -201,6 +201,8 @@ def test_cli_trains_predicts_evaluates_and_exports_pose_models(pose_folders, tmp
     evaluated = cli("evaluate", model_path, held_out, "--json")
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads(evaluated.stdout)["accuracy"] == 1.0
+    for run in (trained, predicted, evaluated):  # no MediaPipe chatter on the command line
+        assert "W0000" not in run.stderr and ".cc:" not in run.stderr and "GetPrototype" not in run.stderr, run.stderr
 
     # the ONNX bundle: classifier on the features + the recipe + a script that runs MediaPipe
     bundle = tmp_path / "bundle"
@@ -211,6 +213,8 @@ def test_cli_trains_predicts_evaluates_and_exports_pose_models(pose_folders, tmp
     assert "pose_landmark_full" in meta["input"]["detector"]
     run = subprocess.run([sys.executable, "predict.py", *photos[:2], nobody], cwd=bundle, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
+    # MediaPipe's native notices (absl "W0000 ... .cc:NNN]" lines, its protobuf AttributeError) are kept out
+    assert "W0000" not in run.stderr and "GetPrototype" not in run.stderr and ".cc:" not in run.stderr, run.stderr
     out = run.stdout.splitlines()
     assert all(": cameraman mirrored" in line for line in out[:2]), out
     assert "no person found" in out[2]

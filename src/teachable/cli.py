@@ -19,7 +19,7 @@ from .errors import TeachableError
 from .kinds import KINDS, get_kind
 from .settings import SETTINGS, Setting
 from .wording import counted
-from .terminal import printable
+from .terminal import printable, quiet_native_chatter
 
 
 def echo(message: object = "", **kwargs) -> None:
@@ -73,7 +73,9 @@ def training_options(with_defaults: bool):
 
 
 def _bar(total: int, desc: str, unit: str, file=None) -> tqdm:
-    return tqdm(total=total, desc=desc, unit=unit, file=file or sys.stderr, dynamic_ncols=True, leave=False)
+    """A progress bar on stderr; none at all for nothing to do (no empty "0img" bar before an error)."""
+    return tqdm(total=total, desc=desc, unit=f" {unit}", file=file or sys.stderr, dynamic_ncols=True, leave=False,
+                disable=not total)
 
 
 @contextmanager
@@ -118,6 +120,7 @@ def main(ctx: click.Context, device: str) -> None:
     """Teachable: train classifiers of images, sounds, body poses or hand gestures from a few
     examples, on your own machine."""
     ctx.obj = {"device": device}
+    quiet_native_chatter()
 
 
 @main.command()
@@ -140,7 +143,7 @@ def train(ctx, data_dir, output, kind, **settings):
 
     def on_embed(done: int) -> None:
         if "embedding" not in bars:
-            bars["embedding"] = _bar(len(dataset), "embedding", "img")
+            bars["embedding"] = _bar(len(dataset), "embedding", "file")
         bars["embedding"].update(done)
 
     def on_epoch(stats):
@@ -546,7 +549,7 @@ def project_train(ctx, ref, **options):
     settings = {k: v for k, v in options.items() if v is not None}
     with _open_project(ctx, ref) as p:
         missing = len(p.missing_embeddings())
-        with _bar(missing, "embedding", "img") as bar:
+        with _bar(missing, "embedding", "sample") as bar:
             model = p.train(on_embed_progress=bar.update, device=ctx.obj["device"], **settings)
     echo(model.report.format() if model.report else "\n".join(f"note: {n}" for n in model.notes))
 

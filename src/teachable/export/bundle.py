@@ -24,6 +24,7 @@ TEMPLATES = {
                    "sound_recipe.mjs": "sound_recipe.mjs", "index-sound.html": "index.html", "ort_web.mjs": "ort_web.mjs",
                    "package-sound.json": "package.json", "npmrc": ".npmrc", "README-sound.md": "README.md"},
     "onnx-keypoints": {"predict_pose.py": "predict.py", "keypoint_features.py": "keypoint_features.py",
+                       "terminal.py": "terminal.py",
                        "index-keypoints.html": "index.html", "keypoint_features.mjs": "keypoint_features.mjs",
                        "ort_web.mjs": "ort_web.mjs", "README-pose.md": "README.md"},
     "onnx": {"predict.py": "predict.py", "predict.mjs": "predict.mjs", "index.html": "index.html",
@@ -122,7 +123,9 @@ def bundle_files(model: Model, fmt: str = "onnx", calibration: list | None = Non
     elif fmt != "keras":
         files["labels.txt"] = ("\n".join(model.labels) + "\n").encode()
     for source, name in TEMPLATES[templates_key].items():
-        if source == "keypoint_features.py":  # the package's own recipe, so the two never drift apart
+        if source == "terminal.py":  # the package's own filter of MediaPipe's native chatter
+            files[name] = resources.files("teachable").joinpath("terminal.py").read_bytes()
+        elif source == "keypoint_features.py":  # the package's own recipe, so the two never drift apart
             files[name] = resources.files("teachable.embed").joinpath("keypoints.py").read_bytes().replace(
                 b"from ..errors import NothingDetectedError", b"class NothingDetectedError(ValueError):\n    pass")
         else:

@@ -18,6 +18,9 @@ import onnxruntime as ort
 from PIL import Image, ImageOps
 
 from keypoint_features import hand_features, pose_features
+from terminal import quiet_native_chatter
+
+quiet_native_chatter()  # MediaPipe's native start-up notices and warnings say nothing to you
 
 HERE = Path(__file__).resolve().parent
 META = json.loads((HERE / "metadata.json").read_text(encoding="utf-8"))
