@@ -123,6 +123,19 @@ def test_kinds_are_explained_and_the_path_is_shown(server, videos, playwright_in
         assert title in card.inner_text() and loaded
         assert len(card.locator("p").inner_text()) > 30  # a line saying what it learns
     shot(page, "newcomer-02-kinds")
+    # At 1024 px: the four kinds on one row (the hand card not alone on a second), and a project card's
+    # five buttons on one row.
+    make_project(server, "Layout check", {"cat": "cat", "rocket": "rocket"}, per_class=1, train=False)
+    page.set_viewport_size({"width": 1024, "height": 900})
+    page.reload()
+    page.wait_for_selector(".project-item")
+    assert len({round(box["y"]) for box in (cards.nth(i).bounding_box() for i in range(4))}) == 1
+    for i in range(4):  # each card's button inside its card
+        card, button = cards.nth(i).bounding_box(), cards.nth(i).locator(".btn").bounding_box()
+        assert button["x"] + button["width"] <= card["x"] + card["width"], (i, card, button)
+    buttons = page.locator(".project-item").first.locator(".row .btn")
+    assert buttons.count() == 5 and len({round(buttons.nth(i).bounding_box()["y"]) for i in range(5)}) == 1
+    shot(page, "newcomer-02-kinds-1024")
     page.get_by_label("New project name").fill("First steps")
     page.get_by_role("button", name="New image project").click()
     page.wait_for_selector(".class-card")

@@ -132,11 +132,15 @@ def test_a_setting_out_of_range_is_explained_in_the_form_and_kept_to_correct(wor
         assert epochs.get_attribute("aria-invalid") == "true"
         page.wait_for_timeout(2000)  # the page's own refreshes must not put the old value back
         assert epochs.input_value() == "0"
+        # Train waits until it is corrected (it would train with the stored value, not the one shown)
+        train = page.locator("#train")
+        assert train.is_disabled() and "Correct epochs first" in page.locator("#train").locator("xpath=..").inner_text()
         shot(page, "second-invalid-setting")
         epochs.fill("7")
         epochs.dispatch_event("change")
         message.wait_for(state="hidden")
         page.get_by_text("The settings changed since (epochs)").wait_for(timeout=15_000)
+        assert train.is_enabled()
         browser.close()
     assert not errors, errors
 
@@ -241,6 +245,18 @@ def test_the_export_panel_has_room_and_toasts_keep_to_a_corner(workspace, tmp_pa
         toast.wait_for()
         box = toast.bounding_box()
         assert box["x"] > 800 and box["x"] + box["width"] <= 1300 and box["y"] < 60  # in the top bar's right side
+        # Focus went into the export panel, which is in view.
+        assert page.evaluate("document.getElementById('export-panel').contains(document.activeElement)")
+        assert page.evaluate("(() => { const r = document.getElementById('export-panel').getBoundingClientRect();"
+                             " return r.top < innerHeight && r.bottom > 0; })()")
+        # Scrolled down, a toast still covers nothing of the page: it stays within the sticky top bar.
+        page.mouse.wheel(0, 600)
+        page.wait_for_timeout(300)
+        page.locator(".class-card").first.locator("input[type=file]").set_input_files(str(text))
+        toast = page.locator(".toast", has_text="not")
+        toast.wait_for()
+        box, bar = toast.bounding_box(), page.locator(".topbar").bounding_box()
+        assert bar["y"] == 0 and box["y"] >= bar["y"] and box["y"] + box["height"] <= bar["y"] + bar["height"], (box, bar)
         shot(page, "second-export")
         panel.get_by_role("button", name="Close the export panel").click()
         assert not panel.is_visible() and page.locator("#export").get_attribute("aria-expanded") == "false"

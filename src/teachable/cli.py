@@ -489,10 +489,14 @@ def project_import(ctx, ref, source):
         total = sum(1 for _ in dataset_files(source, ImportResult(), p.rules)) if source.exists() else 0
         with _bar(total, "importing", "file") as bar:
             result = p.import_dataset(source, on_progress=bar.update)
+        who = "no hand" if p.kind == "hand" else "nobody"
     for label, reason in result.skipped:
         echo(f"skipped {label}: {reason}", err=True)
     echo(f"added {counted(result.added, 'sample')} ({counted(result.duplicates, 'duplicate')} ignored, "
          f"{len(result.skipped):,} skipped)")
+    if result.nobody:
+        echo(f"{counted(result.nobody, 'picture')} with {who} in view among them: kept as “nobody in view” samples "
+             "(right for a background class), as the webcam and .tm imports keep them.")
 
 
 def _import_tm(ctx: click.Context, name: str, source: Path) -> None:

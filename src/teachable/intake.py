@@ -36,6 +36,9 @@ class ImportResult:
     added: int = 0
     duplicates: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    # Pose and hand projects: of the pictures imported, how many have nobody (no hand) in view, kept as
+    # "nobody in view" samples, as the webcam and a Teachable Machine .tm import keep them.
+    nobody: int = 0
 
 
 def read_item(item: SampleInput) -> bytes:
@@ -176,6 +179,7 @@ def import_dataset(project, source: Path, on_progress: Callable[[int], None] | N
     batch: dict[str, list[tuple[str, bytes]]] = {}
     pending = pending_bytes = 0
     unembedded: list[int] = []
+    imported: list[int] = []
     embed_every = embedding_batch(rules.backbone(), batch_size) if embed else 0
 
     def flush(final: bool = False) -> None:
@@ -193,6 +197,7 @@ def import_dataset(project, source: Path, on_progress: Callable[[int], None] | N
             result.added += new
             result.duplicates += len(ids) - new
             unembedded.extend(ids)
+            imported.extend(ids)
         if embed and unembedded and (len(unembedded) >= embed_every or final):
             project.ensure_embeddings(sample_ids=unembedded)
             unembedded.clear()
@@ -216,6 +221,10 @@ def import_dataset(project, source: Path, on_progress: Callable[[int], None] | N
         if pending >= batch_size or pending_bytes >= MAX_HELD_FILE_BYTES:  # big files: fewer at once
             flush()
     flush(final=True)
+    if rules.keypoints and imported:
+        from .embed.keypoints import is_nobody
+
+        result.nobody = int(is_nobody(project.embeddings_of(sorted(set(imported)))).sum())
     if not found:
         raise DatasetError(f"'{source.name}' has no {rules.name} files inside class folders "
                            f"({len(result.skipped)} other entries skipped). {LAYOUT}")

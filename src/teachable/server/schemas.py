@@ -66,6 +66,7 @@ class SampleOut(BaseModel):
     size: int
     duration_ms: Optional[int] = None
     test: bool = Field(default=False, description="in the class's test set: never trained on")
+    nobody: Optional[bool] = Field(default=None, description="pose and hand projects: a frame with nobody (no hand) in view")
 
 
 class ModelOut(BaseModel):

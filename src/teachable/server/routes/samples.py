@@ -19,9 +19,17 @@ from ..schemas import ERRORS, MoveIn, SampleOut, UploadOut
 router = APIRouter(prefix="/api/projects/{project_id}", tags=["samples"], responses=ERRORS)
 
 
-@router.get("/classes/{class_id}/samples", response_model=list[SampleOut])
+@router.get("/classes/{class_id}/samples", response_model=list[SampleOut], response_model_exclude_none=True)
 def list_samples(h: ProjectDep, class_id: ClassId) -> list[dict]:
-    return [s.to_dict() for s in h.project.samples(class_id)]
+    samples = [s.to_dict() for s in h.project.samples(class_id)]
+    if h.project.rules.keypoints and samples:  # which are frames with nobody (no hand) in view
+        from ...embed.keypoints import is_nobody
+
+        vectors, _, ids = h.project.embeddings()
+        nobody = dict(zip(ids, is_nobody(vectors))) if len(ids) else {}
+        for sample in samples:
+            sample["nobody"] = bool(nobody.get(sample["id"], False))
+    return samples
 
 
 @router.post("/classes/{class_id}/samples", status_code=201, response_model=UploadOut)

@@ -21,6 +21,9 @@ function recording(upload, source) {
   };
 }
 
+// Class names that say the class is for frames with nobody (no hand) in view.
+const EMPTY_CLASS = /\b(nobody|no one|no hand|background|empty|nothing|none|idle)\b/i;
+
 export async function webcamRecorder(state, info, upload, onFail) {
   const keypoints = state.kind.keypoints;
   const webcam = await webcamView(onFail, keypoints);
@@ -34,8 +37,12 @@ export async function webcamRecorder(state, info, upload, onFail) {
     stops.push(liveStream(state, webcam.video, "landmarks", (reply) => {
       drawSkeleton(webcam.overlay, reply.landmarks, state.project.skeleton);
       const missing = Boolean(reply.nobody || reply.nothing_detected || (reply.error && !reply.landmarks));
-      hint.textContent = missing ? `${nobody}: these frames are kept as "${nobody.toLowerCase()}" examples (right for a "nobody" or "background" class).` : "";
-      hint.classList.toggle("warn", missing);
+      // In a class meant for empty frames ("background", "nobody", ...) that is what is wanted: said plainly.
+      const meant = EMPTY_CLASS.test(info().name);
+      hint.textContent = !missing ? "" : meant ? `${nobody}: right for this class; these frames are kept as "${nobody.toLowerCase()}" examples.`
+        : `${nobody}: these frames are kept as "${nobody.toLowerCase()}" examples (right for a "nobody" or "background" class).`;
+      hint.classList.toggle("warn", missing && !meant);
+      hint.classList.toggle("meant", missing && meant);
     }));
   }
   const record = h("button", { class: "btn primary", "aria-label": `Hold to record samples for ${info().name}` }, "Hold to record");

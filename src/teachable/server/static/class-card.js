@@ -171,8 +171,10 @@ export function classCard(state, initial) {
     };
     const play = (s) => new Audio(`/api/projects/${state.id}/samples/${s.id}/data`).play();
     thumbs.replaceChildren(...samples.slice().reverse().map((s, i) => {
-      const cell = h("div", { class: audio ? "thumb sound" : "thumb", tabindex: i === 0 ? "0" : "-1", role: "listitem",
-        "aria-label": `${audio ? "Sound sample" : "Sample"} ${s.id} of ${info.name}: Delete removes it${audio ? ", Enter plays it" : ""}` },
+      const empty = s.nobody ? (kind.name === "hand" ? "no hand in view" : "no one in view") : "";
+      const cell = h("div", { class: audio ? "thumb sound" : s.nobody ? "thumb nobody" : "thumb", tabindex: i === 0 ? "0" : "-1", role: "listitem",
+        "aria-label": `${audio ? "Sound sample" : "Sample"} ${s.id} of ${info.name}${empty ? ` (${empty})` : ""}: Delete removes it${audio ? ", Enter plays it" : ""}`,
+        title: empty ? `${empty[0].toUpperCase()}${empty.slice(1)}: a “nobody in view” example` : undefined },
       h("img", { src: `/api/projects/${state.id}/samples/${s.id}/thumbnail`, alt: "", loading: "lazy", title: audio ? "Play" : "",
         onclick: audio ? () => play(s) : undefined }),
       // Not a tab stop: the grid is one (a class of 90 samples would put 90 between a user and Train).

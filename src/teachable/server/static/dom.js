@@ -19,7 +19,7 @@ export function h(tag, attrs = {}, ...children) {
 }
 
 export function toast(message, kind = "info") {
-  const el = h("div", { class: `toast ${kind}`, text: message });
+  const el = h("div", { class: `toast ${kind}`, text: message, title: message });
   const holder = document.getElementById("toasts");
   for (const old of [...holder.children]) if (old.textContent === message) old.remove(); // the same news once
   holder.append(el);
@@ -49,6 +49,11 @@ export function download(url, filename) {
 export function colourOf(index) { return COLOURS[index % COLOURS.length]; }
 
 export function plural(n, one, many) { return `${n} ${n === 1 ? one : many}`; }
+
+// Text whose `backticked` parts are code: the nodes to append (never HTML from the text).
+export function withCode(text) {
+  return String(text).split("`").map((part, i) => (i % 2 ? h("code", { text: part }) : document.createTextNode(part)));
+}
 
 // Colours follow a class, not its place: deleting one leaves the others' colours as they were.
 export function colourOfClass(id) { return COLOURS[(id - 1 + COLOURS.length) % COLOURS.length]; }

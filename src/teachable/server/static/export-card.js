@@ -1,6 +1,6 @@
 // Export: downloads of the trained model, and code to copy that uses it.
 import { api } from "./api.js";
-import { attempt, download, h, toast } from "./dom.js";
+import { attempt, download, h, toast, withCode } from "./dom.js";
 
 function snippetsFor(state, base, file) {
   if (state.kind.audio) {
@@ -140,8 +140,8 @@ function publishSection(state) {
         ? h("p", { class: "small" }, "Students open the editor with this model at ",
           h("code", { id: "classroom-link", text: answer.classroom_link }),
           " (no access token: they can run sketches with the published model, and reach no project).")
-        : h("p", { class: "small muted", text: "Students on other computers: start Teachable with `teachable serve --host 0.0.0.0` (and --https for camera access), and their link appears here." }),
-      h("p", { class: "small muted", text: "A page on an internet site (the p5.js web editor, CodePen) that loads this URL makes the browser ask to allow access to devices on your local network: choose Allow. From another computer such pages need `teachable serve --https` (see docs/teachable-machine.md)." }),
+        : h("p", { class: "small muted" }, ...withCode("Students on other computers: start Teachable with `teachable serve --host 0.0.0.0 --https` (HTTPS lets their browsers use the camera), and their link appears here.")),
+      h("p", { class: "small muted" }, ...withCode("A page on an internet site (the p5.js web editor, CodePen) that loads this URL makes the browser ask to allow access to devices on your local network: choose Allow. From another computer such pages need `teachable serve --https`, and each browser must trust Teachable's certificate authority once: the link `teachable serve` prints (`…/tls/authority.pem`).")),
       ...publishedSnippets(url).map(snippetBlock));
   };
   box.addEventListener("change", async () => {
@@ -176,7 +176,7 @@ export function exportCard(state) {
         onclick: () => download(`${base}/models/current/download`, file) }, "Download .teachable"),
       onnx, busy),
     h("p", { class: "small muted", text: state.kind.audio
-      ? "The ONNX bundle holds the classifier (model.onnx), Google's speech_embedding front end, the exact recipe, and predict.py."
+      ? "The ONNX bundle holds the classifier (model.onnx), Google's speech_embedding and YAMNet front ends, the exact recipe, and predict.py."
       : "The ONNX bundle holds model.onnx (the whole model: photo in, probabilities out), its labels and input recipe, and ready-to-run examples." }),
     h("div", { class: "snippets" }, ...snippetsFor(state, base, file).map(snippetBlock)));
   if ((state.kind.exports || []).includes("tflite")) onnx.after(tfliteButton(state, busy));

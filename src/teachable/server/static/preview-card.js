@@ -44,7 +44,14 @@ export function previewCard(state) {
   exportButton.addEventListener("click", () => {
     exportPanel.hidden = !exportPanel.hidden;
     exportButton.setAttribute("aria-expanded", String(!exportPanel.hidden));
-    if (!exportPanel.hidden) exportPanel.scrollIntoView({ behavior: "smooth", block: "nearest" });
+    if (!exportPanel.hidden) {
+      // Focus moves into the panel (its heading), which is brought into view: the button's own
+      // place may scroll away as the panel opens.
+      const heading = exportPanel.querySelector("h3");
+      heading.tabIndex = -1;
+      heading.focus({ preventScroll: true });
+      exportPanel.scrollIntoView({ behavior: "smooth", block: "nearest" });
+    }
   });
 
   function ready() {

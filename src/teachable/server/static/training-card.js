@@ -37,6 +37,7 @@ export function trainingCard(state) {
     labels[key] = label;
     grid.append(h("label", { for: id, text: label }), fields[key]);
     fields[key].addEventListener("change", saveSettings);
+    fields[key].addEventListener("input", () => showWhyNot());
   }
   const reset = h("button", { class: "btn", type: "button", onclick: async () => {
     const saved = await attempt(() => api("PUT", `/projects/${state.id}/settings`, pick(state.project.defaults)), "Settings reset to defaults.");
@@ -102,9 +103,18 @@ export function trainingCard(state) {
     }
     problem.textContent = problems.join(" ");
     problem.hidden = !problems.length;
+    showWhyNot();
     if (problems.length) return;
     const saved = await attempt(() => api("PUT", `/projects/${state.id}/settings`, body));
     if (saved) { state.project.settings = saved; fill(); state.refresh(); } else fill();
+  }
+  // A settings field showing a value that is not usable: training would use the stored value,
+  // not the one on screen, so Train waits until it is corrected.
+  function unusableSetting() {
+    for (const [key, input] of Object.entries(fields)) {
+      if (!input.disabled && invalid(key, input.value)) return `Correct ${labels[key].toLowerCase()} first: ${invalid(key, input.value)}`;
+    }
+    return "";
   }
   function whyNot() {
     const kind = state.kind;
@@ -118,10 +128,17 @@ export function trainingCard(state) {
     const empty = classes.filter((c) => c.count === 0).map((c) => c.name);
     if (empty.length) return `Add samples to ${empty.join(", ")} first (every class needs at least one).`;
     if (["embedding", "training"].includes(state.project.training.state)) return "Training…";
-    return "";
+    return unusableSetting();
+  }
+  function showWhyNot() {
+    const why = whyNot();
+    button.disabled = Boolean(why);
+    reason.textContent = why;
   }
   let refocus = false; // a disabled button loses the focus: give it back when training ends
   button.addEventListener("click", async () => {
+    const unusable = unusableSetting();
+    if (unusable) { toast(unusable, "error"); button.disabled = true; return; }
     refocus = document.activeElement === button;
     button.disabled = true; // a double click sends one request
     const job = await attempt(() => api("POST", `/projects/${state.id}/train`));
@@ -209,9 +226,7 @@ export function trainingCard(state) {
     follow,
     update() {
       fill();
-      const why = whyNot();
-      button.disabled = Boolean(why);
-      reason.textContent = why;
+      showWhyNot();
       const modelStatus = state.project.model_status;
       stale.textContent = modelStatus && modelStatus.stale ? modelStatus.reason : "";
       stale.hidden = !stale.textContent;
