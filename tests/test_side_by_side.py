@@ -27,6 +27,17 @@ def teachable(workspace: Path, *args: str) -> subprocess.CompletedProcess:
                           env={**os.environ, "TEACHABLE_WORKSPACE": str(workspace)}, timeout=300)
 
 
+def open_files(pid: int) -> list[str]:
+    """What a process holds open now (a descriptor closed while they are listed is left out)."""
+    held = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            held.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except FileNotFoundError:
+            pass
+    return held
+
+
 def test_cli_beside_the_server_keeps_an_acknowledged_class(tmp_path):
     """The issue's reproduction: serve; create; list; `teachable project list`; add a class; kill -9."""
     workspace = tmp_path / "workspace"
@@ -40,7 +51,7 @@ def test_cli_beside_the_server_keeps_an_acknowledged_class(tmp_path):
         assert [p["id"] for p in httpx.get(server.base + "/api/projects", timeout=30).json()] == [project["id"]]
         added = httpx.post(f"{server.base}/api/projects/{project['id']}/classes", json={"name": "kept"}, timeout=30)
         assert added.status_code == 201
-        held = [os.readlink(f"/proc/{server.process.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{server.process.pid}/fd")]
+        held = open_files(server.process.pid)
         assert not [h for h in held if "teachable-project" in h and h.endswith("(deleted)")]
         server.kill()
         info = teachable(workspace, "project", "info", project["id"], "--json")

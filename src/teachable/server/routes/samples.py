@@ -64,12 +64,14 @@ async def upload_samples(
 
 
 def nobody_among(h, ids: list[int]) -> int:
-    """How many of these pose or hand samples are frames with nobody (no hand) in view."""
+    """How many of the uploaded pose or hand pictures (one id each, a copy's id repeated) are frames
+    with nobody (no hand) in view: counted by picture, so the page's counts add up."""
     if not ids or not h.project.rules.keypoints:
         return 0
     from ...embed.keypoints import is_nobody
 
-    return int(is_nobody(h.project.embeddings_of(ids)).sum())
+    empty = {i for i in set(ids) if len(vector := h.project.embeddings_of([i])) and is_nobody(vector).all()}
+    return sum(i in empty for i in ids)
 
 
 @router.get("/samples/{sample_id}/image", response_class=Response, include_in_schema=False)
