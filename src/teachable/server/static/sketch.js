@@ -22,8 +22,8 @@ let imageModelURL = "${url}";
 let video;
 // What the model looks at: the centre square of the camera, as Teachable captured your samples
 let square;
-// To store the classification
-let label = "";
+// To store the classification (until the first answer: what it is waiting for)
+let label = "starting the camera…";
 let classifying = false;
 
 // Load the model first
@@ -47,7 +47,10 @@ function draw() {
   if (side) {
     square.getContext("2d").drawImage(video.elt, (w - side) / 2, (h - side) / 2, side, side, 0, 0, 224, 224);
     // Start classifying once the camera shows something
-    if (!classifying) classifier.classifyStart(square, gotResult);
+    if (!classifying) {
+      classifier.classifyStart(square, gotResult);
+      label = "thinking… (the first answer takes a few seconds)";
+    }
     classifying = true;
   }
   background(0);
