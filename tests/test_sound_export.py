@@ -210,3 +210,34 @@ def test_the_bundles_yamnet_front_end_computes_teachables_numbers(model, bundle_
     node = subprocess.run(["node", str(script), *map(str, files)], cwd=folder, capture_output=True, text=True, timeout=300)
     assert node.returncode == 0, node.stderr
     assert np.abs(np.array(json.loads(node.stdout)) - expected).max() <= 1e-4
+    # ... and in Chromium, with onnxruntime-web, as the bundle's index.html runs it
+    if not (Path(CHROMIUM).exists() and (NODE_MODULES / "onnxruntime-web").exists()):
+        return
+    from playwright.sync_api import sync_playwright
+
+    add_onnxruntime_web(folder)
+    for i, f in enumerate(files):
+        (folder / f"clip{i}.wav").write_bytes(f.read_bytes())
+    with FolderServer(folder) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-background-networking"])
+        try:
+            page = browser.new_page()
+            page.route("https://**/*", lambda route: route.abort())  # offline
+            page.goto(f"{base}/index.html")
+            web = page.evaluate("""async (count) => {
+              const { loadOrt } = await import("./ort_web.mjs");
+              const { embed, loadModels } = await import("./sound_recipe.mjs");
+              const ort = await loadOrt();
+              const meta = await (await fetch("metadata.json")).json();
+              const models = await loadModels(ort, ".", {}, meta.input);
+              const out = [];
+              for (let i = 0; i < count; i++) {
+                const bytes = await (await fetch(`clip${i}.wav`)).arrayBuffer();
+                const pcm = new Int16Array(bytes, 44, (bytes.byteLength - 44) / 2);
+                out.push(Array.from(await embed(ort, models, meta.input, Float32Array.from(pcm, (v) => v / 32768))).slice(96));
+              }
+              return out;
+            }""", len(files))
+        finally:
+            browser.close()
+    assert np.abs(np.array(web) - expected).max() <= 1e-4
