@@ -103,6 +103,14 @@ def test_project_commands(fewshot_train, tmp_path):
     assert run("predict", tmp_path / "m.teachable", next((fewshot_train / "cat").glob("*.jpg")), "--json").stdout
     missing = run(*ws, "info", "nope", check=False)
     assert missing.returncode == 1 and "no project 'nope'" in missing.stderr
+    # counted nouns: one sample is "1 sample" (issue 33: `project list` said "1 samples")
+    one = tmp_path / "one" / "cat"
+    one.mkdir(parents=True)
+    (one / "a.jpg").write_bytes(next((fewshot_train / "cat").glob("*.jpg")).read_bytes())
+    run(*ws, "create", "Single")
+    assert "added 1 sample (0 duplicates ignored" in run(*ws, "import", "single", tmp_path / "one").stdout
+    line = next(l for l in run(*ws, "list").stdout.splitlines() if l.startswith("single"))
+    assert "1 class" in line and " 1 sample " in line + " " and "samples" not in line and "classes" not in line, line
 
 
 def test_predict_into_a_closed_pipe_exits_quietly(model_file, fewshot_test):
@@ -168,3 +176,19 @@ def test_foreign_strings_never_reach_the_terminal_raw(tmp_path):
         if extra:
             for line in result.stdout.splitlines():  # still JSON, and reads back as the original labels
                 assert json.loads(line)["label"] in labels
+
+
+def test_doctor_says_what_is_installed_and_how_to_add_what_is_not():
+    import json as json_module
+
+    from teachable.doctor import _part, text
+
+    report = json_module.loads(run("doctor", "--json").stdout)
+    names = {p["name"]: p for p in report["parts"]}
+    assert names["onnxruntime"]["installed"] and names["speech_embedding"]["installed"] and names["YAMNet"]["installed"]
+    assert report["runtime"] in ("openvino", "onnxruntime") and set(report["folders"]) == {"projects", "cache", "https"}
+    missing = _part("nothing", "no-such-distribution-teachable", "for the test", "pip install something")
+    assert not missing.installed and "-> pip install something" in missing.line()
+    lines = text({**report, "parts": [*report["parts"], missing.__dict__], "missing": ["nothing"]})
+    assert lines[-1] == "missing: nothing" and any("-> pip install something" in line for line in lines)
+    assert "networks run on:" in run("doctor").stdout

@@ -143,9 +143,10 @@ def test_a_background_class_of_empty_frames_trains_and_answers_nobody(pose_folde
     for i in range(6):  # empty rooms: photos with nobody in them, each moved differently
         moved(photo(["coffee", "rocket"][i % 2]), -30 + 10 * i, 0, 1.0).save(background / f"empty{i}.jpg")
     with Project.create(tmp_path / "p.teachable-project", kind="pose") as project:
-        project.import_dataset(train)
+        imported = project.import_dataset(train)
         counts = {c.name: c.count for c in project.classes()}
         assert counts["background"] == 6  # every frame came over
+        assert imported.nobody >= 6  # and the import counts them, as the webcam and a .tm import do
         model = project.train(classifier=classifier, epochs=40)
     assert model.nobody_class == "background"
     assert model.predict(photo("rocket")).label == "background"  # an empty frame it never saw

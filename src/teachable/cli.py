@@ -292,6 +292,21 @@ def evaluate(ctx, model_path, data_dir, as_json):
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def doctor(as_json):
+    """Say what is installed, what runs the networks, where Teachable keeps its files, and which
+    optional parts are missing (with the command that adds each)."""
+    from .doctor import report, text
+
+    data = report()
+    if as_json:
+        echo(json.dumps(data, indent=2))
+        return
+    for line in text(data):
+        echo(line)
+
+
+@main.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--top", type=click.IntRange(1, 1000), default=5, show_default=True)
 @click.option("--json", "as_json", is_flag=True)

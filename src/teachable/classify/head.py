@@ -2,12 +2,11 @@
 
 This is Teachable Machine's classifier (and the Alpha ML paper's). Training is seeded and
 reproducible; classes with fewer samples weigh more in the loss, so a big class does not
-drown a small one. Inference is plain NumPy: no PyTorch needed to use a trained model.
+drown a small one. Training and inference are plain NumPy: no deep-learning framework.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import asdict, dataclass
 from typing import Callable
@@ -19,11 +18,9 @@ from ..wording import counted
 from .knn import check_scale, l2_normalise
 
 HIDDEN_UNITS = 100
-# The matrices are small: past two threads, waking more threads costs more than they save.
-TRAIN_THREADS = max(1, min(2, os.cpu_count() or 1))
 # One epoch at a time in this process: thirty heads trained at once in threads took 4.4 s of wall
-# time against 1.6 s one after another (the threads fight over the cores and torch's thread count,
-# which is process-wide); taking turns by the epoch keeps every training moving.
+# time against 1.6 s one after another (the threads fight over the cores); taking turns by the
+# epoch keeps every training moving.
 _EPOCH_TURN = threading.Lock()
 DEFAULTS = {"epochs": 50, "batch_size": 16, "learning_rate": 0.001, "validation_split": 0.15, "seed": 0}
 
@@ -132,49 +129,39 @@ class HeadClassifier:
         validation: tuple[np.ndarray, np.ndarray] | None = None,
         on_epoch: EpochCallback | None = None,
     ) -> "HeadClassifier":
-        """Train from scratch; the per-epoch history is kept in ``history`` (and sent to ``on_epoch``)."""
-        import torch
-        from torch import nn
+        """Train from scratch; the per-epoch history is kept in ``history`` (and sent to ``on_epoch``).
 
+        NumPy only (no deep-learning framework): PyTorch's initialisation (uniform in ±1/√fan_in),
+        class-weighted cross-entropy, the gradients of dense-ReLU-dense written out, Adam with
+        PyTorch's defaults. ``tests/test_head.py`` checks a step against PyTorch's autograd and Adam."""
         labels = np.asarray(labels, dtype=np.int64)
         if len(np.unique(labels)) < 2:
             raise NotEnoughClassesError("Training needs samples in at least two classes.")
         epochs, batch_size, learning_rate, seed = (self.hyper[k] for k in ("epochs", "batch_size", "learning_rate", "seed"))
         self.center = np.asarray(embeddings, np.float32).mean(axis=0) if self.centre else None
 
-        torch.manual_seed(seed)
-        generator = torch.Generator().manual_seed(seed)
-        x = torch.from_numpy(self._inputs(embeddings))
-        y = torch.from_numpy(labels)
+        rng = np.random.default_rng(seed)
+        x = np.ascontiguousarray(self._inputs(embeddings), np.float32)
         counts = np.bincount(labels, minlength=self.num_classes).astype(np.float64)
         class_weight = np.where(counts > 0, len(labels) / (np.maximum(counts, 1) * np.count_nonzero(counts)), 0.0)
-        net = nn.Sequential(nn.Linear(x.shape[1], HIDDEN_UNITS), nn.ReLU(), nn.Linear(HIDDEN_UNITS, self.num_classes))
-        params = [p.detach() for p in (net[0].weight, net[0].bias, net[2].weight, net[2].bias)]
-        # Fused Adam, gradients written by hand, at most two threads: for a network this small
-        # the per-step overhead of autograd, of the optimiser's bookkeeping and of many threads
-        # dominates (measured 2x faster than nn + torch.optim.Adam(fused=True) on one thread).
-        optimiser = FusedAdam(params, learning_rate)
-        weight = torch.tensor(class_weight, dtype=torch.float32)
+        params = initial_weights(x.shape[1], HIDDEN_UNITS, self.num_classes, rng)
+        optimiser = Adam(params, learning_rate)
+        weight = class_weight.astype(np.float32)
         if validation is not None and len(validation[1]):
-            vx = torch.from_numpy(self._inputs(validation[0]))
-            vy = torch.from_numpy(np.asarray(validation[1], dtype=np.int64))
+            vx = np.ascontiguousarray(self._inputs(validation[0]), np.float32)
+            vy = np.asarray(validation[1], dtype=np.int64)
         else:
             vx = vy = None
 
         history: list[EpochStats] = []
         for epoch in range(1, epochs + 1):
             with _EPOCH_TURN:
-                threads = torch.get_num_threads()
-                torch.set_num_threads(TRAIN_THREADS)
-                try:
-                    history.append(_epoch(params, optimiser, weight, x, y, vx, vy, batch_size, generator, epoch, epochs))
-                finally:
-                    torch.set_num_threads(threads)
+                history.append(_epoch(params, optimiser, weight, x, labels, vx, vy, batch_size, rng, epoch, epochs))
             if on_epoch:
                 on_epoch(history[-1])
 
-        w1, b1, w2, b2 = (p.detach().numpy() for p in params)
-        self.weights = {"w1": w1.T.copy(), "b1": b1.copy(), "w2": w2.T.copy(), "b2": b2.copy()}
+        w1, b1, w2, b2 = params
+        self.weights = {"w1": w1.copy(), "b1": b1.copy(), "w2": w2.copy(), "b2": b2.copy()}
         self.history = history
         return self
 
@@ -235,7 +222,22 @@ class HeadClassifier:
         return model
 
 
-def _epoch(params, optimiser, weight, x, y, vx, vy, batch_size, generator, epoch, epochs) -> EpochStats:
+def initial_weights(inputs: int, hidden: int, classes: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """[w1 (inputs x hidden), b1, w2 (hidden x classes), b2], as PyTorch's nn.Linear starts them:
+    uniform in ±1/√fan_in (weights and biases alike)."""
+    first, second = 1 / np.sqrt(inputs), 1 / np.sqrt(hidden)
+    return [rng.uniform(-first, first, (inputs, hidden)).astype(np.float32),
+            rng.uniform(-first, first, hidden).astype(np.float32),
+            rng.uniform(-second, second, (hidden, classes)).astype(np.float32),
+            rng.uniform(-second, second, classes).astype(np.float32)]
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def _epoch(params, optimiser, weight, x, y, vx, vy, batch_size, rng, epoch, epochs) -> EpochStats:
     """One pass over the shuffled training data (class-weighted cross-entropy, the gradients of
     dense-ReLU-dense written out), then the validation measure.
 
@@ -243,73 +245,71 @@ def _epoch(params, optimiser, weight, x, y, vx, vy, batch_size, generator, epoch
     once is (the shuffle, targets, per-batch loss weights, the training loss and accuracy, from
     the logits each batch saw before its update).
     """
-    import torch
-
     w1, b1, w2, b2 = params
     n = len(y)
-    order = torch.randperm(n, generator=generator)
+    order = rng.permutation(n)
     xs, ys = x[order], y[order]  # batches are then plain slices
-    targets = torch.eye(len(weight))[ys]
+    targets = np.eye(len(weight), dtype=np.float32)[ys]
     sample_weight = weight[ys]
     # Within each batch, sample weights normalised to sum to 1 (CrossEntropyLoss's weighted mean).
-    batch_of = torch.arange(n) // batch_size
-    batch_total = torch.zeros(int(batch_of[-1]) + 1).index_add_(0, batch_of, sample_weight)
-    shares = (sample_weight / batch_total[batch_of])[:, None]
-    seen_logits = torch.empty(n, len(weight))
-    with torch.no_grad():
-        for start in range(0, n, batch_size):
-            end = start + batch_size
-            xb = xs[start:end]
-            hidden = torch.addmm(b1, xb, w1.T).relu_()
-            logits = seen_logits[start:end]
-            torch.addmm(b2, hidden, w2.T, out=logits)
-            # d loss / d logits = w_y (softmax - onehot) / sum(w_y)
-            d = torch.softmax(logits, dim=1).sub_(targets[start:end]).mul_(shares[start:end])
-            d_hidden = (d @ w2).mul_(hidden > 0)
-            optimiser.step((d_hidden.T @ xb, d_hidden.sum(0), d.T @ hidden, d.sum(0)))
-        batch_size_of = torch.minimum(torch.full((n,), batch_size), n - batch_of * batch_size)
-        per_sample = -(torch.log_softmax(seen_logits, dim=1) * targets).sum(1) * shares[:, 0]
-        train_loss = float((per_sample * batch_size_of).sum()) / n
-        train_acc = float((seen_logits.argmax(1) == ys).float().mean())
+    batch_of = np.arange(n) // batch_size
+    batch_total = np.bincount(batch_of, weights=sample_weight)
+    shares = (sample_weight / batch_total[batch_of]).astype(np.float32)[:, None]
+    seen_logits = np.empty((n, len(weight)), np.float32)
+    for start in range(0, n, batch_size):
+        end = start + batch_size
+        xb = xs[start:end]
+        hidden = np.maximum(xb @ w1 + b1, 0)
+        logits = hidden @ w2 + b2
+        seen_logits[start:end] = logits
+        # d loss / d logits = w_y (softmax - onehot) / sum(w_y)
+        probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        d = (probabilities - targets[start:end]) * shares[start:end]
+        d_hidden = (d @ w2.T) * (hidden > 0)
+        optimiser.step((xb.T @ d_hidden, d_hidden.sum(0), hidden.T @ d, d.sum(0)))
+    batch_size_of = np.minimum(batch_size, n - batch_of * batch_size)
+    per_sample = -(_log_softmax(seen_logits) * targets).sum(1) * shares[:, 0]
+    train_loss = float((per_sample * batch_size_of).sum()) / n
+    train_acc = float((seen_logits.argmax(1) == ys).mean())
     val_loss = val_acc = None
     if vx is not None:
-        with torch.no_grad():
-            v_logits = torch.addmm(b2, torch.addmm(b1, vx, w1.T).relu_(), w2.T)
-            val_loss = float(torch.nn.functional.cross_entropy(v_logits, vy))
-            val_acc = float((v_logits.argmax(1) == vy).float().mean())
+        v_logits = np.maximum(vx @ w1 + b1, 0) @ w2 + b2
+        val_loss = float(-_log_softmax(v_logits)[np.arange(len(vy)), vy].mean())
+        val_acc = float((v_logits.argmax(1) == vy).mean())
     return EpochStats(epoch, epochs, train_loss, train_acc, val_loss, val_acc)
 
 
-class FusedAdam:
-    """Adam (PyTorch's defaults: betas 0.9/0.999, eps 1e-8) as one fused kernel call per step.
+class Adam:
+    """Adam with PyTorch's defaults (betas 0.9/0.999, eps 1e-8), updating NumPy arrays in place.
 
-    ``torch.optim.Adam(fused=True)`` runs the same kernel, but its per-step bookkeeping costs as
-    much as the kernel itself for a network this small. Falls back to it where the kernel is
-    not exposed. ``tests/test_head.py`` checks both give the same weights.
-    """
+    Every step works in buffers made once (no array is allocated per step: fresh 0.5 MB temporaries
+    cost page faults that made a step 1.8 ms instead of 0.3)."""
 
-    def __init__(self, params, learning_rate: float) -> None:
-        import torch
-
+    def __init__(self, params: list[np.ndarray], learning_rate: float, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8) -> None:
         self.params = params
-        self.learning_rate = float(learning_rate)
-        self._direct = hasattr(torch, "_fused_adam_")
-        if self._direct:
-            self.avg = [torch.zeros_like(p) for p in params]
-            self.avg_sq = [torch.zeros_like(p) for p in params]
-            self.steps = [torch.zeros((), dtype=torch.float32) for _ in params]
-        else:
-            self._leaves = [p.requires_grad_() for p in params]
-            self._optimiser = torch.optim.Adam(self._leaves, lr=self.learning_rate)
+        self.learning_rate, self.beta1, self.beta2, self.eps = float(learning_rate), beta1, beta2, eps
+        self.avg = [np.zeros_like(p) for p in params]
+        self.avg_sq = [np.zeros_like(p) for p in params]
+        self._work = [np.empty_like(p) for p in params]
+        self.steps = 0
 
     def step(self, grads) -> None:
-        import torch
-
-        if not self._direct:
-            for p, g in zip(self._leaves, grads):
-                p.grad = g
-            self._optimiser.step()
-            return
-        torch._foreach_add_(self.steps, 1)
-        torch._fused_adam_(self.params, list(grads), self.avg, self.avg_sq, [], self.steps, lr=self.learning_rate,
-                           beta1=0.9, beta2=0.999, weight_decay=0.0, eps=1e-8, amsgrad=False, maximize=False)
+        self.steps += 1
+        size = self.learning_rate / (1 - self.beta1 ** self.steps)
+        root_correction2 = np.sqrt(1 - self.beta2 ** self.steps)
+        for p, g, m, v, work in zip(self.params, grads, self.avg, self.avg_sq, self._work):
+            np.subtract(g, m, out=work)  # m = beta1 m + (1 - beta1) g
+            work *= 1 - self.beta1
+            m += work
+            np.multiply(g, g, out=work)  # v = beta2 v + (1 - beta2) g²
+            work -= v
+            work *= 1 - self.beta2
+            v += work
+            np.sqrt(v, out=work)  # p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+            work /= root_correction2
+            work += self.eps
+            np.divide(m, work, out=work)
+            work *= size
+            p -= work

@@ -1,7 +1,8 @@
 """One ONNX graph for the whole pipeline: preprocessed image -> backbone -> classifier -> probabilities.
 
-The classifier is rebuilt from the model's NumPy weights as a small PyTorch module and exported
-together with the backbone:
+:func:`export_onnx` writes the classifier node by node (:mod:`.onnx_graph`, no PyTorch) and joins it
+to the backbone's ONNX file. :func:`pipeline_module` rebuilds the same pipeline as a PyTorch module
+for the TensorFlow Lite converter (the ``tflite`` extra), with the classifier as:
 
 - head: ``softmax(relu(f @ W1 + b1) @ W2 + b2)`` (after L2 normalisation when the head was
   trained on normalised inputs);
@@ -18,17 +19,15 @@ int64 [batch]. Labels, preprocessing and the classifier are in the model's metad
 
 from __future__ import annotations
 
-import io
 import json
-import warnings
 
 import numpy as np
 
 from ..classify.head import HeadClassifier
 from ..classify.knn import TIE, KNNClassifier
-from ..embed.spec import INPUT_SIZE
 from ..kinds import get_kind
 from ..model import Model
+from .onnx_graph import classifier_graph
 
 OPSET = 17
 
@@ -142,28 +141,27 @@ def classifier_input_name(kind: str) -> str:
 
 def export_onnx(model: Model) -> bytes:
     """ONNX bytes (opset 17, dynamic batch): for images the whole pipeline from the preprocessed
-    image; for sounds the classifier on the 96-d embedding (the embedding models are Google's
-    ONNX files, shipped beside it in the bundle); for poses and hands the classifier on the
-    keypoint features (the landmark model stays MediaPipe's)."""
+    image; for sounds the classifier on the embedding (the embedding models are Google's ONNX
+    files, shipped beside it in the bundle); for poses and hands the classifier on the keypoint
+    features (the landmark model stays MediaPipe's).
+
+    No PyTorch: the classifier graph is written node by node (:mod:`.onnx_graph`); for images it is
+    joined to the backbone's own ONNX file (the one Teachable runs), ``features`` into ``embedding``."""
     import onnx
-    import torch
+    from onnx import compose
 
     whole = get_kind(model.kind).export_input == "image"
+    classifier = classifier_graph(model.classifier, "embedding" if whole else classifier_input_name(model.kind))
     if whole:
-        module, example, input_name = pipeline_module(model), torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE), "image"
+        from ..embed.image import backbone_onnx_path
+
+        backbone = onnx.load(str(backbone_onnx_path()))
+        classifier = compose.add_prefix(classifier, "classifier/", rename_inputs=False, rename_outputs=False)
+        classifier.ir_version = backbone.ir_version
+        proto = compose.merge_models(backbone, classifier, io_map=[("features", "embedding")],
+                                     outputs=["probabilities", "label"], producer_name="teachable")
     else:
-        module = _torch_classifier(model.classifier).eval()
-        example, input_name = torch.zeros(1, model.classifier.input_dim), classifier_input_name(model.kind)
-    buffer = io.BytesIO()
-    with warnings.catch_warnings(), torch.inference_mode():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module, example, buffer,
-            input_names=[input_name], output_names=["probabilities", "label"],
-            dynamic_axes={input_name: {0: "batch"}, "probabilities": {0: "batch"}, "label": {0: "batch"}},
-            opset_version=OPSET, dynamo=False,
-        )
-    proto = onnx.load_from_string(buffer.getvalue())
+        proto = classifier
     for key, value in onnx_metadata(model).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
