@@ -57,6 +57,47 @@ def test_onnx_runtime_matches_pytorch(backbone):
     np.testing.assert_allclose(ort_logits, logits.numpy(), atol=1e-3, rtol=1e-4)
 
 
+def test_the_backbone_file_is_made_without_pytorch_and_computes_its_features(tmp_path):
+    """The weights read by the restricted unpickler equal torch.load's; the ONNX graph written from
+    them (backbone_graph.py) gives PyTorch's features to 1e-5 and its logits to 1e-4."""
+    import onnxruntime as ort
+
+    from teachable.embed.backbone_graph import build, read_state
+
+    state = read_state(weights_path())
+    reference = torch.load(weights_path(), map_location="cpu", weights_only=True)
+    assert set(state) == set(reference) and all(np.array_equal(state[k], reference[k].numpy()) for k in reference)
+    session = ort.InferenceSession(build(state), providers=["CPUExecutionProvider"])
+    x = np.stack([prepare(data.chelsea()), prepare(data.astronaut()), prepare(data.rocket())])
+    features, logits = session.run(None, {"image": x})
+    with torch.inference_mode():
+        expected_features, expected_logits = FeaturesAndLogits(load_pretrained())(torch.from_numpy(x))
+    np.testing.assert_allclose(features, expected_features.numpy(), atol=1e-5)
+    np.testing.assert_allclose(logits, expected_logits.numpy(), atol=1e-4)
+
+
+def test_the_weights_reader_refuses_anything_but_tensors(tmp_path, capsys):
+    """A .pth is a pickle: one that names anything a state dict does not have is refused, not run."""
+    import pickle
+
+    from teachable.embed.backbone_graph import MAGIC, PROTOCOL, WeightsFileError, read_state
+
+    class Boom:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    hostile = tmp_path / "hostile.pth"
+    with open(hostile, "wb") as out:
+        for part in (MAGIC, PROTOCOL, {"little_endian": True}, {"w": Boom()}, []):
+            pickle.dump(part, out, protocol=2)
+    with pytest.raises(WeightsFileError, match=r"names __builtin__\.print"):
+        read_state(hostile)
+    assert "this must never run" not in capsys.readouterr().out
+    hostile.write_bytes(b"not a weights file")
+    with pytest.raises(WeightsFileError):
+        read_state(hostile)
+
+
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 

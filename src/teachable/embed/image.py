@@ -20,7 +20,6 @@ import hashlib
 import os
 import tempfile
 import threading
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -39,10 +38,10 @@ from .decoding import pixels_or_error
 from .preprocess import ImageInput, prepare, to_tensor_batch
 from .queue import LIVE, REQUEST, NetworkGate
 from .runtime import PRECISIONS, OnnxRuntimeNetwork, bf16_available, cpu_network
-from .spec import FEATURE_DIM, INPUT_SIZE, weights_path
+from .spec import FEATURE_DIM, weights_path
 
 BACKBONE_ID = IMAGE_BACKBONE
-ONNX_EXPORT_VERSION = "1"
+ONNX_EXPORT_VERSION = "2"  # 2: written by backbone_graph.py (no PyTorch)
 # On a GPU: photos per network call, and the fewest photos worth starting decoding processes for.
 GPU_BATCH = 256
 DECODE_POOL_MIN = 64
@@ -91,32 +90,18 @@ def _weights_digest() -> str:
 
 
 def backbone_onnx_path() -> Path:
-    """The cached ONNX export of the backbone; built on first use (a few seconds), then reused."""
+    """The cached ONNX file of the backbone; written on first use (two seconds: the weights read
+    and the graph built without PyTorch, backbone_graph.py), then reused."""
     target = cache_dir() / f"{BACKBONE_ID}-{_weights_digest()}-x{ONNX_EXPORT_VERSION}.onnx"
     if target.exists():
         return target
-    import torch
+    from .backbone_graph import build, read_state
 
-    from .efficientnet_lite import FeaturesAndLogits, load_pretrained
-
-    module = FeaturesAndLogits(load_pretrained())
-    example = torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".onnx.tmp")
     os.close(fd)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module,
-                example,
-                tmp,
-                input_names=["image"],
-                output_names=["features", "logits"],
-                dynamic_axes={"image": {0: "batch"}, "features": {0: "batch"}, "logits": {0: "batch"}},
-                opset_version=17,
-                dynamo=False,
-            )
+        Path(tmp).write_bytes(build(read_state(weights_path())))
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
