@@ -16,8 +16,13 @@ def resolve_device(requested: str = "auto") -> str:
         raise TeachableError(f"Unknown device {requested!r}: use auto, cpu or cuda.")
     if requested == "cpu":
         return "cpu"
-    import torch
-
+    try:
+        import torch
+    except ImportError:  # no PyTorch: the networks run on the CPU (ONNX Runtime or OpenVINO)
+        if requested == "cuda":
+            raise TeachableError("CUDA was requested, but PyTorch (which runs the networks on a GPU) is not installed: "
+                                 "install a CUDA build of PyTorch.") from None
+        return "cpu"
     has_cuda = torch.cuda.is_available()
     if requested == "cuda" and not has_cuda:
         raise TeachableError("CUDA was requested but no CUDA GPU is available to PyTorch.")
