@@ -32,13 +32,25 @@ def test_loopback_detection():
     assert not any(is_loopback(h) for h in ("0.0.0.0", "192.168.1.10", "example.org", "::"))
 
 
-@pytest.mark.parametrize("path", ["/", "/api/projects", "/api/health", "/static/app.js", "/docs", "/openapi.json"])
+@pytest.mark.parametrize("path", ["/", "/api/projects", "/api/health", "/docs", "/openapi.json"])
 def test_missing_or_wrong_token_is_401_on_every_route(guarded, path):
     guarded.cookies.clear()
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Cookie": f"{COOKIE}=wrong"}):
         response = guarded.get(path, headers=headers)
         assert response.status_code == 401 and "token" in response.json()["error"]
     assert guarded.post("/api/projects", json={"name": "x"}).status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/sketch/", "/static/app.js", "/static/sketch.js", "/api/sketch/frame"])
+def test_what_a_classroom_may_read_without_the_token(guarded, path):
+    """Issue 33: students reach the sketch editor, its assets and where its frame listens (no project
+    data) without the teacher's token; a browser refused elsewhere gets a page saying what to do."""
+    guarded.cookies.clear()
+    assert guarded.get(path).status_code in (200, 501)  # 501: this test app runs no sketch frame
+    page = guarded.get("/", headers={"Accept": "text/html"})
+    assert page.status_code == 401 and page.headers["content-type"].startswith("text/html") and "/sketch/" in page.text
+    assert guarded.post("/api/sketch.zip", json={"code": "x"}).status_code in (200, 501)
+    assert guarded.get("/api/projects").status_code == 401
 
 
 def test_right_token_in_header_query_or_cookie(guarded):

@@ -161,7 +161,8 @@ def test_publishing_is_off_by_default_and_opens_only_the_model(head_model, tmp_p
     workspace = Workspace(tmp_path / "ws")
     project_id = _trained_project(workspace, "Photos", head_model)
     client = TestClient(create_app(workspace))
-    assert client.get(f"/api/projects/{project_id}/publish").json() == {"published": False, "path": None}
+    assert client.get(f"/api/projects/{project_id}/publish").json() == {"published": False, "path": None,
+                                                                         "classroom_link": None}
     path = client.put(f"/api/projects/{project_id}/publish", json={"published": True}).json()["path"]
     assert path.startswith("/tm/") and path.endswith("/") and len(path) > 20
     other = {"Origin": "https://someone-else.example", "Sec-Fetch-Site": "cross-site"}
