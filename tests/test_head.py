@@ -97,8 +97,9 @@ def test_hand_written_training_step_matches_autograd_and_torch_adam():
         loss.backward()
         optimiser.step()
         total += float(loss.detach()) * len(idx)
-    stats = _epoch(ours, Adam(ours, 1e-2), weight.numpy(), x.numpy(), y.numpy(), None, None, 16,
-                   np.random.default_rng(3), 1, 1)
+    adam = Adam(ours, 1e-2)
+    ours = adam.params
+    stats = _epoch(ours, adam, weight.numpy(), x.numpy(), y.numpy(), None, None, 16, np.random.default_rng(3), 1, 1)
     assert abs(stats.loss - total / 40) < 1e-5
     references = [net[0].weight.detach().numpy().T, net[0].bias.detach().numpy(),
                   net[2].weight.detach().numpy().T, net[2].bias.detach().numpy()]
