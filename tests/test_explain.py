@@ -122,6 +122,49 @@ def test_heatmap_peak_falls_in_the_patch_that_decides_the_class(classifier):
     assert hits >= 0.9 * len(tests), f"{hits}/{len(tests)}"
 
 
+@pytest.mark.parametrize("classifier", ["head", "knn"])
+def test_the_numpy_heatmap_is_pytorchs_autograd(folder, classifier):
+    """The heatmap's gradients, written out in NumPy (explain/network.py), against PyTorch's autograd
+    through the same network (where PyTorch is installed: it is only the reference here)."""
+    torch = pytest.importorskip("torch")
+
+    from teachable.embed.efficientnet_lite import load_pretrained
+    from teachable.embed.preprocess import pixels, to_tensor
+    from teachable.explain.heatmap import REFINE_BLOCKS, _resized, _smoothed
+    from photos import photo
+
+    model = teachable.train(Dataset.from_folder(folder), classifier=classifier, epochs=20)
+    network = load_pretrained()
+    for name in ("cat", "rocket"):
+        heatmap, _ = explain_photo(model, photo(name))
+        c = model.labels.index(heatmap.label)
+        tensor = torch.from_numpy(to_tensor(pixels(photo(name))))
+        with torch.no_grad():
+            middle = network.first_blocks(tensor if tensor.ndim == 4 else tensor[None], REFINE_BLOCKS)
+        middle.requires_grad_(True)
+        places = network.last_from(middle, REFINE_BLOCKS)[0]
+        places.retain_grad()
+        embedding = places.mean(dim=(1, 2))
+        clf = model.classifier
+        x = embedding - torch.from_numpy(clf.center) if clf.center is not None else embedding
+        if clf.kind == "head":
+            w = {k: torch.from_numpy(v) for k, v in clf.weights.items()}
+            logp = torch.log_softmax(torch.relu(x @ w["w1"] + w["b1"]) @ w["w2"] + w["b2"], dim=-1)
+            evidence = logp[c] - torch.logsumexp(torch.cat([logp[:c], logp[c + 1:]]), dim=0)
+        else:
+            query = x / x.norm()
+            examples, labels = torch.from_numpy(clf.examples), torch.from_numpy(clf.labels)
+            means = torch.stack([examples[labels == k].mean(dim=0) for k in range(len(model.labels))]) @ query
+            evidence = means[c] - torch.cat([means[:c], means[c + 1:]]).max()
+        evidence.backward()
+        coarse = torch.relu((places.grad.sum(dim=(1, 2))[:, None, None] * places).sum(dim=0)).detach().numpy()
+        fine = np.clip((middle.grad[0] * middle[0]).sum(dim=0).detach().numpy(), 0, None)
+        grid = _resized(coarse, fine.shape[0]) * _smoothed(fine)
+        grid = grid / grid.max()
+        assert abs(heatmap.evidence - float(evidence)) < 1e-3
+        assert np.abs(np.asarray(heatmap.grid) - grid).max() < 2e-3, name
+
+
 def test_a_class_with_no_evidence_in_the_photo_is_said_not_drawn(folder):
     """Asked where a cat photo says "rocket", a trained head finds no place that pushes that way: the
     explanation says so instead of drawing a blank map (issue 31)."""

@@ -28,7 +28,6 @@ blank.
 from __future__ import annotations
 
 import io
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,68 +109,35 @@ def _target(model, embedding: np.ndarray, label: str | None) -> tuple[int, str]:
     return model.labels.index(label), predicted
 
 
-_network = None
-_network_lock = threading.Lock()
-
-
-def _torch_network():
-    """The image backbone's PyTorch network (explanations need its last features per place)."""
-    global _network
-    with _network_lock:
-        if _network is None:
-            from ..embed.efficientnet_lite import load_pretrained
-
-            _network = load_pretrained()
-        return _network
-
-
-def _torch_evidence(model, embedding, c: int):
-    """:func:`class_evidence` for one embedding as a differentiable PyTorch expression (kNN:
-    the contrast of the class means, see the module's docstring)."""
-    import torch
-
-    classifier = model.classifier
-    x = embedding - torch.from_numpy(classifier.center) if classifier.center is not None else embedding
-    if classifier.kind == "head":
-        if classifier.input_norm == "l2":
-            x = x / x.norm()
-        w = {name: torch.from_numpy(value) for name, value in classifier.weights.items()}
-        logp = torch.log_softmax(torch.relu(x @ w["w1"] + w["b1"]) @ w["w2"] + w["b2"], dim=-1)
-        return logp[c] - torch.logsumexp(torch.cat([logp[:c], logp[c + 1:]]), dim=0)
-    query = x / x.norm()
-    examples, labels = torch.from_numpy(classifier.examples), torch.from_numpy(classifier.labels)
-    means = torch.stack([examples[labels == label].mean(dim=0) for label in range(len(model.labels))]) @ query
-    return means[c] - torch.cat([means[:c], means[c + 1:]]).max()
-
-
 def explain_photo(model, source, label: str | None = None) -> tuple[Heatmap, np.ndarray]:
     """Where in a photo the evidence for ``label`` (by default the predicted class) comes from, on
     14 x 14 places of the 224 x 224 square the network sees, and that square. A grid of zeros means
-    nothing in the picture pushed towards the class (``Heatmap.no_evidence``)."""
-    import torch
+    nothing in the picture pushed towards the class (``Heatmap.no_evidence``).
 
+    The gradients are written out in NumPy (:mod:`.network`): no deep-learning framework."""
     from ..embed.preprocess import pixels, to_tensor
+    from .network import evidence_gradient, network
 
     if model.kind != "image":
         raise ExplanationUnavailableError(f"This is a {model.kind} model: explain a {'sound' if model.kind == 'sound' else 'photo'} "
                                           "with it as its kind takes.")
     square = pixels(source)
-    network = _torch_network()
-    with torch.no_grad():
-        middle = network.first_blocks(torch.from_numpy(to_tensor(square))[None], REFINE_BLOCKS)
-    middle.requires_grad_(True)
-    places = network.last_from(middle, REFINE_BLOCKS)[0]
-    places.retain_grad()
-    embedding = places.mean(dim=(1, 2))
-    c, predicted = _target(model, embedding.detach().numpy(), label)
-    evidence = _torch_evidence(model, embedding, c)
-    evidence.backward()
-    coarse = torch.relu((places.grad.sum(dim=(1, 2))[:, None, None] * places).sum(dim=0)).detach().numpy()
-    fine = np.clip((middle.grad[0] * middle[0]).sum(dim=0).detach().numpy(), 0, None)
+    net = network()
+    tensor = to_tensor(square)
+    middle = net.first_blocks(tensor[0] if tensor.ndim == 4 else tensor, REFINE_BLOCKS)
+    places, trace = net.last_from(middle, REFINE_BLOCKS)
+    embedding = places.mean(axis=(1, 2))
+    c, predicted = _target(model, embedding, label)
+    evidence, gradient = evidence_gradient(model.classifier, embedding, c)
+    # The embedding is the places' mean: each place gets an equal share of its gradient.
+    per_place = np.broadcast_to((gradient / (places.shape[1] * places.shape[2]))[:, None, None], places.shape)
+    middle_gradient = net.backward(np.ascontiguousarray(per_place, np.float32), trace)
+    coarse = np.maximum((per_place.sum(axis=(1, 2))[:, None, None] * places).sum(axis=0), 0)
+    fine = np.clip((middle_gradient * middle).sum(axis=0), 0, None)
     grid = _resized(coarse, fine.shape[0]) * _smoothed(fine)
     grid = grid / grid.max() if grid.max() > 0 else np.zeros_like(grid)
     peak = _peak(grid, square.shape[0])
-    return Heatmap("image", model.labels[c], predicted, float(evidence.detach()), np.round(grid, 4).tolist(), peak), square
+    return Heatmap("image", model.labels[c], predicted, float(evidence), np.round(grid, 4).tolist(), peak), square
 
 
 REFINE_BLOCKS = 11  # the network's blocks up to its last 14 x 14 layer
