@@ -109,6 +109,16 @@ def read_state(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def fold(state: dict[str, np.ndarray], conv: str, bn: str, scale_input: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """A bias-free convolution's weight and the batch norm after it as one (weight, bias) pair
+    (float32); ``scale_input``: a factor the input is multiplied by, moved into the weight."""
+    weight = state[f"{conv}.weight"].astype(np.float64) * scale_input
+    gamma, beta = state[f"{bn}.weight"].astype(np.float64), state[f"{bn}.bias"].astype(np.float64)
+    mean, var = state[f"{bn}.running_mean"].astype(np.float64), state[f"{bn}.running_var"].astype(np.float64)
+    factor = gamma / np.sqrt(var + BN_EPS)
+    return (weight * factor[:, None, None, None]).astype(np.float32), (beta - mean * factor).astype(np.float32)
+
+
 def _same(size: int, kernel: int, stride: int) -> tuple[int, int, int]:
     """(padding before, after, output size) of TensorFlow's "SAME" along one axis."""
     out = -(-size // stride)
@@ -137,12 +147,9 @@ class _Builder:
     def conv_bn(self, x: str, size: int, conv: str, bn: str, kernel: int, stride: int, groups: int = 1,
                 relu6: bool = True) -> tuple[str, int]:
         """A bias-free convolution with its batch norm folded in, "SAME" padded; (output, its size)."""
-        weight = self.state[f"{conv}.weight"].astype(np.float64)
-        gamma, beta = self.state[f"{bn}.weight"].astype(np.float64), self.state[f"{bn}.bias"].astype(np.float64)
-        mean, var = self.state[f"{bn}.running_mean"].astype(np.float64), self.state[f"{bn}.running_var"].astype(np.float64)
-        factor = gamma / np.sqrt(var + BN_EPS)
-        w = self.constant(f"{conv}.folded_weight", weight * factor[:, None, None, None])
-        b = self.constant(f"{conv}.folded_bias", beta - mean * factor)
+        weight, bias = fold(self.state, conv, bn)
+        w = self.constant(f"{conv}.folded_weight", weight)
+        b = self.constant(f"{conv}.folded_bias", bias)
         before, after, out = _same(size, kernel, stride)
         y = self.node("Conv", [x, w, b], kernel_shape=[kernel, kernel], strides=[stride, stride], group=groups,
                       pads=[before, before, after, after])

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..embed.backbone_graph import BN_EPS, STAGES, _same, read_state
+from ..embed.backbone_graph import STAGES, _same, fold, read_state
 
 
 @dataclass
@@ -31,10 +31,7 @@ class Conv:
 
 
 def _fold(state: dict, conv: str, bn: str, stride: int, depthwise: bool, relu6: bool) -> Conv:
-    weight = state[f"{conv}.weight"].astype(np.float64)
-    factor = state[f"{bn}.weight"] / np.sqrt(state[f"{bn}.running_var"].astype(np.float64) + BN_EPS)
-    bias = state[f"{bn}.bias"] - state[f"{bn}.running_mean"] * factor
-    return Conv((weight * factor[:, None, None, None]).astype(np.float32), bias.astype(np.float32), stride, depthwise, relu6)
+    return Conv(*fold(state, conv, bn), stride, depthwise, relu6)
 
 
 @dataclass

@@ -46,15 +46,6 @@ class NotExportableError(TeachableError):
     http_status = 422
 
 
-def _fold(conv, bn, scale_input: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """A torch conv weight and the BatchNorm after it as one (weight, bias) pair."""
-    weight = conv.weight.detach().numpy().astype(np.float64) * scale_input
-    gamma, beta = bn.weight.detach().numpy(), bn.bias.detach().numpy()
-    mean, var = bn.running_mean.numpy(), bn.running_var.numpy()
-    factor = gamma / np.sqrt(var + bn.eps)
-    return (weight * factor[:, None, None, None]).astype(np.float32), (beta - mean * factor).astype(np.float32)
-
-
 class _Builder:
     """Appends layers and their weights, tracking the current tensor and its spatial size."""
 
@@ -72,10 +63,10 @@ class _Builder:
         self.current = name
         return name
 
-    def conv(self, name: str, conv, bn, relu: bool, scale_input: float = 1.0) -> str:
-        weight, bias = _fold(conv, bn, scale_input)
-        kernel, stride = conv.kernel_size[0], conv.stride[0]
-        depthwise = conv.groups > 1
+    def conv(self, name: str, folded: tuple[np.ndarray, np.ndarray], stride: int, depthwise: bool, relu: bool) -> str:
+        """A convolution with its batch norm folded in (backbone_graph.fold), as Keras layers."""
+        weight, bias = folded
+        kernel = weight.shape[-1]
         padding = "valid"
         if kernel > 1:
             before, after = same_pads(self.size, kernel, stride)
@@ -85,10 +76,10 @@ class _Builder:
                 self.add(f"{name}_pad", "ZeroPadding2D", {"padding": [[before, after], [before, after]], "data_format": "channels_last"})
         common = {"kernel_size": [kernel, kernel], "strides": [stride, stride], "padding": padding,
                   "data_format": "channels_last", "dilation_rate": [1, 1], "activation": "linear", "use_bias": True}
-        if depthwise:  # torch [C, 1, k, k] -> Keras [k, k, C, 1]
+        if depthwise:  # PyTorch layout [C, 1, k, k] -> Keras [k, k, C, 1]
             self.add(name, "DepthwiseConv2D", {**common, "depth_multiplier": 1},
                      depthwise_kernel=weight.transpose(2, 3, 0, 1), bias=bias)
-        else:  # torch [out, in, k, k] -> Keras [k, k, in, out]
+        else:  # PyTorch layout [out, in, k, k] -> Keras [k, k, in, out]
             self.add(name, "Conv2D", {**common, "filters": int(weight.shape[0])}, kernel=weight.transpose(2, 3, 1, 0), bias=bias)
         self.size = -(-self.size // stride)
         if relu:
@@ -97,22 +88,28 @@ class _Builder:
 
 
 def _backbone(builder: _Builder, stem_scale: float = TM_SCALE / INPUT_STD) -> None:
-    """EfficientNet-Lite0 as layers; ``stem_scale``: what the input is multiplied by to be ours."""
-    from ..embed.efficientnet_lite import load_pretrained
+    """EfficientNet-Lite0 as layers; ``stem_scale``: what the input is multiplied by to be ours.
+    The weights are read from the weights package without PyTorch (backbone_graph.read_state)."""
+    from ..embed.backbone_graph import STAGES, fold, read_state
+    from ..embed.spec import weights_path
 
-    net = load_pretrained()
+    state = read_state(weights_path())
     # Both scalings are zero at 127, so one factor on the stem kernel turns ours into TM's, padding included.
     assert INPUT_MEAN == TM_SCALE
-    builder.conv("stem_conv", net._conv_stem, net._bn0, relu=True, scale_input=stem_scale)
-    for i, block in enumerate(net._blocks):
-        block_input = builder.current
-        if block.expands:
-            builder.conv(f"block{i}_expand", block._expand_conv, block._bn0, relu=True)
-        builder.conv(f"block{i}_depthwise", block._depthwise_conv, block._bn1, relu=True)
-        builder.conv(f"block{i}_project", block._project_conv, block._bn2, relu=False)
-        if block.residual:
-            builder.add(f"block{i}_add", "Add", {}, [block_input, builder.current])
-    builder.conv("top_conv", net._conv_head, net._bn1, relu=True)
+    builder.conv("stem_conv", fold(state, "_conv_stem", "_bn0", stem_scale), 2, False, relu=True)
+    index, cin = 0, 32
+    for repeats, kernel, first_stride, expand, cout in STAGES:
+        for repeat in range(repeats):
+            stride, name, block_input = (first_stride if repeat == 0 else 1), f"_blocks.{index}", builder.current
+            if expand != 1:
+                builder.conv(f"block{index}_expand", fold(state, f"{name}._expand_conv", f"{name}._bn0"), 1, False, relu=True)
+            builder.conv(f"block{index}_depthwise", fold(state, f"{name}._depthwise_conv", f"{name}._bn1"), stride, True,
+                         relu=True)
+            builder.conv(f"block{index}_project", fold(state, f"{name}._project_conv", f"{name}._bn2"), 1, False, relu=False)
+            if stride == 1 and cin == cout:
+                builder.add(f"block{index}_add", "Add", {}, [block_input, builder.current])
+            index, cin = index + 1, cout
+    builder.conv("top_conv", fold(state, "_conv_head", "_bn1"), 1, False, relu=True)
     builder.add("avg_pool", "GlobalAveragePooling2D", {"data_format": "channels_last"})
 
 
