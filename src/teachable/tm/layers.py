@@ -621,6 +621,13 @@ class Graph:
         """The output (or the output of the layer ``stop_at``) for an NHWC float32 batch, run in
         pieces whose layer outputs stay within the memory budget."""
         x = np.ascontiguousarray(x, np.float32)
+        try:
+            import torch  # noqa: F401  (the layers run on PyTorch)
+        except ImportError:
+            from ..errors import MissingDependencyError
+
+            raise MissingDependencyError("Running a Teachable Machine model file needs PyTorch, which is not installed: "
+                                         "pip install 'teachable[torch]'.") from None
         if tuple(x.shape[1:]) != self.shapes[self.nodes[0].name]:
             raise ModelFileError(f"The model takes inputs of shape {list(self.shapes[self.nodes[0].name])}, "
                                  f"not {list(x.shape[1:])}.")
