@@ -153,8 +153,8 @@ class Model:
     def predict_recording(self, embeddings: np.ndarray, starts: list[float], explain: bool = False,
                           k: int = DEFAULT_NEIGHBOURS) -> Prediction:
         """One answer for a recording from its one-second windows' embeddings: the mean of their
-        class shares (measured against the middle window and a majority vote: docs/benchmarks.md),
-        with each window's own answer in ``windows`` when there are several."""
+        class shares (per-recording accuracy on real recordings: docs/benchmarks.md), with each
+        window's own answer in ``windows`` when there are several."""
         windows = self.predict_embeddings(embeddings)
         if len(windows) == 1:
             return self.predict_embeddings(embeddings, explain, k)[0] if explain else windows[0]
@@ -278,12 +278,15 @@ class Model:
 def _per_recording(recordings: list[str], truth: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(truth, answer) per recording: the windows of one file answered together, as
     :meth:`Model.predict_recording` answers a file."""
-    order = list(dict.fromkeys(recordings))
-    index = np.array([order.index(r) for r in recordings])
-    shares = np.zeros((len(order), probabilities.shape[1]))
-    np.add.at(shares, index, probabilities)
-    first = np.array([recordings.index(r) for r in order])
-    return truth[first], shares.argmax(axis=1).astype(np.int64)
+    position: dict[str, int] = {}
+    first: list[int] = []
+    for i, recording in enumerate(recordings):
+        if recording not in position:
+            position[recording] = len(first)
+            first.append(i)
+    shares = np.zeros((len(first), probabilities.shape[1]))
+    np.add.at(shares, np.array([position[r] for r in recordings]), probabilities)
+    return truth[np.array(first)], shares.argmax(axis=1).astype(np.int64)
 
 
 def _nobody_shares(value: object, labels: list[str]) -> dict[str, float] | None:

@@ -64,6 +64,8 @@ def open_to_classroom(method: str, path: str) -> bool:
     """May anyone who reaches the server make this request without the token?"""
     return any(method in methods and (path == where or (where.endswith("/") and path.startswith(where)))
                for methods, where in CLASSROOM)
+
+
 SAME_SITE_FETCHES = {"same-origin", "none"}  # "none": typed in the address bar, a bookmark
 
 
