@@ -29,10 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from machine import print_report  # noqa: E402
 from sounds import DIGIT_VOICES, write_digit_dataset  # noqa: E402
 
-from teachable.dataset import Dataset  # noqa: E402
+from teachable.dataset import Dataset, recording_of  # noqa: E402
 from teachable.embed import SOUND_BACKBONE, SOUND_BACKBONE_V1  # noqa: E402
 from teachable.embed.audio import fit_clip, get_sound_backbone, load_audio  # noqa: E402
 from teachable.kinds import AUDIO_SUFFIXES  # noqa: E402
+from teachable.model import per_recording  # noqa: E402
 from teachable.training import fit  # noqa: E402
 
 FOLD = re.compile(r"^(\d)-")
@@ -58,7 +59,7 @@ def measure(train: Path, test: Path, backbone_id: str) -> dict[str, tuple[float,
     train_set, test_set = Dataset.from_folder(train, kind="sound"), Dataset.from_folder(test, kind="sound")
     x, y = train_set.embed(backbone)
     tx, ty = test_set.embed(backbone)
-    recordings = [s.rsplit("#", 1)[0] for s in test_set.sources(backbone)]
+    recordings = [recording_of(s) for s in test_set.sources(backbone)]
     out = {}
     for classifier in ("knn", "head"):
         model = fit(x, y, train_set.classes, backbone_id, "sound", classifier=classifier, validation_split=0,
@@ -66,13 +67,8 @@ def measure(train: Path, test: Path, backbone_id: str) -> dict[str, tuple[float,
         truth = np.array([model.labels.index(test_set.classes[i]) for i in ty])
         shares = np.array([[p.confidences[n] for n in model.labels] for p in model.predict_embeddings(tx)])
         per_window = float((shares.argmax(axis=1) == truth).mean())
-        names = list(dict.fromkeys(recordings))
-        index = np.array([names.index(r) for r in recordings])
-        summed = np.zeros((len(names), shares.shape[1]))
-        np.add.at(summed, index, shares)
-        first = np.array([recordings.index(n) for n in names])
-        per_recording = float((summed.argmax(axis=1) == truth[first]).mean())
-        out[classifier] = (per_window, per_recording)
+        recording_truth, answers = per_recording(recordings, truth, shares)
+        out[classifier] = (per_window, float((answers == recording_truth).mean()))
         out[f"{classifier} note"] = next((n for n in model.notes if "weighed" in n), "")
     out["counts"] = (len(x), len(tx), len(set(recordings)), len(train_set.classes))
     return out

@@ -20,6 +20,15 @@ def guess_kind(root: Path) -> str:
     return "sound" if sounds > sum(s in IMAGE_SUFFIXES for s in files) else "image"
 
 
+# A sound file longer than one window gives one source per second: "dog/bark.wav#2" is its second.
+WINDOW_MARK = "#"
+
+
+def recording_of(source: str) -> str:
+    """The file a sample's source comes from ("dog/bark.wav#2" -> "dog/bark.wav")."""
+    return source.rsplit(WINDOW_MARK, 1)[0]
+
+
 @dataclass
 class Skipped:
     """A file left out, and why (shown to the user, never silently dropped)."""
@@ -148,7 +157,7 @@ class Dataset:
             for second, clip in enumerate(clips, start=1):
                 vectors.append(backbone.clip_embedding(clip))
                 labels.append(label)
-                sources.append(self.source(position) + (f"#{second}" if len(clips) > 1 else ""))
+                sources.append(self.source(position) + (f"{WINDOW_MARK}{second}" if len(clips) > 1 else ""))
             if on_progress:
                 on_progress(1)
         embeddings = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, backbone.dim), np.float32)

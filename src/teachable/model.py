@@ -14,7 +14,7 @@ from .version import __version__
 from .classify.head import EpochStats, HeadClassifier
 from .classify.knn import KNNClassifier
 from .classify.metrics import Report
-from .dataset import Dataset
+from .dataset import Dataset, recording_of
 from .embed.preprocess import ImageInput
 from .errors import ExplanationUnavailableError, ModelFileError, NothingDetectedError
 from .explain.memory import DEFAULT_NEIGHBOURS, ExampleMemory, Neighbour
@@ -189,9 +189,9 @@ class Model:
         predicted = np.asarray(predicted, np.int64)
         counted = None
         if get_kind(self.kind).audio and len(embeddings):
-            recordings = [source.rsplit("#", 1)[0] for source in dataset.sources(self.backbone)]
+            recordings = [recording_of(source) for source in dataset.sources(self.backbone)]
             if len(set(recordings)) < len(recordings):  # some files are longer than one window
-                truth, predicted = _per_recording(recordings, truth, np.asarray(probabilities))
+                truth, predicted = per_recording(recordings, truth, np.asarray(probabilities))
                 counted = (f"counted recordings, not windows: {len(truth)} recordings ({len(recordings)} one-second "
                            "windows), each answered as the mean of its windows' class shares")
         report = Report.from_predictions(self.labels, truth, predicted)
@@ -275,7 +275,7 @@ class Model:
         return cls.from_bytes(modelfile.read(path), device)
 
 
-def _per_recording(recordings: list[str], truth: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def per_recording(recordings: list[str], truth: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(truth, answer) per recording: the windows of one file answered together, as
     :meth:`Model.predict_recording` answers a file."""
     position: dict[str, int] = {}

@@ -54,8 +54,9 @@ def _groups(sources: list[str] | None, n: int) -> np.ndarray:
     """Which samples came from one recording: sources 'file.wav#3' share 'file.wav'."""
     if not sources:
         return np.arange(n)
-    names = [s.rsplit("#", 1)[0] if "#" in s else f"\0{i}" for i, s in enumerate(sources)]
-    return np.unique(names, return_inverse=True)[1]
+    from ..dataset import recording_of
+
+    return np.unique([recording_of(s) for s in sources], return_inverse=True)[1]
 
 
 def choose_mix(embeddings: np.ndarray, labels: np.ndarray, blocks: tuple[int, int],

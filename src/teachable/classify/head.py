@@ -310,11 +310,8 @@ class Adam:
         self._work = np.empty_like(self.flat)
         self.steps = 0
 
-    def step(self, grads=None) -> None:
-        """One update from ``grads`` (or from what was written into ``self.grads``)."""
-        if grads is not None:
-            for into, g in zip(self.grads, grads):
-                into[...] = g
+    def step(self) -> None:
+        """One update from what was written into ``self.grads``."""
         self.steps += 1
         g, m, v, work = self.flat_grads, self.avg, self.avg_sq, self._work
         root_correction2 = np.sqrt(1 - self.beta2 ** self.steps)

@@ -209,19 +209,21 @@ class SoundBackbone(Backbone):
         self.device = "cpu"
         threads = max(1, min(os.cpu_count() or 1, 4))
         mel_path, embed_path = model_files()
-        self._mel = cpu_network(str(mel_path), "fp32", threads)
-        self._embed = cpu_network(str(embed_path), "fp32", threads)
-        self._both = None
-        if backbone_id == SOUND_BACKBONE:  # one graph, one call a second (sound_graph.py)
+        # Only the networks this backbone runs: v2 one graph a second (sound_graph.py), v1 the two files.
+        self._both = self._mel = self._embed = None
+        if backbone_id == SOUND_BACKBONE:
             from .sound_graph import combined_model
             from .yamnet import embedding_model
 
             both = combined_model(mel_path, embed_path, embedding_model(), CLIP_SAMPLES + 2 * PAD_SAMPLES)
             self._both = cpu_network(str(both), "fp32", threads)
+        else:
+            self._mel = cpu_network(str(mel_path), "fp32", threads)
+            self._embed = cpu_network(str(embed_path), "fp32", threads)
 
     @property
     def runtime(self) -> str:
-        return self._embed.runtime
+        return (self._both or self._embed).runtime
 
     def clip_embedding(self, clip: np.ndarray) -> np.ndarray:
         """The embedding of one 1-second, 16 kHz clip: speech_embedding's 96 numbers, then YAMNet's 1024."""
@@ -237,7 +239,7 @@ class SoundBackbone(Backbone):
         return np.asarray(self._both.run((padded * 32767.0)[None], spectrogram)[0][0], np.float32)
 
     def speech_embedding(self, clip: np.ndarray) -> np.ndarray:
-        """speech_embedding's 96 numbers for one second."""
+        """speech_embedding's 96 numbers for one second, from its two files (the v1 backbone)."""
         padded = np.concatenate([np.zeros(PAD_SAMPLES, np.float32), fit_clip(clip), np.zeros(PAD_SAMPLES, np.float32)])
         mel = self._mel.run((padded * 32767.0)[None].astype(np.float32))[0]
         mel = np.squeeze(mel) / 10.0 + 2.0  # frames x 32

@@ -115,28 +115,29 @@ class Network:
         return gradient
 
 
-def _depthwise(x: np.ndarray, weight: np.ndarray, stride: int) -> np.ndarray:
-    channels, size, _ = x.shape
-    k = weight.shape[-1]
-    before, after, out = _same(size, k, stride)
+def _shifted(x: np.ndarray, k: int, stride: int):
+    """The k² shifted, strided views of ``x`` [C, H, W] "SAME"-padded that a k x k convolution
+    sums over, each as (u, v, view [C, out, out])."""
+    before, after, out = _same(x.shape[1], k, stride)
     padded = np.pad(x, ((0, 0), (before, after), (before, after)))
-    y = np.zeros((channels, out, out), np.float32)
     for u in range(k):
         for v in range(k):
-            y += padded[:, u:u + stride * out:stride, v:v + stride * out:stride] * weight[:, u, v][:, None, None]
+            yield u, v, padded[:, u:u + stride * out:stride, v:v + stride * out:stride]
+
+
+def _depthwise(x: np.ndarray, weight: np.ndarray, stride: int) -> np.ndarray:
+    out = _same(x.shape[1], weight.shape[-1], stride)[2]
+    y = np.zeros((x.shape[0], out, out), np.float32)
+    for u, v, view in _shifted(x, weight.shape[-1], stride):
+        y += view * weight[:, u, v][:, None, None]
     return y
 
 
 def _full(x: np.ndarray, weight: np.ndarray, stride: int) -> np.ndarray:
-    _, size, _ = x.shape
-    k = weight.shape[-1]
-    before, after, out = _same(size, k, stride)
-    padded = np.pad(x, ((0, 0), (before, after), (before, after)))
+    out = _same(x.shape[1], weight.shape[-1], stride)[2]
     y = np.zeros((weight.shape[0], out * out), np.float32)
-    for u in range(k):
-        for v in range(k):
-            patch = padded[:, u:u + stride * out:stride, v:v + stride * out:stride].reshape(x.shape[0], -1)
-            y += weight[:, :, u, v] @ patch
+    for u, v, view in _shifted(x, weight.shape[-1], stride):
+        y += weight[:, :, u, v] @ view.reshape(x.shape[0], -1)
     return y.reshape(-1, out, out)
 
 
