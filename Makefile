@@ -28,7 +28,7 @@ $(TEST_STAMP): $(STAMP)
 	# The CPU build of PyTorch, pinned (a looser pin pulls a multi-GB CUDA build): the tests compare
 	# with it, run Teachable Machine's model files, and the TensorFlow Lite converter needs it.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test,tflite,pose-runtime,torch,openvino]'
+	$(PY) -m pip install -q -e '.[test,tflite,pose-runtime,torch,openvino,ray]'
 	touch $(TEST_STAMP)
 
 install: $(STAMP)

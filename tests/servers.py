@@ -31,11 +31,12 @@ class Server:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.process = None
+        self.stderr = subprocess.DEVNULL  # or a file, to read what the server said
 
     def start(self) -> "Server":
         self.process = subprocess.Popen(
             [sys.executable, "-m", "teachable.cli", "serve", "--port", str(self.port), "--workspace", str(self.workspace), *self.args],
-            stderr=subprocess.DEVNULL, env=os.environ.copy())
+            stderr=self.stderr, env=os.environ.copy())
         for _ in range(300):
             try:
                 httpx.get(self.base + "/api/health", timeout=1)

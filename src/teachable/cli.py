@@ -171,6 +171,16 @@ def train(ctx, data_dir, output, kind, **settings):
     echo(f"saved {output}")
 
 
+def ray_options(command):
+    """--ray ADDRESS and how many actors: the options every command that can use a Ray cluster shares."""
+    command = click.option("--ray-actors", type=click.IntRange(1, 10_000), default=2, show_default=True,
+                           help="With --ray: how many actors (each loads the network once; one GPU each where the "
+                                "cluster has GPUs).")(command)
+    return click.option("--ray", "ray_address", metavar="ADDRESS",
+                        help="Run the networks on a Ray cluster: local (start one on this machine), auto (the one "
+                             "`ray start` made), or ray://host:port. Needs the ray extra.")(command)
+
+
 @main.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -178,39 +188,106 @@ def train(ctx, data_dir, output, kind, **settings):
 @click.option("--explain", is_flag=True, help="Also name the training samples each file resembles most.")
 @click.option("-k", "--neighbours", type=click.IntRange(1, 20), default=3, show_default=True,
               help="How many training samples --explain names.")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Also write one row per file (path, label, shares, error) to a .csv or .parquet file; a re-run "
+                   "with the same file skips the files it already answered.")
+@ray_options
 @click.pass_context
 @friendly_errors
-def predict(ctx, model_path, files, as_json, explain, neighbours):
-    """Classify FILES with a trained MODEL (photos; sound files for a sound model)."""
+def predict(ctx, model_path, files, as_json, explain, neighbours, output, ray_address, ray_actors):
+    """Classify FILES with a trained MODEL (photos; sound files for a sound model). A folder
+    stands for the files below it that the model reads."""
     from .model import Model
+    from .predictions import answered, check_output, files_to_predict
 
+    if ray_address is not None:  # before anything else: without the extra, say so first
+        from .scale.cluster import require_ray
+
+        require_ray()
     model = api.load(model_path, device=ctx.obj["device"])
-    failed = 0
-    for path in files:
-        try:
-            result = model.predict(path, explain, neighbours) if isinstance(model, Model) else model.predict(path)
-        except TeachableError as exc:
-            failed += 1
-            if as_json:
-                echo(json.dumps({"file": str(path), "error": str(exc)}, ensure_ascii=False))
-            else:
-                echo(f"error: {exc}", err=True)
-            continue
-        reply = result.to_dict()
-        if explain and not isinstance(model, Model):
-            reply.update(neighbours=None, unexplained="A Teachable Machine export keeps no training examples to compare with.")
-        if as_json:
-            echo(json.dumps({"file": str(path), **reply}, ensure_ascii=False))
-            continue
-        others = "  ".join(f"{name} {p:.1%}" for name, p in sorted(result.confidences.items(), key=lambda kv: -kv[1]))
-        whole = f"  (the whole recording: mean of {len(result.windows)} one-second windows)" if getattr(result, "windows", None) else ""
-        echo(f"{path}: {result.label} ({result.confidence:.1%})   [{others}]{whole}")
-        if explain and reply.get("neighbours"):
-            echo("    most like: " + ", ".join(f"{n['source']} ({n['label']}, {n['similarity']:.2f})" for n in reply["neighbours"]))
-        elif explain:
-            echo(f"    {reply['unexplained']}")
+    if output is not None:
+        check_output(output)
+    paths = [str(p) for p in files_to_predict(files, model.kind if isinstance(model, Model) else "image")]
+    kept = answered(output) if output is not None else []
+    done = {row["path"] for row in kept}
+    todo = [p for p in paths if p not in done]
+    if done:
+        echo(f"{counted(len(paths) - len(todo), 'file')} already answered in {output}: skipped", err=True)
+    if ray_address is not None or output is not None:
+        failed = _predict_rows(ctx, model, todo, output, kept, as_json, ray_address, ray_actors, explain)
+    else:
+        failed = sum(not _predict_one(model, Path(p), as_json, explain, neighbours) for p in todo)
     if failed:
         sys.exit(1)
+
+
+def _predict_rows(ctx, model, paths, output, kept, as_json, ray_address, ray_actors, explain) -> int:
+    """Rows (path, label, shares, error), from Ray Data actors or this machine, printed and
+    written as they come; returns how many files failed."""
+    from .model import Model
+    from .predictions import PredictionsFile, local_rows
+
+    if explain:
+        raise TeachableError("--explain answers file by file: leave out -o and --ray to use it.")
+    if ray_address is not None:
+        if not isinstance(model, Model):
+            raise TeachableError("--ray runs Teachable models (.teachable or a project file); run a Teachable Machine "
+                                 "export without --ray.")
+        from .scale.bulk import predict_paths
+
+        rows = predict_paths(model.to_bytes(), paths, ray_address, actors=ray_actors)
+    else:
+        rows = local_rows(model, paths)
+    failed = 0
+    sink = PredictionsFile(output, kept) if output is not None else None
+    try:
+        with _bar(len(paths), "predicting", "file") as bar:
+            for row in rows:
+                failed += bool(row["error"])
+                if sink is not None:
+                    sink.write(row)
+                if as_json:
+                    shares = json.loads(row["shares"]) if row["shares"] else {}
+                    reply = {"file": row["path"], "error": row["error"]} if row["error"] else \
+                        {"file": row["path"], "label": row["label"], "confidence": shares[row["label"]], "confidences": shares}
+                    echo(json.dumps(reply, ensure_ascii=False))
+                elif sink is None:
+                    echo(f"{row['path']}: {row['label']}" if not row["error"] else f"error: {row['path']}: {row['error']}")
+                bar.update(1)
+    finally:
+        if sink is not None:
+            sink.close()
+    if sink is not None:
+        echo(f"wrote {counted(len(paths) + len(kept), 'row')} to {output} ({failed:,} with an error)", err=True)
+    return failed
+
+
+def _predict_one(model, path: Path, as_json: bool, explain: bool, neighbours: int) -> bool:
+    """Print one file's answer (or its error); False when it has none."""
+    from .model import Model
+
+    try:
+        result = model.predict(path, explain, neighbours) if isinstance(model, Model) else model.predict(path)
+    except TeachableError as exc:
+        if as_json:
+            echo(json.dumps({"file": str(path), "error": str(exc)}, ensure_ascii=False))
+        else:
+            echo(f"error: {exc}", err=True)
+        return False
+    reply = result.to_dict()
+    if explain and not isinstance(model, Model):
+        reply.update(neighbours=None, unexplained="A Teachable Machine export keeps no training examples to compare with.")
+    if as_json:
+        echo(json.dumps({"file": str(path), **reply}, ensure_ascii=False))
+        return True
+    others = "  ".join(f"{name} {p:.1%}" for name, p in sorted(result.confidences.items(), key=lambda kv: -kv[1]))
+    whole = f"  (the whole recording: mean of {len(result.windows)} one-second windows)" if getattr(result, "windows", None) else ""
+    echo(f"{path}: {result.label} ({result.confidence:.1%})   [{others}]{whole}")
+    if explain and reply.get("neighbours"):
+        echo("    most like: " + ", ".join(f"{n['source']} ({n['label']}, {n['similarity']:.2f})" for n in reply["neighbours"]))
+    elif explain:
+        echo(f"    {reply['unexplained']}")
+    return True
 
 
 @main.command("explain")
@@ -491,15 +568,21 @@ def project_info(ctx, ref, as_json):
 @project.command("import")
 @click.argument("ref", metavar="PROJECT")
 @click.argument("source", type=click.Path(path_type=Path))
+@ray_options
 @click.pass_context
 @friendly_errors
-def project_import(ctx, ref, source):
+def project_import(ctx, ref, source, ray_address, ray_actors):
     """Add the class folders of SOURCE (a folder or a zip) to PROJECT; or, when SOURCE is a
-    Teachable Machine project (.tm), open it as a new project named PROJECT."""
+    Teachable Machine project (.tm), open it as a new project named PROJECT. A re-run adds only
+    what is new (the same file twice is one sample)."""
     from .intake import ImportResult, dataset_files
 
     if source.suffix.lower() == ".tm":
         return _import_tm(ctx, ref, source)
+    if ray_address is not None:  # the embeddings as Ray Data jobs, each window of samples committed as it ends
+        from .scale.bulk import use_ray_data
+
+        use_ray_data(ray_address, actors=ray_actors)
     with _open_project(ctx, ref) as p:
         total = sum(1 for _ in dataset_files(source, ImportResult(), p.rules)) if source.exists() else 0
         with _bar(total, "importing", "file") as bar:
@@ -598,8 +681,21 @@ def _access_for(host: str) -> tuple[str | None, set[str] | None]:
 @click.option("--https", "use_https", is_flag=True,
               help="Serve over HTTPS with a certificate Teachable makes and keeps (so pages on HTTPS sites, the p5.js "
                    "web editor say, can load published models from other computers).")
+@click.option("--ray", "ray_address", metavar="ADDRESS",
+              help="Run the image and sound networks as Ray Serve deployments: local (a cluster on this machine), auto "
+                   "(the one `ray start` made), or ray://host:port. Needs the ray extra; docs/scale.md.")
+@click.option("--ray-replicas", default="1", show_default=True, metavar="MIN[-MAX]",
+              help="With --ray: replicas per network; MIN-MAX lets Ray Serve scale between them by load.")
+@click.option("--ray-cpus", type=click.FloatRange(0.1, 256), default=1.0, show_default=True,
+              help="With --ray: CPUs each replica reserves (a replica takes a GPU too where the cluster has one).")
+@click.option("--ray-timeout", type=click.FloatRange(0.5, 600), default=10.0, show_default=True,
+              help="With --ray: seconds an answer from the cluster may take before it counts as gone.")
+@click.option("--ray-fallback/--no-ray-fallback", default=True, show_default=True,
+              help="With --ray: when the cluster stops answering, run the networks here (say so once), or answer "
+                   "503 to every request that needs them.")
 @friendly_errors
-def serve(host, port, workspace, allow_origins, live_precision, use_https):
+def serve(host, port, workspace, allow_origins, live_precision, use_https, ray_address, ray_replicas, ray_cpus,
+          ray_timeout, ray_fallback):
     """Start the web app (open the printed address in a browser).
 
     On 127.0.0.1 only this computer can connect. On any other --host, everyone must present a
@@ -610,6 +706,8 @@ def serve(host, port, workspace, allow_origins, live_precision, use_https):
     from .server.run import addresses_to_open, run
 
     os.environ["TEACHABLE_LIVE_PRECISION"] = live_precision  # read when the image backbone loads
+    if ray_address is not None:
+        _serve_on_ray(ray_address, ray_replicas, ray_cpus, ray_timeout, ray_fallback)
     token, allowed = _access_for(host)
     app = create_app(workspace, token=token, allowed_hosts=allowed, allow_origins=allow_origins)
     tls = None
@@ -635,6 +733,27 @@ def serve(host, port, workspace, allow_origins, live_precision, use_https):
         echo(f"Students need no token for the sketch editor, {scheme}://{shown[0]}:{port}/sketch/ : publish a model "
              "and give them the link its export panel shows.", err=True)
     run(app, host, port, tls=tls)
+
+
+def _serve_on_ray(address: str, replicas: str, cpus: float, timeout: float, fallback: bool) -> None:
+    """Route the networks to Ray Serve and start the image one now (the first frame does not wait)."""
+    from .embed import IMAGE_BACKBONE, load_backbone
+    from .scale.cluster import describe
+    from .scale.serving import ServeOptions, use_ray
+
+    low, _, high = replicas.partition("-")
+    try:
+        least, most = int(low), int(high or low)
+    except ValueError:
+        raise TeachableError(f"--ray-replicas takes a number or MIN-MAX (2-8), not '{replicas}'.") from None
+    if not 1 <= least <= most:
+        raise TeachableError(f"--ray-replicas: MIN must be at least 1 and MAX at least MIN, not '{replicas}'.")
+    echo(f"starting the networks on {describe(address)} …", err=True)
+    use_ray(address, ServeOptions(min_replicas=least, max_replicas=most, cpus=cpus, timeout_s=timeout, fallback=fallback),
+            say=lambda message: echo(message, err=True))
+    load_backbone(IMAGE_BACKBONE)
+    echo(f"the image and sound networks run on {describe(address)} (Ray Serve; replicas {least}"
+         + (f" to {most}" if most > least else "") + ")", err=True)
 
 
 @main.command("serve-model")

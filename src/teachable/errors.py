@@ -81,6 +81,12 @@ class MissingDependencyError(TeachableError):
     http_status = 501
 
 
+class ClusterUnavailableError(TeachableError):
+    """The Ray cluster that runs the networks (``--ray``) cannot be reached or joined."""
+
+    http_status = 503
+
+
 class ExplanationUnavailableError(TeachableError):
     """A model cannot say why it answers (made before models kept their examples, say), or an
     explanation was asked of something it does not apply to."""

@@ -23,10 +23,13 @@ def printable(text: object) -> str:
 
 # What native libraries write straight to file descriptor 2 that says nothing to a user: MediaPipe's
 # and TensorFlow Lite's start-up and per-graph notices (absl log lines such as "W0000 00:00:... file.cc:186]
-# Using NORM_RECT without IMAGE_DIMENSIONS ...", "INFO: Created TensorFlow Lite XNNPACK delegate").
+# Using NORM_RECT without IMAGE_DIMENSIONS ...", "INFO: Created TensorFlow Lite XNNPACK delegate"), and Ray's
+# core worker notices ("[2026-12-07 07:34:17,649 E 8607 8607] core_worker.cc:2465: Actor ... has constructor
+# arguments in the object store"): they stay in Ray's log folder.
 NATIVE_CHATTER = re.compile(
     r"^(?:[WI]\d{4} [\d:.]+ +\d+ \w+\.cc:\d+\] |INFO: Created TensorFlow Lite |WARNING: All log messages before "
-    r"absl::InitializeLog\(\) is called|AttributeError: 'MessageFactory' object has no attribute 'GetPrototype')")
+    r"absl::InitializeLog\(\) is called|AttributeError: 'MessageFactory' object has no attribute 'GetPrototype'|"
+    r"\[\d{4}-\d\d-\d\d [\d:,]+ [IWE] \d+ \d+\] \w+\.cc:\d+: )")
 
 
 def quiet_native_chatter() -> None:

@@ -8,13 +8,38 @@ which backbone is said once, in :mod:`teachable.kinds`.
 
 from __future__ import annotations
 
+from typing import Callable, Optional
+
 from .ids import BACKBONE_BLOCKS, BACKBONE_DIMS, HAND_BACKBONE, IMAGE_BACKBONE, POSE_BACKBONE, SOUND_BACKBONE, SOUND_BACKBONE_V1
 
-__all__ = ["BACKBONE_BLOCKS", "BACKBONE_DIMS", "SOUND_BACKBONE_V1", "HAND_BACKBONE", "IMAGE_BACKBONE", "POSE_BACKBONE", "SOUND_BACKBONE", "load_backbone"]
+__all__ = ["BACKBONE_BLOCKS", "BACKBONE_DIMS", "SOUND_BACKBONE_V1", "HAND_BACKBONE", "IMAGE_BACKBONE", "POSE_BACKBONE", "SOUND_BACKBONE", "load_backbone",
+           "local_backbone", "route_backbones"]
+
+
+BackboneRoute = Callable[[str, str], Optional[object]]
+_route: BackboneRoute | None = None
+
+
+def route_backbones(route: BackboneRoute | None) -> None:
+    """Let ``route(backbone_id, device)`` answer :func:`load_backbone` first (None: not routed).
+
+    ``teachable ... --ray`` routes the image and sound backbones to a Ray cluster
+    (:mod:`teachable.scale`); this layer knows nothing of Ray."""
+    global _route
+    _route = route
 
 
 def load_backbone(backbone_id: str, device: str = "auto"):
-    """The shared instance of a backbone (loaded on first use)."""
+    """The shared instance of a backbone (loaded on first use), or the routed one."""
+    if _route is not None:
+        routed = _route(backbone_id, device)
+        if routed is not None:
+            return routed
+    return local_backbone(backbone_id, device)
+
+
+def local_backbone(backbone_id: str, device: str = "auto"):
+    """The shared instance of a backbone in this process (loaded on first use)."""
     if backbone_id in (SOUND_BACKBONE, SOUND_BACKBONE_V1):
         from .audio import get_sound_backbone
 

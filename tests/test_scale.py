@@ -1,0 +1,189 @@
+"""Beyond one machine: the networks on a small local Ray cluster (the ray extra). Bulk predictions
+and imports on Ray Data agree with this machine's; a classroom on `serve --ray local` loses no
+answer when a replica is killed mid-run, nor when the whole cluster goes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from photos import write_views
+from servers import Server
+
+pytestmark = pytest.mark.slow
+CLI = [sys.executable, "-m", "teachable.cli"]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+
+def run_cli(*args, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def test_without_the_extra_ray_says_what_to_install(tmp_path):
+    """Ray hidden from the interpreter (as where the extra is not installed): one sentence, exit 1."""
+    hidden = "import sys, runpy; sys.modules['ray'] = None; sys.argv[0] = 'teachable'; runpy.run_module('teachable.cli', run_name='__main__')"
+    out = subprocess.run([sys.executable, "-c", hidden, "predict", "nothing.teachable", str(tmp_path), "--ray", "local"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1].startswith("error:") and "teachable[ray]" in out.stderr, out.stderr
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, Path]:
+    pytest.importorskip("ray")
+    root = tmp_path_factory.mktemp("scale")
+    model = root / "photos.teachable"
+    out = run_cli("train", write_views(root / "train", 6, 1, ["cat", "coffee", "rocket"]), "-o", model, "--epochs", "30")
+    assert out.returncode == 0, out.stderr
+    new = write_views(root / "new", 40, 2, ["cat", "coffee", "rocket"])
+    (new / "cat" / "broken.jpg").write_bytes(b"\xff\xd8\xff not a photo")
+    return model, new
+
+
+def json_rows(stdout: str) -> dict[str, dict]:
+    return {row["file"]: row for row in map(json.loads, stdout.splitlines())}
+
+
+def test_a_folder_predicted_on_ray_data_answers_as_this_machine(trained, tmp_path):
+    model, folder = trained
+    here = run_cli("predict", model, folder, "--json")
+    there = run_cli("predict", model, folder, "--json", "--ray", "local", "--ray-actors", "2", "-o", tmp_path / "out.csv")
+    assert here.returncode == there.returncode == 1  # one file has no answer: exit 1, as with any failed file
+    local, ray = json_rows(here.stdout), json_rows(there.stdout)
+    assert len(local) == len(ray) == 121 and local.keys() == ray.keys()
+    assert "error" in ray[str(folder / "cat" / "broken.jpg")] and "error" in local[str(folder / "cat" / "broken.jpg")]
+    answered = [f for f in local if "label" in local[f]]
+    assert all(local[f]["label"] == ray[f]["label"] for f in answered)
+    assert max(abs(local[f]["confidences"][c] - ray[f]["confidences"][c]) for f in answered for c in local[f]["confidences"]) < 1e-4
+    assert "Token authentication" not in there.stderr and "INFO" not in there.stderr  # Ray's own lines stay in its logs
+
+    # a re-run with the same output skips the answered files and tries the failed one again
+    again = run_cli("predict", model, folder, "--ray", "local", "-o", tmp_path / "out.csv")
+    assert "120 files already answered" in again.stderr
+    lines = (tmp_path / "out.csv").read_text().splitlines()
+    assert lines[0] == "path,label,shares,error" and len(lines) == 122
+
+
+def test_an_import_on_ray_data_stores_the_embeddings_this_machine_computes(trained, tmp_path):
+    from teachable import Project
+    from teachable.embed import IMAGE_BACKBONE, local_backbone
+
+    _, folder = trained
+    workspace = {"TEACHABLE_WORKSPACE": str(tmp_path / "ws")}
+    assert run_cli("project", "create", "photos", env=workspace).returncode == 0
+    first = run_cli("project", "import", "photos", folder, "--ray", "local", env=workspace)
+    assert first.returncode == 0 and "added 120 samples" in first.stdout, first.stderr
+    assert "broken.jpg: " in first.stderr and "is not an image" in first.stderr
+    second = run_cli("project", "import", "photos", folder, "--ray", "local", env=workspace)
+    assert "added 0 samples (120 duplicates ignored" in second.stdout, second.stdout
+    with Project.open(next((tmp_path / "ws").glob("*.teachable-project"))) as project:
+        assert not project.missing_embeddings()
+        vectors, _, ids = project.embeddings()
+        stored = [project.sample_bytes(i) for i in ids[:12]]
+    here = local_backbone(IMAGE_BACKBONE).embed(stored)
+    assert np.abs(vectors[:12] - here).max() < 1e-5
+
+
+def processes_naming(text: bytes) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def cluster_pids(temp: Path) -> list[int]:
+    return [pid for pid in processes_naming(str(temp).encode()) if pid != os.getpid()]
+
+
+def replica_pids() -> list[int]:
+    """The processes of the image network's Serve replicas (Ray names them by deployment)."""
+    return processes_naming(b"ServeReplica:teachable-image")
+
+
+def classroom_run(server: Server, students: int, seconds: float, during) -> dict:
+    import classroom
+
+    photos = classroom.class_photos(3, seed=11)
+    preview = classroom.frames(30, seed=12)
+    worker = threading.Thread(target=during, daemon=True)
+    worker.start()
+    results = asyncio.run(classroom.classroom(server.base, students, photos, preview, seconds, settled=True))
+    worker.join(timeout=60)
+    return results
+
+
+def test_a_classroom_on_ray_loses_no_answer_when_a_replica_is_killed(tmp_path):
+    pytest.importorskip("ray")
+    server = Server(tmp_path, "--ray", "local", "--ray-replicas", "2").start()
+    killed: list[int] = []
+
+    def kill_one_mid_run():
+        time.sleep(12)  # projects made, trained, the preview running
+        pids = replica_pids()
+        assert len(pids) == 2, pids
+        os.kill(pids[0], signal.SIGKILL)
+        killed.append(pids[0])
+
+    try:
+        results = classroom_run(server, students=4, seconds=14, during=kill_one_mid_run)
+        assert killed, "no replica was killed"
+        assert results.errors == [], results.errors
+        assert min(results.updates) > 10 and results.correct == sum(results.updates)
+        for _ in range(60):  # Ray Serve starts a replacement
+            if len(replica_pids()) == 2 and killed[0] not in replica_pids():
+                break
+            time.sleep(1)
+        assert len(replica_pids()) == 2
+    finally:
+        server.stop()
+
+
+def test_when_the_whole_cluster_goes_the_server_says_so_once_and_answers_from_here(tmp_path):
+    pytest.importorskip("ray")
+    import tempfile
+
+    from servers import free_port
+
+    ray_bin = Path(sys.executable).parent / "ray"
+    temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # this test's own cluster; short: socket paths
+    port = free_port()
+    head = subprocess.run([ray_bin, "start", "--head", "--num-cpus", "2", "--port", str(port), "--temp-dir", str(temp),
+                           "--include-dashboard", "false", "--disable-usage-stats"],
+                          capture_output=True, text=True, timeout=120)
+    assert head.returncode == 0, head.stderr
+    log = tmp_path / "server.log"
+    server = Server(tmp_path / "ws", "--ray", f"127.0.0.1:{port}", "--ray-timeout", "5")
+    server.stderr = log.open("w")
+
+    def stop_cluster():  # SIGKILL every process of this cluster (its head's command lines name its folder)
+        time.sleep(10)
+        for pid in cluster_pids(temp):
+            os.kill(pid, signal.SIGKILL)
+
+    try:
+        server.start()
+        results = classroom_run(server, students=2, seconds=20, during=stop_cluster)
+        assert results.errors == [], results.errors
+        assert min(results.updates) > 5 and results.correct == sum(results.updates)
+    finally:
+        server.stop()
+        for pid in cluster_pids(temp):
+            os.kill(pid, signal.SIGKILL)
+    said = [line for line in log.read_text().splitlines() if "does not answer" in line]
+    assert len(said) == 1 and "run on this machine" in said[0], log.read_text()[-2000:]
