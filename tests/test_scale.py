@@ -187,3 +187,32 @@ def test_when_the_whole_cluster_goes_the_server_says_so_once_and_answers_from_he
             os.kill(pid, signal.SIGKILL)
     said = [line for line in log.read_text().splitlines() if "does not answer" in line]
     assert len(said) == 1 and "run on this machine" in said[0], log.read_text()[-2000:]
+
+
+def test_the_deployments_embed_live_frames_and_sounds_as_this_machine(tmp_path):
+    """In this process: the image deployment's live frames (the live precision) and the sound
+    deployment's windows of a spoken word equal this machine's; then back to local backbones."""
+    pytest.importorskip("ray")
+    from sounds import speak
+
+    from teachable.embed import IMAGE_BACKBONE, SOUND_BACKBONE, load_backbone, local_backbone
+    from teachable.embed.queue import LIVE
+    from teachable.scale.cluster import shutdown
+    from teachable.scale.serving import RayBackbone, use_ray, stop_routing
+
+    frames = [p.read_bytes() for p in sorted(write_views(tmp_path / "frames", 3, 5, ["cat", "rocket"]).rglob("*.jpg"))]
+    word = speak(tmp_path / "word.wav", "seven", "en", 50, 150).read_bytes()
+    use_ray("local", num_cpus=2)
+    try:
+        image, sound = load_backbone(IMAGE_BACKBONE), load_backbone(SOUND_BACKBONE)
+        assert isinstance(image, RayBackbone) and isinstance(sound, RayBackbone)
+        there_frames = image.embed_frames(frames + [b"junk"], LIVE)
+        there_windows, starts = sound.recording_embeddings(word)
+    finally:
+        stop_routing()
+        shutdown()
+    assert isinstance(there_frames[-1], Exception) and "not an image" in str(there_frames[-1])
+    here_frames = local_backbone(IMAGE_BACKBONE).embed_frames(frames, LIVE)
+    assert np.abs(np.stack(there_frames[:-1]) - np.stack(here_frames)).max() < 1e-5
+    here_windows, here_starts = local_backbone(SOUND_BACKBONE).recording_embeddings(word)
+    assert starts == here_starts and np.abs(there_windows - here_windows).max() < 1e-5
