@@ -18,7 +18,6 @@ measures the overhead of the design, not the gain of more machines (docs/scale.m
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time

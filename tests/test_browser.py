@@ -97,6 +97,18 @@ def count_of(page, card_index: int) -> int:
     return int(text.split()[0])
 
 
+def settled_count_of(page, card_index: int) -> int:
+    """The count once it stops changing (the last recorded frames may still be on their way)."""
+    last = count_of(page, card_index)
+    for _ in range(40):
+        page.wait_for_timeout(500)
+        now = count_of(page, card_index)
+        if now == last:
+            return now
+        last = now
+    return last
+
+
 def wait_for_bars(page, expected: str, timeout: float = 30_000) -> None:
     page.wait_for_function(f"() => document.querySelector('#bars').dataset.winner === {json.dumps(expected)}", timeout=timeout)
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from media import write_y4m
 from people import TRAIN_MOVES, moved, person
-from test_browser import CHROMIUM, count_of, launch, new_page, preview_started, record, server, shot, train, wait_for_bars  # noqa: F401
+from test_browser import CHROMIUM, count_of, launch, settled_count_of, new_page, preview_started, record, server, shot, train, wait_for_bars  # noqa: F401
 
 pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
               pytest.mark.skipif(pytest.importorskip("mediapipe") is None, reason="needs mediapipe")]
@@ -87,7 +87,7 @@ def test_pose_project_flow(server, playwright_instance, tmp_path):  # noqa: F811
         # a picture with nobody in it is kept as a "nobody in view" example, and the page says so (issue 26)
         nobody = tmp_path / "coffee.jpg"
         Image.fromarray(__import__("skimage.data", fromlist=["coffee"]).coffee()).save(nobody)
-        before = count_of(page, 1)
+        before = settled_count_of(page, 1)
         page.locator(".class-card").nth(1).locator("input[type=file]").set_input_files(str(nobody))
         page.wait_for_function("() => document.body.innerText.includes('no one in view: kept as')", timeout=30_000)
         page.wait_for_function(f"() => parseInt(document.querySelectorAll('.class-card .count')[1].innerText) == {before + 1}")
@@ -114,7 +114,7 @@ def test_pose_project_flow(server, playwright_instance, tmp_path):  # noqa: F811
     try:
         page.goto(project_url)
         page.wait_for_selector(".class-card")
-        before = count_of(page, 0)
+        before = settled_count_of(page, 0)
         page.locator(".class-card").nth(0).get_by_role("button", name="Webcam").click()
         page.wait_for_function("() => document.body.innerText.includes('No one in view: these frames are kept')", timeout=30_000)
         shot(page, "pose-05-no-one-in-view")

@@ -33,7 +33,7 @@ from ..device import resolve_device
 from ..errors import InvalidImageError
 from ..paths import cache_dir
 from .ids import IMAGE_BACKBONE
-from .interface import Backbone, ErrorCallback, ProgressCallback
+from .interface import Backbone, ErrorCallback, ProgressCallback, gather
 from .decoding import pixels_or_error
 from .preprocess import ImageInput, prepare, to_tensor_batch
 from .queue import LIVE, REQUEST, NetworkGate
@@ -233,23 +233,8 @@ class ImageBackbone(Backbone):
         unreadable image is reported and skipped instead of raising. ``on_progress(n)`` is
         called after each batch with the number of sources it finished.
         """
-        vectors: list[np.ndarray] = []
-        kept: list[int] = []
-        position = 0
-        for chunk, results in self._embedded_batches(list(sources), batch_size):
-            for offset, result in enumerate(results):
-                if isinstance(result, InvalidImageError):
-                    if on_error is None:
-                        raise result
-                    on_error(position + offset, result)
-                else:
-                    vectors.append(result)
-                    kept.append(position + offset)
-            position += len(chunk)
-            if on_progress:
-                on_progress(len(chunk))
-        embeddings = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, FEATURE_DIM), np.float32)
-        return embeddings, kept
+        batches = (results for _, results in self._embedded_batches(list(sources), batch_size))
+        return gather(batches, FEATURE_DIM, on_progress, on_error)
 
     def embed_one(self, source: ImageInput) -> np.ndarray:
         return self.run(prepare(source)[None])[0][0]

@@ -14,6 +14,30 @@ ProgressCallback = Callable[[int], None]
 ErrorCallback = Callable[[int, Exception], None]
 
 
+def gather(batches: Iterable[list], dim: int, on_progress: ProgressCallback | None = None,
+           on_error: ErrorCallback | None = None) -> tuple[np.ndarray, list[int]]:
+    """(embeddings, positions) from batches of answers (an embedding or the InvalidImageError of
+    each source, in order): what every batched ``embed_many`` returns. An error goes to
+    ``on_error(position, error)``, or raises without it; ``on_progress`` hears every batch."""
+    vectors: list[np.ndarray] = []
+    kept: list[int] = []
+    position = 0
+    for results in batches:
+        for offset, result in enumerate(results):
+            if isinstance(result, InvalidImageError):
+                if on_error is None:
+                    raise result
+                on_error(position + offset, result)
+            else:
+                vectors.append(result)
+                kept.append(position + offset)
+        position += len(results)
+        if on_progress:
+            on_progress(len(results))
+    embeddings = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, dim), np.float32)
+    return embeddings, kept
+
+
 class Backbone:
     """A backbone turns samples into embeddings. Subclasses give ``id``, ``dim`` and
     ``embed_one``; the image backbone replaces ``embed_many`` with batches on every core (or a

@@ -9,9 +9,11 @@ stream each, and their features are a few numbers, not a network's arithmetic.
 
 Faults: a request whose replica died is sent once more (Serve has restarted or routed around the
 replica by then; clients retrying is what Serve's fault-tolerance guide asks for); if that fails
-too, or an answer takes longer than ``timeout_s``, the cluster is taken as gone: this says so once
-and embeds on this machine from then on (or, with ``fallback=False``, answers
-:class:`ClusterUnavailableError`). A live frame never waits forever and never becomes an error.
+too, or an answer takes longer than ``timeout_s``, the cluster is taken as not answering: this says
+so once and embeds on this machine (or, with ``fallback=False``, answers
+:class:`ClusterUnavailableError`) while a background probe asks the cluster every few seconds; when
+it answers again, it says so and requests go there again. A live frame never waits forever and
+never becomes an error.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -27,12 +30,13 @@ import numpy as np
 
 from .. import errors
 from ..embed import IMAGE_BACKBONE, SOUND_BACKBONE, SOUND_BACKBONE_V1, BACKBONE_DIMS, local_backbone, route_backbones
-from ..embed.interface import Backbone, ErrorCallback, ProgressCallback
+from ..embed.interface import Backbone, ErrorCallback, ProgressCallback, gather
 from ..embed.queue import LIVE, REQUEST
 from ..errors import ClusterUnavailableError, InvalidImageError
 from .cluster import connect, describe, has_gpus, require_ray
 
 ROUTED = (IMAGE_BACKBONE, SOUND_BACKBONE, SOUND_BACKBONE_V1)
+PROBE_S = 5.0  # how often a cluster that stopped answering is asked again
 APP_PREFIX = "teachable-"
 
 
@@ -140,12 +144,12 @@ class RayBackbone(Backbone):
 
     @property
     def runtime(self) -> str:
-        return "this machine (the Ray cluster was lost)" if self._gone else f"ray ({describe(self._address)})"
+        return "this machine (the Ray cluster does not answer)" if self._gone else f"ray ({describe(self._address)})"
 
     # -- the calls that go to the cluster ---------------------------------------------------
     def embed_frames(self, sources: list, priority: int = LIVE) -> list:
         if self._gone:
-            return self._local.embed_frames(sources, priority)
+            return self._without_cluster(sources, priority)
         items: list[Any] = []
         for source in sources:
             try:
@@ -156,7 +160,13 @@ class RayBackbone(Backbone):
             return self._remote(items, priority == LIVE)
         except ClusterGone as exc:
             self._lose(exc)
-            return self._local.embed_frames(sources, priority)
+            return self._without_cluster(sources, priority)
+
+    def _without_cluster(self, sources: list, priority: int) -> list:
+        if not self._options.fallback:
+            raise ClusterUnavailableError(f"{sentence_start(describe(self._address))} does not answer: the networks "
+                                          "are not run here (the server was started with --no-ray-fallback).")
+        return self._local.embed_frames(sources, priority)
 
     def _remote(self, items: list, live: bool) -> list:
         sent = {i: self._handle.embed.remote((item, live)) for i, item in enumerate(items)
@@ -183,14 +193,30 @@ class RayBackbone(Backbone):
                 raise ClusterGone(str(again).splitlines()[0][:200] if str(again) else type(again).__name__) from again
 
     def _lose(self, exc: Exception) -> None:
+        """Say once that the cluster does not answer, and ask it in the background until it does:
+        meanwhile no request waits on it (a replica being replaced is back within seconds; a
+        cluster that is gone stays gone, and nothing waits on it)."""
         with self._lock:
             if self._gone:
                 return
             self._gone = True
-        if not self._options.fallback:
+        where = sentence_start(describe(self._address))
+        self._say(f"{where} does not answer ({exc}): " + ("the networks run on this machine until it does."
+                                                         if self._options.fallback else "requests that need the networks are refused until it does."))
+        threading.Thread(target=self._probe, name=f"teachable-ray-probe-{self.id}", daemon=True).start()
+
+    def _probe(self) -> None:
+        """Every PROBE_S seconds, one empty request (a replica answers it with an error at once):
+        an answer of any kind means the cluster is back."""
+        while True:
+            time.sleep(PROBE_S)
+            try:
+                self._handle.embed.remote((b"", False)).result(timeout_s=self._options.timeout_s)
+            except Exception:
+                continue
             self._gone = False
-            raise ClusterUnavailableError(f"{sentence_start(describe(self._address))} does not answer ({exc}).")
-        self._say(f"{sentence_start(describe(self._address))} does not answer ({exc}): the networks run on this machine from now on.")
+            self._say(f"{sentence_start(describe(self._address))} answers again: the networks run there again.")
+            return
 
     def embed_one(self, source) -> np.ndarray:
         answer = self.embed_frames([source], REQUEST)[0]
@@ -201,23 +227,9 @@ class RayBackbone(Backbone):
     def embed_many(self, sources: Iterable, batch_size: int = 32, on_progress: ProgressCallback | None = None,
                    on_error: ErrorCallback | None = None) -> tuple[np.ndarray, list[int]]:
         """Bulk work in chunks, each chunk's samples sent at once (Serve spreads and batches them)."""
-        vectors, kept, position = [], [], 0
-        items = list(sources)
-        for start in range(0, len(items), max(1, batch_size)):
-            chunk = items[start : start + max(1, batch_size)]
-            for offset, answer in enumerate(self.embed_frames(chunk, REQUEST)):
-                if isinstance(answer, InvalidImageError):
-                    if on_error is None:
-                        raise answer
-                    on_error(position + offset, answer)
-                else:
-                    vectors.append(answer)
-                    kept.append(position + offset)
-            position += len(chunk)
-            if on_progress:
-                on_progress(len(chunk))
-        embeddings = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, self.dim), np.float32)
-        return embeddings, kept
+        items, size = list(sources), max(1, batch_size)
+        batches = (self.embed_frames(items[start : start + size], REQUEST) for start in range(0, len(items), size))
+        return gather(batches, self.dim, on_progress, on_error)
 
     def recording_embeddings(self, source) -> tuple[np.ndarray, list[float]]:
         """A sound model's whole recording: cut here as on one machine, its windows embedded there."""
