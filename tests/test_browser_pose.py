@@ -11,7 +11,7 @@ from PIL import Image
 
 from media import write_y4m
 from people import TRAIN_MOVES, moved, person
-from test_browser import CHROMIUM, count_of, launch, settled_count_of, new_page, preview_started, record, server, shot, train, wait_for_bars  # noqa: F401
+from test_browser import CHROMIUM, launch, settled_count_of, new_page, preview_started, record, server, shot, train, wait_for_bars  # noqa: F401
 
 pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
               pytest.mark.skipif(pytest.importorskip("mediapipe") is None, reason="needs mediapipe")]
