@@ -16,9 +16,10 @@ def require_ray():
     """The ``ray`` module, or one sentence saying which extra to install."""
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # gRPC's own lines about fork() are not for users
     os.environ.setdefault("RAY_ENABLE_AUTO_CONNECT", "0")  # a lost cluster is never replaced by a new local one
-    # Ray ends a driver that cannot reach the cluster's head for 60 s: that would end the server,
-    # which answers from this machine meanwhile (serving.RayBackbone) and waits for the cluster instead.
-    os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", str(10**8))
+    # Ray ends a driver that cannot reach the cluster's head for 60 s (measured): that would end the
+    # server, which answers from this machine meanwhile (serving.RayBackbone) and waits for the
+    # cluster instead. Always set: no value of it is right for a server.
+    os.environ["RAY_gcs_rpc_server_reconnect_timeout_s"] = str(10**8)
     try:
         import ray
     except ImportError:
