@@ -117,3 +117,13 @@ def test_the_deployments_embed_live_frames_and_sounds_as_this_machine(tmp_path):
     assert np.abs(np.stack(there_frames[:-1]) - np.stack(here_frames)).max() < 1e-5
     here_windows, here_starts = local_backbone(SOUND_BACKBONE).recording_embeddings(word)
     assert starts == here_starts and np.abs(there_windows - here_windows).max() < 1e-5
+
+
+def test_without_ray_nothing_of_ray_is_imported(tmp_path):
+    """The app, the CLI and doctor (which names the extra) run without importing Ray."""
+    code = ("import sys, json, pathlib; from teachable.server import create_app; from teachable import cli, doctor; "
+            f"create_app(pathlib.Path({str(tmp_path)!r})); report = doctor.report(); "
+            "print(json.dumps(['ray' in sys.modules, [p['name'] for p in report['parts']]]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    imported, parts = json.loads(out.stdout.strip().splitlines()[-1])
+    assert not imported and "Ray" in parts

@@ -62,6 +62,8 @@ def parts() -> list[Part]:
               "pip install 'teachable[torch]'", "torch"),
         _part("TensorFlow Lite converter", "litert-torch", "export --format tflite (the tflite extra)",
               "pip install 'teachable[tflite]'", "litert_torch"),
+        _part("Ray", "ray", "the networks on a cluster: serve/predict/import --ray (the ray extra)",
+              "pip install 'teachable[ray]'"),
     ]
 
 
