@@ -39,6 +39,34 @@ def test_predict_json(model_file, fewshot_test):
     assert all(abs(sum(r["confidences"].values()) - 1) < 1e-6 for r in results)
 
 
+def test_predict_a_folder_into_a_file_that_a_rerun_goes_on_with(model_file, fewshot_test, tmp_path):
+    import csv
+    import shutil
+
+    folder = tmp_path / "photos"
+    shutil.copytree(fewshot_test, folder)
+    (folder / "cat" / "notes.txt").write_text("not a photo: left out of a folder")
+    (folder / "cat" / "broken.jpg").write_bytes(b"\xff\xd8\xff not a photo")
+    expected = len(list(folder.rglob("*.jpg")))
+    first = run("predict", model_file, folder, "-o", tmp_path / "out.csv", check=False)
+    assert first.returncode == 1 and f"wrote {expected:,} rows" in first.stderr  # one file failed: exit 1
+    rows = list(csv.DictReader((tmp_path / "out.csv").open()))
+    assert len(rows) == expected and not any(r["path"].endswith("notes.txt") for r in rows)
+    [bad] = [r for r in rows if r["error"]]
+    assert bad["path"].endswith("broken.jpg") and not bad["label"]
+    assert all(json.loads(r["shares"])[r["label"]] > 0.5 and r["label"] == Path(r["path"]).parent.name
+               for r in rows if not r["error"])
+    again = run("predict", model_file, folder, "-o", tmp_path / "out.csv", "--json", check=False)
+    assert f"{expected - 1:,} files already answered" in again.stderr
+    assert [json.loads(line)["file"] for line in again.stdout.splitlines()] == [bad["path"]]
+    assert len(list(csv.DictReader((tmp_path / "out.csv").open()))) == expected
+    (tmp_path / "nothing-here").mkdir()
+    empty = run("predict", model_file, tmp_path / "nothing-here", check=False)
+    assert empty.returncode == 1 and "holds no image files" in empty.stderr
+    wrong = run("predict", model_file, folder, "-o", tmp_path / "out.xlsx", check=False)
+    assert wrong.returncode == 1 and ".csv or .parquet" in wrong.stderr
+
+
 def test_predict_text(model_file, fewshot_test):
     path = sorted((fewshot_test / "coffee").glob("*.jpg"))[0]
     assert ": coffee (" in run("predict", model_file, path).stdout

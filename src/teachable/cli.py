@@ -214,14 +214,14 @@ def predict(ctx, model_path, files, as_json, explain, neighbours, output, ray_ad
     if done:
         echo(f"{counted(len(paths) - len(todo), 'file')} already answered in {output}: skipped", err=True)
     if ray_address is not None or output is not None:
-        failed = _predict_rows(ctx, model, todo, output, kept, as_json, ray_address, ray_actors, explain)
+        failed = _predict_rows(model, todo, output, kept, as_json, ray_address, ray_actors, explain)
     else:
         failed = sum(not _predict_one(model, Path(p), as_json, explain, neighbours) for p in todo)
     if failed:
         sys.exit(1)
 
 
-def _predict_rows(ctx, model, paths, output, kept, as_json, ray_address, ray_actors, explain) -> int:
+def _predict_rows(model, paths, output, kept, as_json, ray_address, ray_actors, explain) -> int:
     """Rows (path, label, shares, error), from Ray Data actors or this machine, printed and
     written as they come; returns how many files failed."""
     from .model import Model

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .errors import MissingDependencyError, TeachableError
+from .errors import DatasetError, MissingDependencyError, TeachableError
 from .kinds import get_kind
 
 COLUMNS = ("path", "label", "shares", "error")
@@ -23,16 +23,20 @@ OUTPUT_SUFFIXES = (".csv", ".parquet")
 
 def files_to_predict(paths: Iterable[Path], kind: str) -> list[Path]:
     """The given files as they are, and the files below each given folder that ``kind`` reads
-    (sorted, hidden ones left out, links to other folders not followed)."""
+    (sorted, hidden ones left out, links to other folders not followed). A folder with none of
+    them is an error: it was named to be predicted."""
     rules = get_kind(kind)
     found: list[Path] = []
     for path in paths:
         if not path.is_dir():
             found.append(path)
             continue
+        before = len(found)
         for top, dirs, names in os.walk(path, followlinks=False):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             found += [Path(top) / n for n in sorted(names) if not n.startswith(".") and rules.accepts(n)]
+        if len(found) == before:
+            raise DatasetError(f"'{path}' holds no {rules.name} files this model reads ({', '.join(sorted(rules.suffixes))}).")
     return found
 
 
