@@ -226,8 +226,11 @@ def run(app, host: str, port: int, tls: tuple[str, str] | None = None) -> None:
     """Serve ``app`` and, beside it on a second port, the sketch frame (sketch_frame.py); with
     ``tls`` (certificate file, key file) both over HTTPS."""
     import contextlib
+    import signal
+    import threading
 
     import uvicorn
+    from uvicorn.server import HANDLED_SIGNALS
 
     from .sketch_frame import create_frame_app
 
@@ -237,7 +240,30 @@ def run(app, host: str, port: int, tls: tuple[str, str] | None = None) -> None:
     # On Ctrl+C or SIGTERM, requests still running after a few seconds are cancelled (a long import
     # then stops at its next check) instead of holding the server up.
     common = {"log_level": "warning", "http": HeaderTimeoutProtocol, "timeout_graceful_shutdown": SHUTDOWN_GRACE_S, **ssl}
-    main = uvicorn.Server(uvicorn.Config(app, ws_max_size=WS_MAX_BYTES, **common))
+    class MainServer(uvicorn.Server):
+        """uvicorn's server, but a Ctrl+C or SIGTERM is raised again only once both servers are down
+        (uvicorn raises it as its own server ends, which cancelled the frame's server mid-shutdown
+        and printed a traceback on every Ctrl+C)."""
+
+        captured: list[int] = []
+
+        @contextlib.contextmanager
+        def capture_signals(self):
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            original = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED_SIGNALS}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
+
+        def handle_exit(self, sig, frame) -> None:
+            self.captured.append(sig)
+            super().handle_exit(sig, frame)
+
+    main = MainServer(uvicorn.Config(app, ws_max_size=WS_MAX_BYTES, **common))
     frame_socket = sketch_frame_socket(host, main_socket.getsockname()[1])
     app.state.sketch_frame_port = frame_socket.getsockname()[1]
 
@@ -257,3 +283,5 @@ def run(app, host: str, port: int, tls: tuple[str, str] | None = None) -> None:
             await frame_task
 
     asyncio.run(both())
+    for sig in reversed(main.captured):  # what the user asked for, now that everything is closed
+        signal.raise_signal(sig)
