@@ -14,13 +14,16 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from ..embed import IMAGE_BACKBONE, SOUND_BACKBONE, SOUND_BACKBONE_V1, BACKBONE_DIMS, local_backbone, route_backbones
-from ..embed.interface import Backbone, ErrorCallback, ProgressCallback
+from ..embed.interface import ErrorCallback, ProgressCallback
 from ..embed.queue import REQUEST
 from ..errors import InvalidImageError
 from .cluster import connect, has_gpus, require_ray
+from .routed import RoutedBackbone
 
 BATCH = 16  # files per actor call
-WINDOW = 2048  # samples of an import per Ray Data job (each job commits its embeddings)
+# Samples of an import per Ray Data job: each job commits its embeddings, and holds its samples' bytes
+# on this machine meanwhile (512 phone photos: ~1-2 GB at most; each job loads the network once per actor).
+WINDOW = 512
 
 
 def _resources(gpus: bool | None) -> dict[str, Any]:
@@ -49,28 +52,18 @@ class EmbedActor:
         return {"position": batch["position"], "embedding": vectors, "error": np.array(problems, dtype=object)}
 
 
-class RayDataBackbone(Backbone):
+class RayDataBackbone(RoutedBackbone):
     """A backbone whose bulk work (``embed_many``: imports, ``project train``) is a Ray Data job;
-    single samples and anything else are the local backbone's."""
+    anything else is this machine's copy (:class:`RoutedBackbone`)."""
 
     def __init__(self, backbone_id: str, device: str, actors: int, gpus: bool | None) -> None:
-        self.id = backbone_id
-        self.dim = BACKBONE_DIMS[backbone_id]
-        self.device = device
+        super().__init__(backbone_id, device)
         self.actors = actors
         self.gpus = gpus
         self.bulk_batch_size = WINDOW
-        self._local_backbone = None
-
-    def __getattr__(self, name: str):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        if self._local_backbone is None:
-            self._local_backbone = local_backbone(self.id, self.device)
-        return getattr(self._local_backbone, name)
 
     def embed_one(self, source) -> np.ndarray:
-        return self.__getattr__("embed_one")(source)
+        return self._local.embed_one(source)
 
     def embed_many(self, sources: Iterable, batch_size: int = 32, on_progress: ProgressCallback | None = None,
                    on_error: ErrorCallback | None = None) -> tuple[np.ndarray, list[int]]:

@@ -29,11 +29,12 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from .. import errors
-from ..embed import IMAGE_BACKBONE, SOUND_BACKBONE, SOUND_BACKBONE_V1, BACKBONE_DIMS, local_backbone, route_backbones
-from ..embed.interface import Backbone, ErrorCallback, ProgressCallback, gather
+from ..embed import IMAGE_BACKBONE, SOUND_BACKBONE, SOUND_BACKBONE_V1, route_backbones
+from ..embed.interface import ErrorCallback, ProgressCallback, gather
 from ..embed.queue import LIVE, REQUEST
 from ..errors import ClusterUnavailableError, InvalidImageError
 from .cluster import connect, describe, has_gpus, require_ray
+from .routed import RoutedBackbone
 
 ROUTED = (IMAGE_BACKBONE, SOUND_BACKBONE, SOUND_BACKBONE_V1)
 PROBE_S = 5.0  # how often a cluster that stopped answering is asked again
@@ -112,35 +113,20 @@ class ClusterGone(Exception):
     """A request failed twice, or its answer took too long."""
 
 
-class RayBackbone(Backbone):
-    """A backbone whose network runs on the cluster; anything else (heatmaps, the image network's
-    ImageNet guesses) is the local backbone's, loaded when first asked for."""
+class RayBackbone(RoutedBackbone):
+    """A backbone whose network runs on the cluster (live frames, REST predictions, bulk
+    embedding); anything else is this machine's copy (:class:`RoutedBackbone`)."""
 
     def __init__(self, backbone_id: str, device: str, handle, options: ServeOptions, address: str,
                  say: Callable[[str], None]) -> None:
-        self.id = backbone_id
-        self.dim = BACKBONE_DIMS[backbone_id]
-        self.device = device
+        super().__init__(backbone_id, device)
         self.queue_batch = 16
         self._handle = handle
         self._options = options
         self._address = address
         self._say = say
-        self._local_backbone = None
         self._gone = False
         self._lock = threading.Lock()
-
-    def __getattr__(self, name: str):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._local, name)
-
-    @property
-    def _local(self):
-        with self._lock:
-            if self._local_backbone is None:
-                self._local_backbone = local_backbone(self.id, self.device)
-            return self._local_backbone
 
     @property
     def runtime(self) -> str:
