@@ -75,7 +75,8 @@ def deploy(backbone_id: str, options: ServeOptions):
                                           "target_ongoing_requests": MAX_BATCH}}
     deployment = serve.deployment(EmbeddingReplica).options(
         name="embed", ray_actor_options={"num_cpus": options.cpus, "num_gpus": gpus},
-        max_ongoing_requests=4 * MAX_BATCH, health_check_period_s=2, health_check_timeout_s=30, **scaling)
+        max_ongoing_requests=4 * MAX_BATCH, health_check_period_s=2, health_check_timeout_s=30,
+        max_constructor_retry_count=3, **scaling)  # a node without the weights fails fast, in one sentence
     device = "cuda" if gpus else "cpu"
     return serve.run(deployment.bind(backbone_id, device), name=app_name(backbone_id), route_prefix=None)
 
