@@ -65,6 +65,10 @@ def test_predict_a_folder_into_a_file_that_a_rerun_goes_on_with(model_file, fews
     assert empty.returncode == 1 and "holds no image files" in empty.stderr
     wrong = run("predict", model_file, folder, "-o", tmp_path / "out.xlsx", check=False)
     assert wrong.returncode == 1 and ".csv or .parquet" in wrong.stderr
+    (tmp_path / "mine.csv").write_text("name,score\nann,3\n")  # someone's own file is never written over
+    theirs = run("predict", model_file, folder, "-o", tmp_path / "mine.csv", check=False)
+    assert theirs.returncode == 1 and "not a predictions file" in theirs.stderr
+    assert (tmp_path / "mine.csv").read_text() == "name,score\nann,3\n"
 
 
 def test_predict_text(model_file, fewshot_test):

@@ -70,15 +70,29 @@ def _pyarrow():
 
 
 def answered(path: Path) -> list[dict[str, str | None]]:
-    """The rows of an earlier run's output that have a label (files with errors are tried again)."""
+    """The rows of an earlier run's output that have a label (files with errors are tried again).
+    A file there that is not such an output is refused, never written over."""
     if not path.exists():
         return []
-    if path.suffix.lower() == ".parquet":
-        table = _pyarrow().parquet.read_table(path)
-        rows = table.to_pylist()
-    else:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = [{k: (v or None) for k, v in row.items()} for row in csv.DictReader(handle)]
+    refused = TeachableError(f"'{path}' exists and is not a predictions file of Teachable's (columns "
+                             f"{', '.join(COLUMNS)}): choose another name, or remove it.")
+    try:
+        if path.suffix.lower() == ".parquet":
+            table = _pyarrow().parquet.read_table(path)
+            columns, rows = table.column_names, table.to_pylist()
+        else:
+            with path.open(newline="", encoding="utf-8") as handle:
+                reader = csv.DictReader(handle)
+                rows = [{k: (v or None) for k, v in row.items()} for row in reader]
+                columns = reader.fieldnames or []
+    except (OSError, ValueError, UnicodeDecodeError, csv.Error) as exc:
+        raise refused from exc
+    except Exception as exc:  # pyarrow's own errors for a file that is not Parquet
+        if type(exc).__module__.startswith("pyarrow"):
+            raise refused from exc
+        raise
+    if list(columns) != list(COLUMNS):
+        raise refused
     return [row for row in rows if row.get("label")]
 
 
