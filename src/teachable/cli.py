@@ -251,8 +251,10 @@ def _predict_rows(model, paths, output, kept, as_json, ray_address, ray_actors, 
                     reply = {"file": row["path"], "error": row["error"]} if row["error"] else \
                         {"file": row["path"], "label": row["label"], "confidence": shares[row["label"]], "confidences": shares}
                     echo(json.dumps(reply, ensure_ascii=False))
+                elif sink is None and row["error"]:
+                    echo(f"error: {row['error']}", err=True)
                 elif sink is None:
-                    echo(f"{row['path']}: {row['label']}" if not row["error"] else f"error: {row['path']}: {row['error']}")
+                    echo(_answer_line(row["path"], row["label"], json.loads(row["shares"])))
                 bar.update(1)
     finally:
         if sink is not None:
@@ -260,6 +262,12 @@ def _predict_rows(model, paths, output, kept, as_json, ray_address, ray_actors, 
     if sink is not None:
         echo(f"wrote {counted(len(paths) + len(kept), 'row')} to {output} ({failed:,} with an error)", err=True)
     return failed
+
+
+def _answer_line(path, label: str, confidences: dict[str, float]) -> str:
+    """One file's answer as the terminal shows it: the label and its share, then every class's."""
+    others = "  ".join(f"{name} {p:.1%}" for name, p in sorted(confidences.items(), key=lambda kv: -kv[1]))
+    return f"{path}: {label} ({confidences[label]:.1%})   [{others}]"
 
 
 def _predict_one(model, path: Path, as_json: bool, explain: bool, neighbours: int) -> bool:
@@ -280,9 +288,8 @@ def _predict_one(model, path: Path, as_json: bool, explain: bool, neighbours: in
     if as_json:
         echo(json.dumps({"file": str(path), **reply}, ensure_ascii=False))
         return True
-    others = "  ".join(f"{name} {p:.1%}" for name, p in sorted(result.confidences.items(), key=lambda kv: -kv[1]))
     whole = f"  (the whole recording: mean of {len(result.windows)} one-second windows)" if getattr(result, "windows", None) else ""
-    echo(f"{path}: {result.label} ({result.confidence:.1%})   [{others}]{whole}")
+    echo(_answer_line(path, result.label, result.confidences) + whole)
     if explain and reply.get("neighbours"):
         echo("    most like: " + ", ".join(f"{n['source']} ({n['label']}, {n['similarity']:.2f})" for n in reply["neighbours"]))
     elif explain:

@@ -33,7 +33,7 @@ from ..device import resolve_device
 from ..errors import InvalidImageError
 from ..paths import cache_dir
 from .ids import IMAGE_BACKBONE
-from .interface import Backbone, ErrorCallback, ProgressCallback, gather
+from .interface import Backbone, ErrorCallback, ProgressCallback, chunks, gather
 from .decoding import pixels_or_error
 from .preprocess import ImageInput, prepare, to_tensor_batch
 from .queue import LIVE, REQUEST, NetworkGate
@@ -194,23 +194,23 @@ class ImageBackbone(Backbone):
         return [x if isinstance(x, InvalidImageError) else next(features) for x in decoded]
 
     def _embedded_batches(self, sources: list[ImageInput], batch_size: int):
-        """(batch, embedding or error per source) for each batch, in order."""
+        """The embedding or error of each source, a batch at a time, in order."""
         if self._gpu is None:
-            for chunk in _chunks(sources, batch_size):
+            for chunk in chunks(sources, batch_size):
                 # However many projects embed at once, two chunks at most are decoded and held.
                 with self._bulk_turns:
                     results = self.embed_frames(chunk, priority=REQUEST)
-                yield chunk, results
+                yield results
             return
-        chunks = _chunks(sources, max(batch_size, GPU_BATCH))
+        pieces = chunks(sources, max(batch_size, GPU_BATCH))
         if len(sources) >= DECODE_POOL_MIN:
-            decoded = self._decode_pool().decode(chunks)
+            decoded = self._decode_pool().decode(pieces)
         else:  # too few to pay for starting worker processes
-            decoded = ((chunk, list(self._pool.map(pixels_or_error, chunk))) for chunk in chunks)
-        for chunk, results in decoded:
+            decoded = ((chunk, list(self._pool.map(pixels_or_error, chunk))) for chunk in pieces)
+        for _, results in decoded:
             good = [x for x in results if not isinstance(x, InvalidImageError)]
             features = iter(self._gpu.run_pixels(np.stack(good))[0]) if good else iter(())
-            yield chunk, [x if isinstance(x, InvalidImageError) else next(features) for x in results]
+            yield [x if isinstance(x, InvalidImageError) else next(features) for x in results]
 
     def _decode_pool(self):
         from .decoding import DecodePool
@@ -233,8 +233,7 @@ class ImageBackbone(Backbone):
         unreadable image is reported and skipped instead of raising. ``on_progress(n)`` is
         called after each batch with the number of sources it finished.
         """
-        batches = (results for _, results in self._embedded_batches(list(sources), batch_size))
-        return gather(batches, FEATURE_DIM, on_progress, on_error)
+        return gather(self._embedded_batches(list(sources), batch_size), FEATURE_DIM, on_progress, on_error)
 
     def embed_one(self, source: ImageInput) -> np.ndarray:
         return self.run(prepare(source)[None])[0][0]
@@ -245,17 +244,6 @@ class ImageBackbone(Backbone):
         names = imagenet_labels()
         order = np.argsort(-probabilities)[:top]
         return [ImageNetGuess(int(i), names[i], float(probabilities[i])) for i in order]
-
-
-def _chunks(items: Iterable, size: int) -> Iterable[list]:
-    chunk: list = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= max(1, size):
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 _shared: dict[str, ImageBackbone] = {}

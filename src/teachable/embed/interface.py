@@ -1,4 +1,5 @@
-"""What every backbone offers, and the one-at-a-time ``embed_many`` most of them use."""
+"""What every backbone offers, and the ``embed_many`` most of them use: chunks of samples through
+``embed_frames``, the answers gathered in order."""
 
 from __future__ import annotations
 
@@ -8,10 +9,22 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..errors import InvalidImageError
-from .queue import LIVE, InferenceQueue
+from .queue import LIVE, REQUEST, InferenceQueue
 
 ProgressCallback = Callable[[int], None]
 ErrorCallback = Callable[[int, Exception], None]
+
+
+def chunks(items: Iterable, size: int) -> Iterable[list]:
+    """``items`` in lists of ``size`` (the last one shorter), read as they are needed."""
+    chunk: list = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= max(1, size):
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def gather(batches: Iterable[list], dim: int, on_progress: ProgressCallback | None = None,
@@ -57,24 +70,11 @@ class Backbone:
                    on_error: ErrorCallback | None = None) -> tuple[np.ndarray, list[int]]:
         """(embeddings, positions they belong to). A sample that cannot be read (any
         InvalidImageError, invalid sounds and nobody-in-the-picture included) goes to
-        ``on_error``, or raises without it; ``on_progress`` hears every ``batch_size`` samples."""
-        vectors, kept, pending = [], [], 0
-        for position, source in enumerate(sources):
-            try:
-                vectors.append(self.embed_one(source))
-                kept.append(position)
-            except InvalidImageError as exc:
-                if on_error is None:
-                    raise
-                on_error(position, exc)
-            pending += 1
-            if on_progress and pending >= max(1, batch_size):
-                on_progress(pending)
-                pending = 0
-        if on_progress and pending:
-            on_progress(pending)
-        embeddings = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, self.dim), np.float32)
-        return embeddings, kept
+        ``on_error``, or raises without it; ``on_progress`` hears every ``batch_size`` samples.
+        Each chunk goes through ``embed_frames`` (one sample at a time here; a backbone that runs
+        elsewhere sends the chunk at once)."""
+        batches = (self.embed_frames(chunk, REQUEST) for chunk in chunks(sources, batch_size))
+        return gather(batches, self.dim, on_progress, on_error)
 
     def embed_frames(self, sources: list, priority: int = LIVE) -> list:
         """The embedding of each source, or the InvalidImageError that says why it has none

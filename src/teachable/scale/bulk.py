@@ -14,7 +14,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from ..embed import IMAGE_BACKBONE, SOUND_BACKBONE, SOUND_BACKBONE_V1, BACKBONE_DIMS, local_backbone, route_backbones
-from ..embed.interface import ErrorCallback, ProgressCallback
+from ..embed.interface import ErrorCallback, ProgressCallback, gather
 from ..embed.queue import REQUEST
 from ..errors import InvalidImageError
 from .cluster import connect, has_gpus, require_ray
@@ -77,20 +77,13 @@ class RayDataBackbone(RoutedBackbone):
         device = "cuda" if _resources(self.gpus).get("num_gpus") else "cpu"
         out = dataset.map_batches(EmbedActor, fn_constructor_args=(self.id, device), batch_size=BATCH,
                                   batch_format="numpy", concurrency=min(self.actors, blocks), **_resources(self.gpus))
-        vectors: dict[int, np.ndarray] = {}
+        answers: list = [None] * len(items)  # batches come back in the order actors finish them
         for batch in out.iter_batches(batch_size=BATCH, batch_format="numpy"):
             for position, vector, problem in zip(batch["position"], batch["embedding"], batch["error"]):
-                if problem:
-                    if on_error is None:
-                        raise InvalidImageError(str(problem))
-                    on_error(int(position), InvalidImageError(str(problem)))
-                else:
-                    vectors[int(position)] = np.asarray(vector, np.float32)
+                answers[int(position)] = InvalidImageError(str(problem)) if problem else np.asarray(vector, np.float32)
             if on_progress:
                 on_progress(len(batch["position"]))
-        kept = sorted(vectors)
-        embeddings = np.stack([vectors[i] for i in kept]) if kept else np.zeros((0, self.dim), np.float32)
-        return embeddings, kept
+        return gather([answers], self.dim, on_error=on_error)
 
 
 def use_ray_data(address: str, actors: int = 2, gpus: bool | None = None, num_cpus: int | None = None) -> None:

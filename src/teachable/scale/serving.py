@@ -24,13 +24,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 
 from .. import errors
 from ..embed import IMAGE_BACKBONE, SOUND_BACKBONE, SOUND_BACKBONE_V1, route_backbones
-from ..embed.interface import ErrorCallback, ProgressCallback, gather
 from ..embed.queue import LIVE, REQUEST
 from ..errors import ClusterUnavailableError, InvalidImageError
 from .cluster import connect, describe, has_gpus, require_ray
@@ -165,13 +164,10 @@ class RayBackbone(RoutedBackbone):
 
     def _answer(self, response, item: Any, live: bool) -> Any:
         """One answer; a failed request is sent again once (Serve routes it to a live replica)."""
-        ray = require_ray()
         timeout = self._options.timeout_s
         try:
             return response.result(timeout_s=timeout)
-        except TimeoutError as exc:
-            raise ClusterGone(f"no answer in {timeout:g} s") from exc
-        except ray.exceptions.GetTimeoutError as exc:
+        except TimeoutError as exc:  # Ray's GetTimeoutError is one too
             raise ClusterGone(f"no answer in {timeout:g} s") from exc
         except Exception:  # the replica died mid-batch, or the request could not reach one
             try:
@@ -210,13 +206,6 @@ class RayBackbone(RoutedBackbone):
         if isinstance(answer, Exception):
             raise answer
         return answer
-
-    def embed_many(self, sources: Iterable, batch_size: int = 32, on_progress: ProgressCallback | None = None,
-                   on_error: ErrorCallback | None = None) -> tuple[np.ndarray, list[int]]:
-        """Bulk work in chunks, each chunk's samples sent at once (Serve spreads and batches them)."""
-        items, size = list(sources), max(1, batch_size)
-        batches = (self.embed_frames(items[start : start + size], REQUEST) for start in range(0, len(items), size))
-        return gather(batches, self.dim, on_progress, on_error)
 
     def recording_embeddings(self, source) -> tuple[np.ndarray, list[float]]:
         """A sound model's whole recording: cut here as on one machine, its windows embedded there."""

@@ -245,7 +245,9 @@ def run(app, host: str, port: int, tls: tuple[str, str] | None = None) -> None:
         (uvicorn raises it as its own server ends, which cancelled the frame's server mid-shutdown
         and printed a traceback on every Ctrl+C)."""
 
-        captured: list[int] = []
+        def __init__(self, config) -> None:
+            super().__init__(config)
+            self.captured: list[int] = []
 
         @contextlib.contextmanager
         def capture_signals(self):
